@@ -1,0 +1,1 @@
+"""Agent presets: how to start each coding-agent CLI headlessly and how to read its result."""

@@ -1,0 +1,51 @@
+"""The contract between the phase runner and an agent preset.
+
+A preset is plain data plus two pure functions: `build` turns (agent settings, prompt file,
+working directory) into an `Invocation` (an argument list, never a shell string), and `parse`
+turns (exit code, captured output) into an `AgentResult`. The runner owns processes, timeouts and
+logs; presets never start processes themselves, so they can be tested without any.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import NamedTuple
+
+from engine.config.model import AgentConfig
+
+
+@dataclass(frozen=True)
+class Invocation:
+    argv: tuple[str, ...]
+    prompt_on_stdin: bool = True  # False: stdin is /dev/null (the prompt is in argv or a file)
+    env: dict[str, str] = field(default_factory=dict)  # added to the phase's environment
+
+
+@dataclass(frozen=True)
+class AgentResult:
+    ok: bool
+    error: str = ""  # one line saying why it failed; "" on success
+    cost_usd: float | None = None
+    input_tokens: int | None = None
+    output_tokens: int | None = None
+    turns: int | None = None
+    session_id: str = ""
+    permission_denials: tuple[str, ...] = ()
+    summary: str = ""  # the agent's final message, when the format has one
+
+
+class Preset(NamedTuple):
+    name: str
+    binary: str  # "" when the argv comes from the user (command preset)
+    install_hint: str
+    build: Callable[[AgentConfig, Path, Path], Invocation]
+    parse: Callable[[int, str], AgentResult]
+
+
+def parse_by_exit_code(exit_code: int, output: str) -> AgentResult:
+    """The rule for tools without a structured result: exit 0 is success."""
+    if exit_code == 0:
+        return AgentResult(ok=True)
+    return AgentResult(ok=False, error=f"exited with status {exit_code}")

@@ -1,0 +1,114 @@
+"""marathon.yaml as typed, immutable data: what `load` produces and `compile` consumes."""
+
+from __future__ import annotations
+
+import hashlib
+import json
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+DEFAULT_TIMEOUT = 1800.0
+
+
+@dataclass(frozen=True)
+class AgentConfig:
+    """A named agent: a preset (how to run a CLI and read its output) plus its settings."""
+
+    name: str
+    preset: str  # command | standin | claude | codex | aider | gemini | replay
+    model: str = ""
+    max_turns: int | None = None
+    command: tuple[str, ...] = ()  # the argv of the `command` preset
+    options: Mapping[str, Any] = field(default_factory=dict)  # preset-specific settings
+
+    def digest(self) -> str:
+        """Changes whenever a setting that could change the agent's work changes."""
+        data = {
+            "preset": self.preset,
+            "model": self.model,
+            "max_turns": self.max_turns,
+            "command": list(self.command),
+            "options": self.options,
+        }
+        return hashlib.sha256(json.dumps(data, sort_keys=True, default=str).encode()).hexdigest()
+
+
+@dataclass(frozen=True)
+class CheckConfig:
+    """A VERIFY check: a command that reads files and passes or fails."""
+
+    name: str
+    command: tuple[str, ...]
+    reads: tuple[str, ...] = ()
+    timeout: float = 600.0
+    rewrites: bool = False  # a formatter: never runs beside another check
+    doc: str = ""
+
+
+@dataclass(frozen=True)
+class PhaseConfig:
+    """One step of the per-issue workflow. Exactly one of checks / agent / command / builtin."""
+
+    name: str
+    after: tuple[str, ...] = ()
+    checks: tuple[str, ...] = ()  # a gate: these checks must pass (run only when the gate runs)
+    agent: str = ""
+    prompt: str = ""  # template file name, looked up in the workspace then the packaged defaults
+    command: tuple[str, ...] = ()
+    builtin: str = ""  # "exit": mark the issue done in the tracker
+    reads: tuple[str, ...] = ()
+    writes: tuple[str, ...] = ()
+    timeout: float = DEFAULT_TIMEOUT
+    doc: str = ""
+
+    @property
+    def kind(self) -> str:
+        if self.checks:
+            return "checks"
+        if self.agent:
+            return "agent"
+        if self.command:
+            return "command"
+        return "builtin"
+
+
+@dataclass(frozen=True)
+class TrackerConfig:
+    kind: str = "local"  # local | linear
+    team: str = ""
+    project: str = ""
+    api_key_env: str = "LINEAR_API_KEY"
+    api_key_file: str = ""
+    url: str = "https://api.linear.app/graphql"
+
+
+@dataclass(frozen=True)
+class Pipeline:
+    """A loaded, validated marathon.yaml."""
+
+    path: Path  # the marathon.yaml (or the packaged default) it came from
+    root: Path  # the workspace: where .marathon/ lives and globs are matched
+    key_prefix: str
+    tracker: TrackerConfig
+    agents: Mapping[str, AgentConfig]
+    checks: Mapping[str, CheckConfig]
+    phases: Mapping[str, PhaseConfig]  # in file order
+    template_dirs: tuple[Path, ...] = ()
+    on_write_outside: str = "fail"  # fail | warn
+
+    @property
+    def state_dir(self) -> Path:
+        return self.root / ".marathon"
+
+    @property
+    def tracker_db(self) -> Path:
+        return self.state_dir / "tracker.db"
+
+    @property
+    def records_db(self) -> Path:
+        return self.state_dir / "records.db"
+
+    def log_path(self, issue_id: str, phase: str) -> Path:
+        return self.state_dir / "logs" / issue_id / f"{phase}.log"

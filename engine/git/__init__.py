@@ -1,0 +1,1 @@
+"""Git: engine-owned commits, worktrees and the pre-push hook."""

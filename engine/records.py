@@ -1,0 +1,207 @@
+"""Durable records in `.marathon/records.db`: one row per task run, one stamp per finished task.
+
+Every write commits at once, so a `kill -9` of doit loses at most the task that was running;
+doit's own database (written only when a run ends) is never relied on for "up to date".
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import sqlite3
+import threading
+import time
+from collections.abc import Mapping
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from engine import sqlite
+
+SCHEMA = """
+CREATE TABLE IF NOT EXISTS runs (
+    id INTEGER PRIMARY KEY AUTOINCREMENT,
+    session TEXT NOT NULL,
+    task TEXT NOT NULL,
+    issue TEXT NOT NULL DEFAULT '',
+    phase TEXT NOT NULL,
+    attempt INTEGER NOT NULL,
+    started REAL NOT NULL,
+    ended REAL,
+    status TEXT NOT NULL,
+    exit_code INTEGER,
+    log_path TEXT NOT NULL DEFAULT '',
+    error TEXT NOT NULL DEFAULT '',
+    signature TEXT NOT NULL DEFAULT '',
+    owner_pid INTEGER NOT NULL,
+    child_pgid INTEGER,
+    cost_usd REAL,
+    input_tokens INTEGER,
+    output_tokens INTEGER,
+    turns INTEGER,
+    session_id TEXT NOT NULL DEFAULT ''
+);
+CREATE INDEX IF NOT EXISTS runs_task ON runs (task);
+CREATE TABLE IF NOT EXISTS stamps (
+    task TEXT PRIMARY KEY,
+    inputs TEXT NOT NULL,
+    outputs TEXT NOT NULL,
+    finished REAL NOT NULL
+);
+"""
+
+RUN_STATUSES = ("running", "success", "failed", "interrupted", "skipped")
+
+
+@dataclass(frozen=True)
+class RunRecord:
+    id: int
+    session: str  # one doit invocation
+    task: str  # the doit task name, e.g. issue:PROJ-5:code or verify:lint
+    issue: str  # "" for verify:<check>
+    phase: str  # phase or check name
+    attempt: int
+    started: float
+    ended: float | None
+    status: str  # one of RUN_STATUSES
+    exit_code: int | None
+    log_path: str
+    error: str
+    signature: str
+    cost_usd: float | None
+    input_tokens: int | None
+    output_tokens: int | None
+    turns: int | None
+    session_id: str
+
+    @property
+    def duration(self) -> float | None:
+        return None if self.ended is None else self.ended - self.started
+
+
+@dataclass(frozen=True)
+class Stamp:
+    """What a task's inputs and outputs were when it last succeeded (component -> digest)."""
+
+    task: str
+    inputs: Mapping[str, str]
+    outputs: str
+    finished: float
+
+
+class Records:
+    """Thread-safe access to records.db; one connection per thread."""
+
+    def __init__(self, path: Path) -> None:
+        self.path = path
+        self._local = threading.local()
+
+    @property
+    def _conn(self) -> sqlite3.Connection:
+        conn = getattr(self._local, "conn", None)
+        if conn is None:
+            conn = sqlite.connect(self.path, SCHEMA)
+            self._local.conn = conn
+        return conn
+
+    # -- runs ----------------------------------------------------------------------------
+
+    def start_run(self, session: str, task: str, issue: str, phase: str, log_path: str) -> int:
+        with sqlite.transaction(self._conn) as conn:
+            attempt = conn.execute(
+                "SELECT COUNT(*) + 1 FROM runs WHERE task = ? AND status != 'skipped'", (task,)
+            ).fetchone()[0]
+            cursor = conn.execute(
+                "INSERT INTO runs (session, task, issue, phase, attempt, started, status,"
+                " log_path, owner_pid) VALUES (?, ?, ?, ?, ?, ?, 'running', ?, ?)",
+                (session, task, issue, phase, attempt, time.time(), log_path, os.getpid()),
+            )
+            return int(cursor.lastrowid or 0)
+
+    def set_child(self, run_id: int, pgid: int | None) -> None:
+        with sqlite.transaction(self._conn) as conn:
+            conn.execute("UPDATE runs SET child_pgid = ? WHERE id = ?", (pgid, run_id))
+
+    def finish_run(self, run_id: int, status: str, **fields: Any) -> None:
+        """Close a run; `fields` are other columns (exit_code, error, signature, cost_usd ...)."""
+        if status not in RUN_STATUSES:
+            raise ValueError(f"unknown run status {status!r}")
+        columns = ["status = ?", "ended = ?"]
+        values: list[Any] = [status, time.time()]
+        for name, value in fields.items():
+            if name not in RunRecord.__dataclass_fields__:
+                raise ValueError(f"unknown run field {name!r}")
+            columns.append(f"{name} = ?")
+            values.append(value)
+        with sqlite.transaction(self._conn) as conn:
+            conn.execute(f"UPDATE runs SET {', '.join(columns)} WHERE id = ?", (*values, run_id))
+
+    def runs(self, task: str | None = None, issue: str | None = None) -> list[RunRecord]:
+        if not self.path.exists():
+            return []
+        query, args = "SELECT * FROM runs", []
+        if task is not None:
+            query, args = query + " WHERE task = ?", [task]
+        elif issue is not None:
+            query, args = query + " WHERE issue = ?", [issue]
+        rows = self._conn.execute(query + " ORDER BY id", args)
+        return [RunRecord(**{k: row[k] for k in row.keys() if k not in _INTERNAL}) for row in rows]
+
+    def stale_running(self) -> list[tuple[int, int | None]]:
+        """Runs still marked running whose doit process is gone: (run id, child pgid)."""
+        if not self.path.exists():
+            return []
+        rows = self._conn.execute(
+            "SELECT id, owner_pid, child_pgid FROM runs WHERE status = 'running'"
+        ).fetchall()
+        return [(row["id"], row["child_pgid"]) for row in rows if not _alive(row["owner_pid"])]
+
+    # -- stamps --------------------------------------------------------------------------
+
+    def stamp(self, task: str) -> Stamp | None:
+        if not self.path.exists():
+            return None
+        row = self._conn.execute("SELECT * FROM stamps WHERE task = ?", (task,)).fetchone()
+        if row is None:
+            return None
+        return Stamp(row["task"], json.loads(row["inputs"]), row["outputs"], row["finished"])
+
+    def all_stamps(self) -> dict[str, Stamp]:
+        if not self.path.exists():
+            return {}
+        rows = self._conn.execute("SELECT * FROM stamps")
+        return {
+            row["task"]: Stamp(row["task"], json.loads(row["inputs"]), row["outputs"],
+                               row["finished"])
+            for row in rows
+        }
+
+    def save_stamp(self, task: str, inputs: Mapping[str, str], outputs: str) -> None:
+        with sqlite.transaction(self._conn) as conn:
+            conn.execute(
+                "INSERT OR REPLACE INTO stamps (task, inputs, outputs, finished)"
+                " VALUES (?, ?, ?, ?)",
+                (task, json.dumps(dict(inputs), sort_keys=True), outputs, time.time()),
+            )
+
+    def forget(self, task_prefix: str) -> int:
+        """Drop stamps of tasks whose name starts with `task_prefix` (they will run again)."""
+        with sqlite.transaction(self._conn) as conn:
+            cursor = conn.execute(
+                "DELETE FROM stamps WHERE task = ? OR task LIKE ?",
+                (task_prefix, task_prefix.replace("%", r"\%") + ":%"),
+            )
+            return cursor.rowcount
+
+
+_INTERNAL = {"owner_pid", "child_pgid"}
+
+
+def _alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True
+    return True

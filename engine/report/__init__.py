@@ -1,0 +1,1 @@
+"""What people see: live progress, the timeline report, graph pictures."""

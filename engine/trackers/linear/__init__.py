@@ -1,0 +1,1 @@
+"""Linear over its GraphQL API (httpx), behind the tracker interface."""

@@ -1,0 +1,277 @@
+"""The embedded tracker: issues and their edges in `.marathon/tracker.db`.
+
+It is both the default tracker and the local snapshot that a remote tracker (Linear) syncs into,
+so loading tasks never needs the network.
+"""
+
+from __future__ import annotations
+
+import json
+import sqlite3
+import threading
+import time
+from collections.abc import Sequence
+from pathlib import Path
+
+from engine import sqlite
+from engine.errors import MarathonError
+from engine.issue import STATE_TYPES, Edge, Issue, IssueDraft
+from engine.trackers.base import ImportReport
+
+SCHEMA = """
+CREATE TABLE IF NOT EXISTS issues (
+    id TEXT PRIMARY KEY,
+    number INTEGER NOT NULL,
+    key TEXT UNIQUE,
+    title TEXT NOT NULL,
+    description TEXT NOT NULL DEFAULT '',
+    acceptance TEXT NOT NULL DEFAULT '[]',
+    priority INTEGER NOT NULL DEFAULT 3,
+    state TEXT NOT NULL DEFAULT 'unstarted',
+    kind TEXT NOT NULL DEFAULT 'task',
+    labels TEXT NOT NULL DEFAULT '[]',
+    remote_id TEXT NOT NULL DEFAULT '',
+    updated REAL NOT NULL DEFAULT 0
+);
+CREATE TABLE IF NOT EXISTS edges (
+    blocker TEXT NOT NULL,
+    blocked TEXT NOT NULL,
+    reason TEXT NOT NULL DEFAULT '',
+    origin TEXT NOT NULL DEFAULT 'spec',
+    PRIMARY KEY (blocker, blocked)
+);
+CREATE TABLE IF NOT EXISTS comments (
+    issue TEXT NOT NULL,
+    body TEXT NOT NULL,
+    created REAL NOT NULL
+);
+"""
+
+
+class LocalTracker:
+    """SQLite-backed tracker; safe to use from several threads and processes."""
+
+    def __init__(self, path: Path, prefix: str) -> None:
+        self.path = path
+        self.prefix = prefix
+        self._local = threading.local()
+
+    def __repr__(self) -> str:
+        return f"LocalTracker({str(self.path)!r}, prefix={self.prefix!r})"
+
+    @property
+    def _conn(self) -> sqlite3.Connection:
+        conn = getattr(self._local, "conn", None)
+        if conn is None:
+            conn = sqlite.connect(self.path, SCHEMA)
+            self._local.conn = conn
+        return conn
+
+    # -- reading -------------------------------------------------------------------------
+
+    def snapshot(self) -> list[Issue]:
+        if not self.path.exists():
+            return []
+        conn = self._conn
+        deps: dict[str, list[str]] = {}
+        blocks: dict[str, list[str]] = {}
+        for row in conn.execute("SELECT blocker, blocked FROM edges ORDER BY blocker, blocked"):
+            deps.setdefault(row["blocked"], []).append(row["blocker"])
+            blocks.setdefault(row["blocker"], []).append(row["blocked"])
+        return [
+            _issue_from_row(row, tuple(deps.get(row["id"], ())), tuple(blocks.get(row["id"], ())))
+            for row in conn.execute("SELECT * FROM issues ORDER BY number")
+        ]
+
+    def get(self, issue_id: str) -> Issue:
+        for issue in self.snapshot():
+            if issue.id == issue_id:
+                return issue
+        raise MarathonError(f"no issue {issue_id!r} in {self.path}")
+
+    def edges(self) -> list[Edge]:
+        if not self.path.exists():
+            return []
+        rows = self._conn.execute("SELECT * FROM edges ORDER BY blocker, blocked")
+        return [Edge(row["blocker"], row["blocked"], row["reason"]) for row in rows]
+
+    def comments(self, issue_id: str) -> list[str]:
+        rows = self._conn.execute(
+            "SELECT body FROM comments WHERE issue = ? ORDER BY rowid", (issue_id,)
+        )
+        return [row["body"] for row in rows]
+
+    # -- writing -------------------------------------------------------------------------
+
+    def import_issues(self, drafts: Sequence[IssueDraft], edges: Sequence[Edge]) -> ImportReport:
+        """Create or update by draft key, then make the spec's edges exactly `edges`.
+
+        One transaction: an import either lands whole or not at all.
+        """
+        report = ImportReport()
+        keys = [draft.key for draft in drafts]
+        if len(set(keys)) != len(keys):
+            raise MarathonError("two issues share a key; the spec parser must make keys unique")
+        with sqlite.transaction(self._conn) as conn:
+            id_by_key: dict[str, str] = {}
+            for draft in drafts:
+                issue_id, outcome = self._upsert(conn, draft)
+                id_by_key[draft.key] = issue_id
+                getattr(report, outcome).append(issue_id)
+            wanted = set()
+            for edge in edges:
+                if edge.blocker not in id_by_key or edge.blocked not in id_by_key:
+                    missing = edge.blocker if edge.blocker not in id_by_key else edge.blocked
+                    raise MarathonError(f"edge names an unknown issue key {missing!r}")
+                wanted.add((id_by_key[edge.blocker], id_by_key[edge.blocked], edge.reason))
+            report.edges_added, report.edges_removed = _replace_spec_edges(conn, wanted)
+        return report
+
+    def create_issue(self, draft: IssueDraft, blocks: Sequence[str] = ()) -> Issue:
+        with sqlite.transaction(self._conn) as conn:
+            issue_id, _ = self._upsert(conn, draft)
+            for blocked in blocks:
+                conn.execute(
+                    "INSERT OR IGNORE INTO edges (blocker, blocked, reason, origin)"
+                    " VALUES (?, ?, ?, 'engine')",
+                    (issue_id, blocked, f"{draft.kind} issue goes first"),
+                )
+        return self.get(issue_id)
+
+    def add_edge(self, edge: Edge) -> None:
+        """An edge made by hand (or by the engine); an import keeps it."""
+        with sqlite.transaction(self._conn) as conn:
+            conn.execute(
+                "INSERT OR REPLACE INTO edges (blocker, blocked, reason, origin)"
+                " VALUES (?, ?, ?, 'manual')",
+                (edge.blocker, edge.blocked, edge.reason),
+            )
+
+    def set_state(self, issue_id: str, state: str) -> None:
+        if state not in STATE_TYPES:
+            raise MarathonError(f"unknown state {state!r} (expected one of: {STATE_TYPES})")
+        with sqlite.transaction(self._conn) as conn:
+            cursor = conn.execute(
+                "UPDATE issues SET state = ?, updated = ? WHERE id = ?",
+                (state, time.time(), issue_id),
+            )
+            if cursor.rowcount == 0:
+                raise MarathonError(f"no issue {issue_id!r} in {self.path}")
+
+    def comment(self, issue_id: str, body: str) -> None:
+        with sqlite.transaction(self._conn) as conn:
+            conn.execute(
+                "INSERT INTO comments (issue, body, created) VALUES (?, ?, ?)",
+                (issue_id, body, time.time()),
+            )
+
+    def sync(self) -> str:
+        return f"local tracker {self.path}: nothing to pull"
+
+    def replace_snapshot(self, issues: Sequence[Issue], edges: Sequence[Edge]) -> None:
+        """Make the snapshot exactly what a remote tracker holds (used by `doit sync`)."""
+        with sqlite.transaction(self._conn) as conn:
+            conn.execute("DELETE FROM issues")
+            conn.execute("DELETE FROM edges")
+            for issue in issues:
+                conn.execute(
+                    "INSERT INTO issues (id, number, key, title, description, acceptance,"
+                    " priority, state, kind, remote_id, updated)"
+                    " VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+                    (
+                        issue.id,
+                        _number(issue.id),
+                        issue.key or None,
+                        issue.title,
+                        issue.description,
+                        json.dumps(list(issue.acceptance)),
+                        issue.priority,
+                        issue.state,
+                        issue.kind,
+                        issue.remote_id,
+                        time.time(),
+                    ),
+                )
+            conn.executemany(
+                "INSERT OR IGNORE INTO edges (blocker, blocked, reason, origin)"
+                " VALUES (?, ?, ?, 'remote')",
+                [(e.blocker, e.blocked, e.reason) for e in edges],
+            )
+
+    def _upsert(self, conn: sqlite3.Connection, draft: IssueDraft) -> tuple[str, str]:
+        """Insert or update one draft; returns (id, 'created' | 'updated' | 'unchanged')."""
+        fields = (
+            draft.title,
+            draft.description,
+            json.dumps(list(draft.acceptance)),
+            draft.priority,
+            draft.kind,
+            json.dumps(list(draft.labels)),
+        )
+        row = conn.execute(
+            "SELECT id, title, description, acceptance, priority, kind, labels"
+            " FROM issues WHERE key = ?",
+            (draft.key,),
+        ).fetchone()
+        if row is not None:
+            if tuple(row)[1:] == fields:
+                return row["id"], "unchanged"
+            conn.execute(
+                "UPDATE issues SET title = ?, description = ?, acceptance = ?, priority = ?,"
+                " kind = ?, labels = ?, updated = ? WHERE id = ?",
+                (*fields, time.time(), row["id"]),
+            )
+            return row["id"], "updated"
+        number = conn.execute("SELECT COALESCE(MAX(number), 0) + 1 FROM issues").fetchone()[0]
+        issue_id = f"{self.prefix}-{number}"
+        conn.execute(
+            "INSERT INTO issues (id, number, key, title, description, acceptance, priority,"
+            " kind, labels, updated) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+            (issue_id, number, draft.key, *fields, time.time()),
+        )
+        return issue_id, "created"
+
+
+def _replace_spec_edges(
+    conn: sqlite3.Connection, wanted: set[tuple[str, str, str]]
+) -> tuple[int, int]:
+    existing = {
+        (row[0], row[1], row[2])
+        for row in conn.execute("SELECT blocker, blocked, reason FROM edges WHERE origin = 'spec'")
+    }
+    wanted_pairs = {(a, b) for a, b, _ in wanted}
+    existing_pairs = {(a, b) for a, b, _ in existing}
+    removed = existing_pairs - wanted_pairs
+    conn.executemany("DELETE FROM edges WHERE blocker = ? AND blocked = ?", sorted(removed))
+    added = 0
+    for blocker, blocked, reason in sorted(wanted - existing):
+        if (blocker, blocked) not in existing_pairs:
+            added += 1
+        conn.execute(
+            "INSERT OR REPLACE INTO edges (blocker, blocked, reason, origin)"
+            " VALUES (?, ?, ?, 'spec')",
+            (blocker, blocked, reason),
+        )
+    return added, len(removed)
+
+
+def _number(issue_id: str) -> int:
+    return int(issue_id.rsplit("-", 1)[1])
+
+
+def _issue_from_row(
+    row: sqlite3.Row, dependencies: tuple[str, ...], blocks: tuple[str, ...]
+) -> Issue:
+    return Issue(
+        id=row["id"],
+        title=row["title"],
+        description=row["description"],
+        acceptance=tuple(json.loads(row["acceptance"])),
+        priority=row["priority"],
+        state=row["state"],
+        kind=row["kind"],
+        dependencies=dependencies,
+        blocks=blocks,
+        key=row["key"] or "",
+        remote_id=row["remote_id"],
+    )

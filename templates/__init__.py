@@ -1,0 +1,1 @@
+"""Default prompt templates and pipeline; installed as the package `engine.templates`."""
