@@ -1,0 +1,109 @@
+"""The terminal view: a rich Live panel of running tasks (elapsed time, log to tail) with each
+finished task's line and each failure's log tail printed above it as one block.
+
+Up-to-date tasks are only counted here (a rerun of a thousand issues would otherwise scroll
+thousands of lines); the plain and JSON modes list them one by one.
+"""
+
+from __future__ import annotations
+
+import time
+
+from rich.console import Console, Group, RenderableType
+from rich.live import Live
+from rich.panel import Panel
+from rich.table import Table
+from rich.text import Text
+
+from engine.report import events as ev
+from engine.report.events import Event, display_path, format_duration
+from engine.report.plain import summary_line
+from engine.report.state import RunState
+
+
+class RichSink:
+    def __init__(self, console: Console) -> None:
+        self.console = console
+        self._state: RunState | None = None
+        self._live: Live | None = None
+
+    def open(self, state: RunState) -> None:
+        self._state = state
+        # get_renderable is called on rich's refresh thread: _render reads only the state's
+        # immutable `running` snapshot and plain counters, never a lock (see state.py).
+        self._live = Live(
+            console=self.console,
+            get_renderable=self._render,
+            refresh_per_second=4,
+            transient=True,
+        )
+        self._live.start()
+
+    def emit(self, event: Event) -> None:
+        renderable = self._line(event)
+        if renderable is not None:
+            # One print per event: rich writes it above the live panel in one piece.
+            self.console.print(renderable)
+
+    def close(self) -> None:
+        if self._live is not None:
+            self._live.stop()
+            self._live = None
+
+    def _line(self, event: Event) -> RenderableType | None:
+        task = event.task
+        if event.kind == ev.COMPLETE:
+            style = "bold green" if event.summary.get("ok") else "bold red"
+            return Text(summary_line(event.summary), style=style)
+        if event.kind == ev.RUNTIME_ERROR:
+            return Text(f"doit: {event.message.rstrip()}", style="bold red")
+        if task is None or task.is_group:
+            return None
+        if event.kind == ev.SUCCESS:
+            return _status_line("✓", task.name, format_duration(event.duration), "green")
+        if event.kind == ev.IGNORED:
+            return _status_line("!", task.name, "ignored", "yellow")
+        if event.kind == ev.NOT_RUN:
+            return _status_line("·", task.name, f"not run: {event.message.strip()}", "yellow")
+        if event.kind == ev.FAILURE:
+            head = _status_line("✗", task.name, format_duration(event.duration), "red")
+            subtitle = f"log: {display_path(task.log)}" if task.log else None
+            body = Text(event.tail or event.message or "(no output)")
+            panel = Panel(
+                body,
+                title=Text(f"{task.name} failed: {event.error}"),
+                subtitle=Text(subtitle) if subtitle else None,
+                border_style="red",
+                title_align="left",
+            )
+            return Group(head, panel)
+        return None
+
+    def _render(self) -> RenderableType:
+        state = self._state
+        if state is None:
+            return Text("")
+        now = time.time()
+        running = [(name, info, since) for name, (info, since) in state.running.items()
+                   if not info.is_group]
+        header = Text(
+            f"running {len(running)} · ran {state.ran} · up to date {state.up_to_date}"
+            f" · failed {state.failed} · {format_duration(now - state.started)}",
+            style="bold",
+        )
+        table = Table.grid(padding=(0, 2))
+        table.add_column(no_wrap=True)
+        table.add_column(justify="right", no_wrap=True)
+        table.add_column(style="dim", overflow="ellipsis", no_wrap=True)
+        for name, info, since in sorted(running, key=lambda item: item[2]):
+            log = f"tail -f {display_path(info.log)}" if info.log else ""
+            table.add_row(Text(name, style="cyan"), format_duration(now - since), log)
+        return Group(header, table)
+
+
+def _status_line(mark: str, name: str, detail: str, style: str) -> Text:
+    line = Text()
+    line.append(f"{mark} ", style=style)
+    line.append(name)
+    line.append(f"  {detail}", style="dim" if style == "green" else style)
+    return line

@@ -1,0 +1,120 @@
+"""Plain lines for a log file, CI or a pipe: no colours, no cursor movement, one write per block.
+
+A heartbeat line lists what is still running every MARATHON_HEARTBEAT seconds (default 30,
+0 turns it off), so a long agent phase on CI shows signs of life and its elapsed time.
+"""
+
+from __future__ import annotations
+
+import os
+import threading
+import time
+from typing import TextIO
+
+from engine.report import events as ev
+from engine.report.events import Event, display_path, format_duration
+from engine.report.state import RunState
+
+DEFAULT_HEARTBEAT = 30.0
+
+
+def summary_line(summary: dict[str, object]) -> str:
+    """`ran 3, up to date 5, failed 1, wall 12.3s` plus counts that are not zero."""
+    parts = [
+        f"ran {summary['ran']}",
+        f"up to date {summary['up_to_date']}",
+        f"failed {summary['failed']}",
+    ]
+    if summary.get("not_run"):
+        parts.append(f"not run {summary['not_run']}")
+    if summary.get("ignored"):
+        parts.append(f"ignored {summary['ignored']}")
+    wall = summary.get("wall")
+    parts.append(f"wall {format_duration(wall if isinstance(wall, float | int) else None)}")
+    return ", ".join(parts)
+
+
+def failure_text(event: Event) -> str:
+    """The failure block every human mode prints: a header, the tail, a footer."""
+    assert event.task is not None
+    where = f" (log: {display_path(event.task.log)})" if event.task.log else ""
+    header = f"---- {event.task.name} failed: {event.error}{where} ----"
+    body = event.tail or event.message or "(no output)"
+    return f"{header}\n{body.rstrip()}\n---- end of {event.task.name} ----\n"
+
+
+class PlainSink:
+    def __init__(self, out: TextIO, heartbeat: float | None = None) -> None:
+        self.out = out
+        self.heartbeat = _heartbeat_setting() if heartbeat is None else heartbeat
+        self._lock = threading.Lock()
+        self._stop = threading.Event()
+        self._thread: threading.Thread | None = None
+        self._state: RunState | None = None
+
+    def open(self, state: RunState) -> None:
+        self._state = state
+        if self.heartbeat > 0:
+            self._thread = threading.Thread(target=self._beat, daemon=True, name="heartbeat")
+            self._thread.start()
+
+    def emit(self, event: Event) -> None:
+        text = self._render(event)
+        if text:
+            self._write(text)
+
+    def close(self) -> None:
+        self._stop.set()
+        if self._thread is not None:
+            self._thread.join(timeout=1)
+
+    def _render(self, event: Event) -> str:
+        task = event.task
+        if event.kind == ev.COMPLETE:
+            return f"== {summary_line(event.summary)}\n"
+        if event.kind == ev.RUNTIME_ERROR:
+            return f"!! doit: {event.message.rstrip()}\n"
+        if task is None or task.is_group:
+            return ""
+        if event.kind == ev.START:
+            log = f"  (log: {display_path(task.log)})" if task.log else ""
+            return f".. {task.name}{log}\n"
+        if event.kind == ev.SUCCESS:
+            return f"ok {task.name}  {format_duration(event.duration)}\n"
+        if event.kind == ev.UP_TO_DATE:
+            return f"-- {task.name}  up to date\n"
+        if event.kind == ev.IGNORED:
+            return f"!! {task.name}  ignored\n"
+        if event.kind == ev.NOT_RUN:
+            return f"xx {task.name}  not run: {event.message.strip()}\n"
+        if event.kind == ev.FAILURE:
+            return f"FAIL {task.name}  {format_duration(event.duration)}\n" + failure_text(event)
+        return ""
+
+    def _write(self, text: str) -> None:
+        # One write + flush per block: blocks from concurrent tasks can never interleave.
+        with self._lock:
+            self.out.write(text)
+            self.out.flush()
+
+    def _beat(self) -> None:
+        while not self._stop.wait(self.heartbeat):
+            state = self._state
+            if state is None or not state.running:
+                continue
+            now = time.time()
+            busy = ", ".join(
+                f"{name} {format_duration(now - since)}"
+                for name, (info, since) in sorted(state.running.items())
+                if not info.is_group
+            )
+            if busy:
+                self._write(f".. still running: {busy}\n")
+
+
+def _heartbeat_setting() -> float:
+    raw = os.environ.get("MARATHON_HEARTBEAT", "")
+    try:
+        return max(0.0, float(raw)) if raw else DEFAULT_HEARTBEAT
+    except ValueError:
+        return DEFAULT_HEARTBEAT
