@@ -1,0 +1,192 @@
+"""The compiler: a pure function from (pipeline, issues) to doit task dicts.
+
+Nothing here touches the disk, the tracker or a process. Actions and up-to-date checks are
+(callable, args) pairs whose arguments are the small frozen `CheckTask` / `PhaseTask` values
+below, so a test can compile a pipeline and inspect every name, edge and doc line without
+running anything.
+
+Task names:
+  verify:<check>          a VERIFY check (group `verify`)
+  issue:<ID>:<phase>      one phase of one issue (group `issue:<ID>`; group `issue` holds all)
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Mapping, Sequence
+from dataclasses import dataclass
+from typing import Any
+
+from engine.config.load import concurrent_pairs, phase_ancestors, phase_order
+from engine.config.model import CheckConfig, PhaseConfig, Pipeline
+from engine.issue import Issue
+
+TaskDict = dict[str, Any]
+
+
+@dataclass(frozen=True)
+class CheckTask:
+    pipeline: Pipeline
+    check: CheckConfig
+
+    @property
+    def name(self) -> str:
+        return f"verify:{self.check.name}"
+
+
+@dataclass(frozen=True)
+class PhaseTask:
+    pipeline: Pipeline
+    issue: Issue
+    phase: PhaseConfig
+    # Write globs of this issue's phases that may run at the same time as this one: their
+    # files changing during this phase are theirs, not a write outside this phase's set.
+    concurrent_writes: tuple[str, ...] = ()
+
+    @property
+    def name(self) -> str:
+        return phase_task_name(self.issue.id, self.phase.name)
+
+    def globs(self, patterns: Sequence[str]) -> tuple[str, ...]:
+        return tuple(p.replace("{id}", self.issue.id) for p in patterns)
+
+    @property
+    def reads(self) -> tuple[str, ...]:
+        return self.globs(self.phase.reads)
+
+    @property
+    def writes(self) -> tuple[str, ...]:
+        return self.globs(self.phase.writes)
+
+
+@dataclass(frozen=True)
+class Runners:
+    """The callables tasks execute; injected so the compiler stays free of side effects."""
+
+    run_check: Callable[[CheckTask], Any]
+    check_up_to_date: Callable[[CheckTask], bool]
+    run_phase: Callable[[PhaseTask], Any]
+    phase_up_to_date: Callable[[PhaseTask], bool]
+
+
+def phase_task_name(issue_id: str, phase: str) -> str:
+    return f"issue:{issue_id}:{phase}"
+
+
+def final_phases(pipeline: Pipeline) -> list[str]:
+    """Phases no other phase waits for: an issue is finished when these are."""
+    waited_for = {dep for phase in pipeline.phases.values() for dep in phase.after}
+    return [name for name in pipeline.phases if name not in waited_for]
+
+
+def compiled_issues(issues: Sequence[Issue]) -> list[Issue]:
+    """Issues that get a pipeline: not the META issue, not canceled ones."""
+    return [issue for issue in issues if issue.kind != "meta" and issue.state != "canceled"]
+
+
+def compile_tasks(pipeline: Pipeline, issues: Sequence[Issue], runners: Runners) -> list[TaskDict]:
+    tasks: list[TaskDict] = []
+    tasks += _check_tasks(pipeline, runners)
+    order = phase_order(pipeline.phases)
+    ancestors = phase_ancestors(pipeline.phases, order)
+    concurrent: dict[str, set[str]] = {name: set() for name in pipeline.phases}
+    for a, b in concurrent_pairs(pipeline.phases, ancestors):
+        concurrent[a].add(b)
+        concurrent[b].add(a)
+    selected = compiled_issues(issues)
+    by_id = {issue.id: issue for issue in selected}
+    finals = final_phases(pipeline)
+    for issue in selected:
+        tasks += _issue_tasks(pipeline, issue, order, concurrent, by_id, finals, runners)
+    tasks.append({
+        "basename": "issue",
+        "doc": f"every issue's workflow ({len(selected)} issues)",
+        "actions": None,
+        "task_dep": [f"issue:{issue.id}" for issue in selected],
+        "meta": {"kind": "group", "issue": "", "phase": "", "log": ""},
+    })
+    return tasks
+
+
+def _check_tasks(pipeline: Pipeline, runners: Runners) -> list[TaskDict]:
+    checks = list(pipeline.checks.values())
+    tasks: list[TaskDict] = [{
+        "basename": "verify",
+        "name": None,
+        "doc": f"run every check at once: {', '.join(c.name for c in checks) or '(none)'}",
+        "meta": {"kind": "group", "issue": "", "phase": "", "log": ""},
+    }]
+    for check in checks:
+        ctx = CheckTask(pipeline, check)
+        reads = f" (reads {', '.join(check.reads)})" if check.reads else ""
+        tasks.append({
+            "basename": "verify",
+            "name": check.name,
+            "doc": f"{check.doc or 'check'}: {' '.join(check.command)}{reads}",
+            "actions": [(runners.run_check, [ctx])],
+            "uptodate": [(runners.check_up_to_date, [ctx])],
+            "verbosity": 0,
+            "meta": {"kind": "check", "issue": "", "phase": check.name,
+                     "log": str(pipeline.log_path("verify", check.name))},
+        })
+    return tasks
+
+
+def _issue_tasks(
+    pipeline: Pipeline,
+    issue: Issue,
+    order: list[str],
+    concurrent: Mapping[str, set[str]],
+    by_id: Mapping[str, Issue],
+    finals: list[str],
+    runners: Runners,
+) -> list[TaskDict]:
+    # An issue starts after the final phases of the open issues it depends on.
+    blockers = [dep for dep in issue.dependencies if dep in by_id and by_id[dep].is_open]
+    after_issues = [phase_task_name(dep, final) for dep in blockers for final in finals]
+    waits = f" (after {', '.join(blockers)})" if blockers else ""
+    tasks: list[TaskDict] = [{
+        "basename": f"issue:{issue.id}",
+        "name": None,
+        "doc": f"{issue.title}{waits}",
+        "meta": {"kind": "group", "issue": issue.id, "phase": "", "log": ""},
+    }]
+    for name in order:
+        phase = pipeline.phases[name]
+        concurrent_writes = tuple(
+            glob.replace("{id}", issue.id)
+            for other in sorted(concurrent[name])
+            for glob in pipeline.phases[other].writes
+        )
+        ctx = PhaseTask(pipeline, issue, phase, concurrent_writes)
+        task_dep = [phase_task_name(issue.id, dep) for dep in phase.after]
+        if not phase.after:
+            task_dep += after_issues
+        task: TaskDict = {
+            "basename": f"issue:{issue.id}",
+            "name": name,
+            "doc": f"{issue.id} {name}: {_phase_summary(phase)}",
+            "actions": [(runners.run_phase, [ctx])],
+            "uptodate": [(runners.phase_up_to_date, [ctx])],
+            "task_dep": task_dep,
+            "verbosity": 0,
+            "meta": {"kind": "phase", "issue": issue.id, "phase": name,
+                     "log": str(pipeline.log_path(issue.id, name))},
+        }
+        if phase.checks:
+            # doit runs setup tasks only when this task is not up to date: a finished gate
+            # does not re-run the checks, a gate that must run runs them all in parallel.
+            task["setup"] = [f"verify:{check}" for check in phase.checks]
+        tasks.append(task)
+    return tasks
+
+
+def _phase_summary(phase: PhaseConfig) -> str:
+    if phase.checks:
+        what = f"checks {', '.join(phase.checks)}"
+    elif phase.agent:
+        what = f"agent {phase.agent} with {phase.prompt}"
+    elif phase.command:
+        what = " ".join(phase.command)
+    else:
+        what = f"builtin {phase.builtin}"
+    return f"{phase.doc} [{what}]" if phase.doc else what

@@ -1,0 +1,323 @@
+"""Read marathon.yaml, check it completely, and build a Pipeline, or refuse with one line.
+
+Structure (keys, types, enums) is checked by the JSON Schema shipped beside this module, the
+same file editors use; the meaning (references, cycles, templates, write sets) is checked here.
+"""
+
+from __future__ import annotations
+
+import functools
+import json
+import shlex
+from collections.abc import Mapping
+from importlib import resources
+from pathlib import Path
+from typing import Any
+
+import jsonschema
+
+from engine import globs, prompts
+from engine.config.model import (
+    DEFAULT_TIMEOUT,
+    AgentConfig,
+    CheckConfig,
+    PhaseConfig,
+    Pipeline,
+    TrackerConfig,
+)
+from engine.config.yaml_positions import KeyPath, Positions, dotted, load_with_positions
+from engine.errors import MarathonError, did_you_mean
+
+CONFIG_NAME = "marathon.yaml"
+AGENT_FIELDS = ("preset", "model", "max_turns", "command")
+
+
+def default_config_path() -> Path:
+    return Path(str(resources.files("engine.templates").joinpath(CONFIG_NAME)))
+
+
+def load_pipeline(root: Path, path: Path | None = None) -> Pipeline:
+    """The workspace's marathon.yaml, or the packaged default when the workspace has none."""
+    root = root.resolve()
+    if path is None:
+        path = root / CONFIG_NAME
+        if not path.exists():
+            path = default_config_path()
+    try:
+        text = path.read_text(encoding="utf-8")
+    except (OSError, UnicodeDecodeError) as exc:
+        raise MarathonError(f"cannot read the pipeline: {exc}", where=str(path)) from None
+    return parse_pipeline(text, path=path, root=root)
+
+
+def parse_pipeline(text: str, *, path: Path, root: Path) -> Pipeline:
+    shown = _shown_name(path, root)
+    data, positions = load_with_positions(text, shown)
+    if data is None:
+        data = {}
+    problem = _Problems(shown, positions)
+    _check_schema(data, problem)
+    pipeline = _build(data, path=path, root=root)
+    _check_meaning(pipeline, problem)
+    return pipeline
+
+
+class _Problems:
+    """Raises a MarathonError located at a key path of the file."""
+
+    def __init__(self, filename: str, positions: Positions) -> None:
+        self.filename = filename
+        self.positions = positions
+
+    def __call__(self, path: KeyPath, message: str, *, key: bool = False) -> MarathonError:
+        from engine.config.yaml_positions import position_of
+
+        line, col = position_of(self.positions, path, key=key)
+        label = dotted(path) or "(top level)"
+        return MarathonError(f"{label}: {message}", where=f"{self.filename}:{line}:{col}")
+
+
+@functools.cache
+def _validator() -> jsonschema.Draft202012Validator:
+    schema_text = resources.files("engine.config").joinpath("marathon.schema.json").read_text()
+    return jsonschema.Draft202012Validator(json.loads(schema_text))
+
+
+def schema() -> dict[str, Any]:
+    return dict(_validator().schema)
+
+
+def _check_schema(data: Any, problem: _Problems) -> None:
+    errors = sorted(_validator().iter_errors(data), key=lambda e: (list(e.absolute_path), e.validator))
+    if not errors:
+        return
+    error = errors[0]
+    path = tuple(error.absolute_path)
+    if error.validator == "additionalProperties":
+        allowed = list(error.schema.get("properties", {}))
+        extra = sorted(set(error.instance) - set(allowed))[0]
+        raise problem((*path, extra), f"unknown key{did_you_mean(extra, allowed)}", key=True)
+    if error.validator == "enum":
+        raise problem(path, f"{error.instance!r} is not allowed"
+                      f"{did_you_mean(str(error.instance), [str(v) for v in error.validator_value])}")
+    if error.validator == "type":
+        raise problem(path, f"expected {_type_words(error.validator_value)}, "
+                      f"got {_type_name(error.instance)}")
+    if error.validator == "required":
+        raise problem(path, f"{error.message.split(' is a required')[0]} is required here")
+    if error.validator == "oneOf":
+        raise problem(path, f"{error.instance!r} does not fit: expected "
+                      + " or ".join(_describe(option) for option in error.validator_value))
+    if error.validator == "pattern":
+        raise problem(path, f"{error.instance!r} must match {error.validator_value}")
+    raise problem(path, error.message)
+
+
+def _describe(option: Mapping[str, Any]) -> str:
+    if "const" in option:
+        return repr(option["const"])
+    if option.get("type") == "array":
+        return "a list"
+    if "$ref" in option:
+        return option["$ref"].rsplit("/", 1)[-1]
+    return _type_words(option.get("type", "a value"))
+
+
+def _type_words(kind: str | list[str]) -> str:
+    words = {"object": "a mapping", "array": "a list", "string": "a string", "number": "a number",
+             "integer": "a whole number", "boolean": "true or false"}
+    kinds = [kind] if isinstance(kind, str) else kind
+    return " or ".join(words.get(k, k) for k in kinds)
+
+
+def _type_name(value: Any) -> str:
+    return {dict: "a mapping", list: "a list", str: "a string", bool: "true/false",
+            int: "a number", float: "a number", type(None): "nothing"}.get(type(value), "a value")
+
+
+def _argv(value: str | list[str] | None) -> tuple[str, ...]:
+    if value is None:
+        return ()
+    if isinstance(value, str):
+        # Written by the workspace owner, so splitting like a shell is what they expect; the
+        # result is still an argument list and never passes through a shell.
+        return tuple(shlex.split(value))
+    return tuple(value)
+
+
+def _build(data: Mapping[str, Any], *, path: Path, root: Path) -> Pipeline:
+    agents = {}
+    for name, spec in data.get("agents", {}).items():
+        options = {k: v for k, v in spec.items() if k not in AGENT_FIELDS}
+        agents[name] = AgentConfig(
+            name=name,
+            preset=spec["preset"],
+            model=spec.get("model", ""),
+            max_turns=spec.get("max_turns"),
+            command=_argv(spec.get("command")),
+            options=options,
+        )
+    checks = {
+        name: CheckConfig(
+            name=name,
+            command=_argv(spec["command"]),
+            reads=tuple(spec.get("reads", ())),
+            timeout=float(spec.get("timeout", 600)),
+            rewrites=bool(spec.get("rewrites", False)),
+            doc=spec.get("doc", ""),
+        )
+        for name, spec in data.get("checks", {}).items()
+    }
+    phases = {}
+    for name, spec in data.get("phases", {}).items():
+        gate = spec.get("checks", ())
+        phases[name] = PhaseConfig(
+            name=name,
+            after=tuple(spec.get("after", ())),
+            checks=tuple(checks) if gate == "all" else tuple(gate),
+            agent=spec.get("agent", ""),
+            prompt=spec.get("prompt", ""),
+            command=_argv(spec.get("command")),
+            builtin=spec.get("builtin", ""),
+            reads=tuple(spec.get("reads", ())),
+            writes=tuple(spec.get("writes", ())),
+            timeout=float(spec.get("timeout", DEFAULT_TIMEOUT)),
+            doc=spec.get("doc", ""),
+        )
+    tracker = TrackerConfig(**data.get("tracker", {}))
+    return Pipeline(
+        path=path,
+        root=root,
+        key_prefix=data.get("key_prefix", "PROJ"),
+        tracker=tracker,
+        agents=agents,
+        checks=checks,
+        phases=phases,
+        template_dirs=(root / "templates", Path(str(resources.files("engine.templates")))),
+        on_write_outside=data.get("on_write_outside", "fail"),
+    )
+
+
+def _check_meaning(pipeline: Pipeline, problem: _Problems) -> None:
+    if pipeline.tracker.kind == "linear" and not pipeline.tracker.team:
+        raise problem(("tracker",), "a linear tracker needs team: (the team key, e.g. ENG)")
+    for name, phase in pipeline.phases.items():
+        _check_phase(pipeline, name, phase, problem)
+    order = phase_order(pipeline.phases, problem)
+    ancestors = phase_ancestors(pipeline.phases, order)
+    for (a, b) in concurrent_pairs(pipeline.phases, ancestors):
+        for glob_a in pipeline.phases[a].writes:
+            for glob_b in pipeline.phases[b].writes:
+                if globs.overlap(glob_a, glob_b):
+                    raise problem(
+                        ("phases", b, "writes"),
+                        f"'{glob_b}' overlaps '{glob_a}' of phase '{a}', and the two can run at "
+                        f"the same time; make the globs disjoint or add '{a}' to "
+                        f"phases.{b}.after",
+                    )
+    _check_rewriting_checks(pipeline, problem)
+
+
+def _check_phase(pipeline: Pipeline, name: str, phase: PhaseConfig, problem: _Problems) -> None:
+    at = ("phases", name)
+    kinds = [k for k in ("checks", "agent", "command", "builtin") if getattr(phase, k)]
+    if len(kinds) != 1:
+        raise problem(at, "give exactly one of checks:, agent:, command: or builtin: "
+                      f"(found {', '.join(kinds) or 'none'})", key=True)
+    for index, dep in enumerate(phase.after):
+        if dep not in pipeline.phases:
+            raise problem((*at, "after", index),
+                          f"unknown phase '{dep}'{did_you_mean(dep, list(pipeline.phases))}")
+        if dep == name:
+            raise problem((*at, "after", index), "a phase cannot come after itself")
+    for index, check in enumerate(phase.checks):
+        if check not in pipeline.checks:
+            raise problem((*at, "checks", index),
+                          f"unknown check '{check}'{did_you_mean(check, list(pipeline.checks))}")
+    if phase.agent:
+        if phase.agent not in pipeline.agents:
+            raise problem((*at, "agent"), f"unknown agent '{phase.agent}'"
+                          f"{did_you_mean(phase.agent, list(pipeline.agents))}")
+        if not phase.prompt:
+            raise problem((*at,), "an agent phase needs prompt: (a template file name)", key=True)
+        try:
+            prompts.check_template(pipeline.template_dirs, phase.prompt)
+        except MarathonError as exc:
+            raise problem((*at, "prompt"), exc.message) from None
+    elif phase.prompt:
+        raise problem((*at, "prompt"), "prompt: only applies to agent phases; remove it or add agent:")
+    agent = pipeline.agents.get(phase.agent)
+    if agent is not None and agent.preset == "command" and not agent.command:
+        raise problem(("agents", agent.name), "the command preset needs command: (an argv)", key=True)
+
+
+def _check_rewriting_checks(pipeline: Pipeline, problem: _Problems) -> None:
+    groups: list[tuple[KeyPath, tuple[str, ...]]] = [(("checks",), tuple(pipeline.checks))]
+    groups += [(("phases", n, "checks"), p.checks) for n, p in pipeline.phases.items() if p.checks]
+    for at, members in groups:
+        if len(members) < 2:
+            continue
+        for check in members:
+            if pipeline.checks[check].rewrites:
+                raise problem(
+                    ("checks", check, "rewrites"),
+                    f"check '{check}' rewrites files but runs in parallel with "
+                    f"{', '.join(m for m in members if m != check)} ({dotted(at)}); make it a "
+                    "phase with command: so it runs on its own, or set rewrites: false",
+                )
+
+
+def phase_order(phases: Mapping[str, PhaseConfig], problem: _Problems | None = None) -> list[str]:
+    """Phases in an order where each comes after everything in its `after:` (file order kept)."""
+    order: list[str] = []
+    state: dict[str, str] = {}
+
+    def visit(name: str, trail: list[str]) -> None:
+        if state.get(name) == "done":
+            return
+        if state.get(name) == "open":
+            cycle = [*trail[trail.index(name):], name]
+            message = (f"cycle among phases: {' -> '.join(cycle)}; remove one of these "
+                       "after: entries")
+            if problem is None:
+                raise MarathonError(message)
+            raise problem(("phases", name, "after"), message)
+        state[name] = "open"
+        for dep in phases[name].after:
+            visit(dep, [*trail, name])
+        state[name] = "done"
+        order.append(name)
+
+    for name in phases:
+        visit(name, [])
+    return order
+
+
+def phase_ancestors(phases: Mapping[str, PhaseConfig], order: list[str]) -> dict[str, set[str]]:
+    ancestors: dict[str, set[str]] = {}
+    for name in order:
+        found: set[str] = set()
+        for dep in phases[name].after:
+            found |= {dep} | ancestors[dep]
+        ancestors[name] = found
+    return ancestors
+
+
+def concurrent_pairs(
+    phases: Mapping[str, PhaseConfig], ancestors: Mapping[str, set[str]]
+) -> list[tuple[str, str]]:
+    """Pairs of phases of one issue that doit may run at the same time."""
+    names = list(phases)
+    return [
+        (a, b)
+        for i, a in enumerate(names)
+        for b in names[i + 1 :]
+        if a not in ancestors[b] and b not in ancestors[a]
+    ]
+
+
+def _shown_name(path: Path, root: Path) -> str:
+    try:
+        return str(path.resolve().relative_to(root))
+    except ValueError:
+        return str(path)

@@ -1,0 +1,108 @@
+"""What "up to date" means: digests of everything a task depends on, compared with its stamp.
+
+A phase's inputs are named components (issue text, rendered prompt, agent settings, each
+upstream phase's result, the files it reads) so that "why does it run" can name the one that
+changed. File digests hash contents, cached by (size, mtime, inode) so a no-op run re-stats
+files but does not re-read them.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+import threading
+from collections.abc import Mapping, Sequence
+from pathlib import Path
+from typing import Any
+
+from engine import globs
+from engine.compile import CheckTask, PhaseTask, phase_task_name
+from engine.records import Records, Stamp
+
+MISSING = "missing"
+
+_cache_lock = threading.Lock()
+_content_cache: dict[str, tuple[tuple[int, int, int], str]] = {}
+
+
+def digest(value: Any) -> str:
+    data = value if isinstance(value, bytes) else json.dumps(value, sort_keys=True, default=str).encode()
+    return hashlib.sha256(data).hexdigest()
+
+
+def file_digest(path: Path) -> str:
+    try:
+        st = path.stat()
+    except FileNotFoundError:
+        return MISSING
+    key = (st.st_size, st.st_mtime_ns, st.st_ino)
+    name = str(path)
+    with _cache_lock:
+        cached = _content_cache.get(name)
+    if cached and cached[0] == key:
+        return cached[1]
+    value = hashlib.sha256(path.read_bytes()).hexdigest()
+    with _cache_lock:
+        _content_cache[name] = (key, value)
+    return value
+
+
+def files_digest(root: Path, patterns: Sequence[str]) -> str:
+    """One digest for the set of files matching `patterns` and their contents."""
+    if not patterns:
+        return digest([])
+    return digest([(rel, file_digest(root / rel)) for rel in globs.expand(root, patterns)])
+
+
+def check_inputs(ctx: CheckTask) -> dict[str, str]:
+    return {
+        "command": digest(list(ctx.check.command)),
+        "files": files_digest(ctx.pipeline.root, ctx.check.reads),
+    }
+
+
+def phase_inputs(ctx: PhaseTask, records: Records, prompt: str | None) -> dict[str, str]:
+    """Every input of a phase; `prompt` is the rendered prompt (None for non-agent phases)."""
+    phase = ctx.phase
+    inputs = {"issue": digest(ctx.issue.text_fields())}
+    if phase.agent:
+        inputs["prompt"] = digest(prompt or "")
+        inputs["agent"] = ctx.pipeline.agents[phase.agent].digest()
+    if phase.command:
+        inputs["command"] = digest(list(phase.command))
+    if phase.checks:
+        inputs["checks"] = digest(sorted(phase.checks))
+    for dep in phase.after:
+        stamp = records.stamp(phase_task_name(ctx.issue.id, dep))
+        inputs[f"after:{dep}"] = stamp.outputs if stamp else MISSING
+    if phase.reads:
+        inputs["files"] = files_digest(ctx.pipeline.root, ctx.reads)
+    return inputs
+
+
+def phase_outputs(ctx: PhaseTask) -> str:
+    """A phase's result as its dependents see it: the files in its write set."""
+    if not ctx.phase.writes:
+        return digest({"task": ctx.name, "result": "success"})
+    return files_digest(ctx.pipeline.root, ctx.writes)
+
+
+def changed_components(stamp: Stamp | None, inputs: Mapping[str, str]) -> list[str]:
+    """Names of the inputs that differ from the stamp (all of them when there is none)."""
+    if stamp is None:
+        return ["never succeeded"]
+    names = sorted(set(stamp.inputs) | set(inputs))
+    return [name for name in names if stamp.inputs.get(name) != inputs.get(name)]
+
+
+def changed_files(root: Path, patterns: Sequence[str], since: float) -> list[str]:
+    """Files matching `patterns` modified after `since` (for explanations, not for decisions)."""
+    found = []
+    for rel in globs.expand(root, patterns):
+        try:
+            if os.stat(root / rel).st_mtime > since:
+                found.append(rel)
+        except FileNotFoundError:
+            continue
+    return found

@@ -1,0 +1,124 @@
+"""Path globs as marathon.yaml writes them (`src/**`, `tests/unit/**/*.py`), matched one way.
+
+One translation to regular expressions serves expansion (which files a phase reads), run-time
+attribution (did a phase write outside its set) and the compiler's overlap proof, so the three
+can never disagree about what a glob means. `**` spans directories, `*` and `?` stay inside one.
+"""
+
+from __future__ import annotations
+
+import functools
+import os
+import re
+from collections.abc import Iterable, Sequence
+from pathlib import Path
+
+# Folders no glob looks into unless it names them explicitly.
+HIDDEN_ROOTS = (".git", ".marathon")
+
+
+@functools.lru_cache(maxsize=4096)
+def compile_glob(pattern: str) -> re.Pattern[str]:
+    regex = []
+    i = 0
+    while i < len(pattern):
+        if pattern.startswith("**/", i):
+            regex.append("(?:.*/)?")
+            i += 3
+        elif pattern.startswith("**", i):
+            regex.append(".*")
+            i += 2
+        elif pattern[i] == "*":
+            regex.append("[^/]*")
+            i += 1
+        elif pattern[i] == "?":
+            regex.append("[^/]")
+            i += 1
+        elif pattern[i] == "[" and "]" in pattern[i + 1 :]:
+            end = pattern.index("]", i + 1)
+            body = pattern[i + 1 : end].replace("\\", "\\\\")
+            if body.startswith("!"):
+                body = "^" + body[1:]
+            regex.append(f"[{body}]")
+            i = end + 1
+        else:
+            regex.append(re.escape(pattern[i]))
+            i += 1
+    return re.compile("".join(regex) + r"\Z")
+
+
+def matches(path: str, patterns: Iterable[str]) -> bool:
+    return any(compile_glob(p).match(path) for p in patterns)
+
+
+def static_prefix(pattern: str) -> str:
+    """The folder part before the first wildcard: where a walk has to start."""
+    parts = []
+    for part in pattern.split("/")[:-1]:
+        if any(ch in part for ch in "*?["):
+            break
+        parts.append(part)
+    return "/".join(parts)
+
+
+def expand(root: Path, patterns: Sequence[str]) -> list[str]:
+    """Files under `root` (relative POSIX paths, sorted) that match any of `patterns`."""
+    found: set[str] = set()
+    for pattern in patterns:
+        regex = compile_glob(pattern)
+        if not any(ch in pattern for ch in "*?["):
+            if (root / pattern).is_file():
+                found.add(pattern)
+            continue
+        start = static_prefix(pattern)
+        top = root / start if start else root
+        for dirpath, dirnames, filenames in os.walk(top):
+            rel_dir = os.path.relpath(dirpath, root).replace(os.sep, "/")
+            rel_dir = "" if rel_dir == "." else rel_dir
+            if not rel_dir:
+                dirnames[:] = [d for d in dirnames if d not in HIDDEN_ROOTS or pattern.startswith(d)]
+            dirnames.sort()
+            for name in filenames:
+                rel = f"{rel_dir}/{name}" if rel_dir else name
+                if regex.match(rel):
+                    found.add(rel)
+    return sorted(found)
+
+
+def overlap(a: str, b: str) -> bool:
+    """Could some path match both globs? Conservative: says True when unsure."""
+    return _overlap(tuple(a.split("/")), tuple(b.split("/")))
+
+
+@functools.lru_cache(maxsize=4096)
+def _overlap(a: tuple[str, ...], b: tuple[str, ...]) -> bool:
+    if not a or not b:
+        return (not a or a == ("**",)) and (not b or b == ("**",))
+    if a[0] == "**":
+        return _overlap(a[1:], b) or _overlap(a, b[1:])
+    if b[0] == "**":
+        return _overlap(a, b[1:]) or _overlap(a[1:], b)
+    return _segments_overlap(a[0], b[0]) and _overlap(a[1:], b[1:])
+
+
+def _segments_overlap(a: str, b: str) -> bool:
+    wild_a = any(ch in a for ch in "*?[")
+    wild_b = any(ch in b for ch in "*?[")
+    if not wild_a and not wild_b:
+        return a == b
+    if not wild_a:
+        return bool(compile_glob(b).match(a))
+    if not wild_b:
+        return bool(compile_glob(a).match(b))
+    # Both wild: compatible when their literal heads and tails agree.
+    head_a, tail_a = _literal_ends(a)
+    head_b, tail_b = _literal_ends(b)
+    heads = head_a.startswith(head_b) or head_b.startswith(head_a)
+    tails = tail_a.endswith(tail_b) or tail_b.endswith(tail_a)
+    return heads and tails
+
+
+def _literal_ends(segment: str) -> tuple[str, str]:
+    first = min(segment.index(ch) for ch in "*?[" if ch in segment)
+    last = max(segment.rindex(ch) for ch in "*?]" if ch in segment)
+    return segment[:first], segment[last + 1 :]

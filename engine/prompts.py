@@ -1,0 +1,69 @@
+"""Prompt templates: found in the workspace's templates/ first, then the packaged defaults.
+
+Issue text only ever enters a template as a variable's value, never as template source, so
+`{{ 7*7 }}` in an issue title reaches the agent verbatim.
+"""
+
+from __future__ import annotations
+
+import functools
+import re
+from collections.abc import Mapping, Sequence
+from pathlib import Path
+from typing import Any
+
+import jinja2
+from jinja2 import meta
+
+from engine.errors import MarathonError, did_you_mean
+
+# Every variable a prompt template may use; validation refuses any other name.
+CONTEXT_NAMES = ("issue", "phase", "plan", "plan_path", "checks", "workspace")
+
+
+@functools.cache
+def _environment(template_dirs: tuple[Path, ...]) -> jinja2.Environment:
+    return jinja2.Environment(
+        loader=jinja2.FileSystemLoader([str(d) for d in template_dirs]),
+        undefined=jinja2.StrictUndefined,
+        autoescape=False,  # prompts are Markdown for a model, not HTML
+        keep_trailing_newline=True,
+    )
+
+
+def check_template(template_dirs: Sequence[Path], name: str) -> None:
+    """Refuse a template that is missing, does not parse, or names an unknown variable."""
+    env = _environment(tuple(template_dirs))
+    try:
+        source, filename, _ = env.loader.get_source(env, name)  # type: ignore[union-attr]
+    except jinja2.TemplateNotFound:
+        where = ", ".join(str(d) for d in template_dirs)
+        raise MarathonError(f"template '{name}' not found in {where}") from None
+    try:
+        ast = env.parse(source, name, filename)
+    except jinja2.TemplateSyntaxError as exc:
+        raise MarathonError(f"template {filename}:{exc.lineno}: {exc.message}") from None
+    unknown = sorted(meta.find_undeclared_variables(ast) - set(CONTEXT_NAMES))
+    if unknown:
+        word = unknown[0]
+        line = _line_of(source, word)
+        raise MarathonError(
+            f"template {filename}:{line} names undefined variable '{word}'"
+            f"{did_you_mean(word, CONTEXT_NAMES)}"
+        )
+
+
+def _line_of(source: str, word: str) -> int:
+    pattern = re.compile(rf"\b{re.escape(word)}\b")
+    for number, line in enumerate(source.splitlines(), start=1):
+        if pattern.search(line) and ("{{" in line or "{%" in line):
+            return number
+    return 1
+
+
+def render(template_dirs: Sequence[Path], name: str, context: Mapping[str, Any]) -> str:
+    env = _environment(tuple(template_dirs))
+    try:
+        return env.get_template(name).render(**context)
+    except jinja2.UndefinedError as exc:
+        raise MarathonError(f"template {name}: {exc.message}", exit_code=1) from None
