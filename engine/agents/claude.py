@@ -1,0 +1,169 @@
+"""Claude Code in print mode: `claude -p --output-format stream-json --verbose`.
+
+What the parser relies on (Claude Code headless docs and the Agent SDK's SDKResultMessage):
+- stream-json prints one JSON message per line: `system` (subtype `init`, with `session_id`),
+  `assistant`, `user`, and last a `result` message. stream-json in print mode requires
+  `--verbose` (the CLI exits 1 without it).
+- the `result` message carries `subtype` (`success`, `error_max_turns`,
+  `error_during_execution`, `error_max_budget_usd` ...), `is_error`, `result` (final text, on
+  success), `errors` (list of strings, on error subtypes in newer versions), `num_turns`,
+  `session_id`, `total_cost_usd` (older versions: `cost_usd`), `usage` (`input_tokens`,
+  `output_tokens`, `cache_creation_input_tokens`, `cache_read_input_tokens`) and
+  `permission_denials` (objects with `tool_name`, `tool_use_id`, `tool_input`).
+- `--output-format json` prints the `result` message alone, or in some versions a JSON array of
+  all messages; both are accepted.
+The prompt goes on stdin: `-p` with no prompt argument reads it from there, which keeps issue
+text out of argv (no length limit, never visible in `ps`).
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+from engine.agents.base import AgentResult, Invocation, Preset
+from engine.agents.jsonlines import as_float, as_int, json_objects, last_line
+from engine.agents.settings import extra_args, option_list, option_str
+from engine.config.model import AgentConfig
+
+INSTALL_HINT = "install it with `npm install -g @anthropic-ai/claude-code`"
+
+
+def build(agent: AgentConfig, prompt_file: Path, workdir: Path) -> Invocation:
+    argv = ["claude", "-p", "--output-format", "stream-json", "--verbose"]
+    if agent.model:
+        argv += ["--model", agent.model]
+    if agent.max_turns is not None:
+        argv += ["--max-turns", str(agent.max_turns)]
+    permission_mode = option_str(agent, "permission_mode")
+    if permission_mode:
+        argv += ["--permission-mode", permission_mode]
+    system_prompt = option_str(agent, "append_system_prompt")
+    if system_prompt:
+        argv += ["--append-system-prompt", system_prompt]
+    argv += extra_args(agent)
+    # The tool lists are variadic flags: each rule is its own argv element (a rule such as
+    # `Bash(git diff:*)` contains a space, so joining them into one string would split it).
+    # They come last so nothing after them can be mistaken for another rule.
+    allowed = option_list(agent, "allowed_tools")
+    if allowed:
+        argv += ["--allowedTools", *allowed]
+    disallowed = option_list(agent, "disallowed_tools")
+    if disallowed:
+        argv += ["--disallowedTools", *disallowed]
+    return Invocation(argv=tuple(argv), prompt_on_stdin=True)
+
+
+_SUBTYPE_ERRORS = {
+    "error_max_turns": "claude stopped at its turn limit (error_max_turns); raise max_turns "
+    "or make the task smaller",
+    "error_max_budget_usd": "claude stopped at its budget limit (error_max_budget_usd)",
+    "error_during_execution": "claude failed during execution (error_during_execution)",
+}
+
+
+def parse(exit_code: int, output: str) -> AgentResult:
+    messages = json_objects(output)
+    result = next((m for m in reversed(messages) if m.get("type") == "result"), None)
+    if result is None:
+        return AgentResult(ok=False, error=_no_result_error(exit_code, output, messages),
+                           session_id=_session_id(messages, None))
+
+    usage = result.get("usage") if isinstance(result.get("usage"), dict) else {}
+    denials = _denials(result.get("permission_denials"))
+    subtype = str(result.get("subtype", ""))
+    is_error = result.get("is_error") is not False  # a missing flag is not a success
+    text = result.get("result") if isinstance(result.get("result"), str) else ""
+    fields: dict[str, Any] = {
+        "cost_usd": as_float(result.get("total_cost_usd", result.get("cost_usd"))),
+        "input_tokens": _input_tokens(usage),
+        "output_tokens": as_int(usage.get("output_tokens")),
+        "turns": as_int(result.get("num_turns")),
+        "session_id": _session_id(messages, result),
+        "permission_denials": denials,
+        "summary": text,
+    }
+    if exit_code == 0 and subtype == "success" and not is_error:
+        return AgentResult(ok=True, **fields)
+
+    if subtype in _SUBTYPE_ERRORS:
+        error = _SUBTYPE_ERRORS[subtype]
+        turns = fields["turns"]
+        if subtype == "error_max_turns" and turns is not None:
+            error = f"claude stopped at its turn limit after {turns} turns (error_max_turns); "
+            error += "raise max_turns or make the task smaller"
+        detail = _first_error(result)
+        if detail:
+            error += f": {detail}"
+    elif is_error:
+        error = f"claude reported an error: {last_line(text) or subtype or 'no message'}"
+    else:
+        error = f"claude exited with status {exit_code} after a {subtype or 'result'} message"
+    if exit_code != 0 and "exited with status" not in error:
+        error += f" (exit status {exit_code})"
+    if denials:
+        error += f"; {len(denials)} permission denial(s): {', '.join(denials[:3])}"
+    return AgentResult(ok=False, error=error, **fields)
+
+
+def _no_result_error(exit_code: int, output: str, messages: list[dict[str, Any]]) -> str:
+    stream_errors = [m for m in messages if m.get("type") == "error"]
+    if stream_errors:
+        message = stream_errors[-1].get("message") or stream_errors[-1].get("error") or ""
+        return f"claude reported an error: {last_line(str(message)) or 'no message'}"
+    tail = last_line(output)
+    if exit_code != 0:
+        return f"claude exited with status {exit_code}" + (f": {tail}" if tail else "")
+    if not messages:
+        return ("claude printed no stream-json messages (expected `claude -p --output-format "
+                "stream-json --verbose`)" + (f"; last line: {tail}" if tail else ""))
+    return "claude's output ended without a final `result` message (the run was cut short?)"
+
+
+def _session_id(messages: list[dict[str, Any]], result: dict[str, Any] | None) -> str:
+    if result is not None and isinstance(result.get("session_id"), str):
+        return str(result["session_id"])
+    for message in messages:
+        if message.get("type") == "system" and isinstance(message.get("session_id"), str):
+            return str(message["session_id"])
+    return ""
+
+
+def _input_tokens(usage: dict[str, Any]) -> int | None:
+    # With prompt caching, `input_tokens` counts only the uncached part; the cache reads and
+    # writes are input the model processed too, so they are added to give the real volume.
+    parts = [as_int(usage.get(key)) for key in
+             ("input_tokens", "cache_creation_input_tokens", "cache_read_input_tokens")]
+    if parts[0] is None:
+        return None
+    return sum(part for part in parts if part is not None)
+
+
+def _first_error(result: dict[str, Any]) -> str:
+    errors = result.get("errors")
+    if isinstance(errors, list) and errors:
+        return last_line(str(errors[0]))
+    return ""
+
+
+def _denials(value: Any) -> tuple[str, ...]:
+    """`Tool(target)` for each denial: what was refused, short enough for one line."""
+    if not isinstance(value, list):
+        return ()
+    denials: list[str] = []
+    for item in value:
+        if not isinstance(item, dict):
+            continue
+        name = str(item.get("tool_name") or "tool")
+        tool_input = item.get("tool_input") if isinstance(item.get("tool_input"), dict) else {}
+        target = next((str(tool_input[key]) for key in
+                       ("file_path", "path", "command", "url", "pattern")
+                       if isinstance(tool_input.get(key), str)), "")
+        if len(target) > 80:
+            target = target[:77] + "..."
+        denials.append(f"{name}({target})" if target else name)
+    return tuple(denials)
+
+
+PRESET = Preset(name="claude", binary="claude", install_hint=INSTALL_HINT, build=build,
+                parse=parse)

@@ -1,0 +1,106 @@
+"""OpenAI Codex CLI: `codex exec --json --sandbox workspace-write -C <workdir> -`.
+
+What the parser relies on (openai/codex docs/exec.md and codex-rs/exec/src/exec_events.rs):
+- `--json` prints JSONL events: `thread.started` (`thread_id`), `turn.started`,
+  `item.started` / `item.updated` / `item.completed` (`item.type` such as `agent_message` with
+  `text`), `turn.completed` (`usage`: `input_tokens`, `cached_input_tokens`, `output_tokens`),
+  `turn.failed` (`error.message`) and `error` (`message`).
+- `input_tokens` already includes `cached_input_tokens` (the cached part is a subset).
+- A top-level `error` event is not always fatal: while the model stream reconnects, codex emits
+  `error` events such as "Reconnecting... 2/5" and the turn still completes (openai/codex issue
+  #32984). So an `error` counts as a failure only when no `turn.completed` follows it.
+- Codex reports no cost, so `cost_usd` stays None.
+The prompt: `codex exec [PROMPT]` reads the instructions from stdin when PROMPT is `-` (cli.rs:
+"If not provided as an argument (or if `-` is used), instructions are read from stdin"). Stdin
+keeps issue text out of argv, so it is neither length-limited nor visible in `ps`. (With the
+prompt in argv, stdin would have to be /dev/null: piped stdin is appended to an argv prompt.)
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+from engine.agents.base import AgentResult, Invocation, Preset
+from engine.agents.jsonlines import as_int, json_objects, last_line
+from engine.agents.settings import extra_args, option_str
+from engine.config.model import AgentConfig
+
+INSTALL_HINT = "install it with `npm install -g @openai/codex` (or `brew install --cask codex`)"
+
+
+def build(agent: AgentConfig, prompt_file: Path, workdir: Path) -> Invocation:
+    sandbox = option_str(agent, "sandbox", "workspace-write")
+    argv = ["codex", "exec", "--json", "--sandbox", sandbox, "-C", str(workdir)]
+    if agent.model:
+        argv += ["-m", agent.model]
+    # codex exec has no turn limit flag; max_turns is left to the runner's timeout.
+    argv += extra_args(agent)
+    argv.append("-")
+    return Invocation(argv=tuple(argv), prompt_on_stdin=True)
+
+
+def parse(exit_code: int, output: str) -> AgentResult:
+    events = [e for e in json_objects(output) if isinstance(e.get("type"), str)]
+    session_id = ""
+    input_tokens: int | None = None
+    output_tokens: int | None = None
+    turns = 0
+    summary = ""
+    failure = ""  # the latest error not yet followed by a completed turn
+    turn_failed = ""
+    for event in events:
+        kind = event["type"]
+        if kind == "thread.started" and isinstance(event.get("thread_id"), str):
+            session_id = event["thread_id"]
+        elif kind == "turn.completed":
+            turns += 1
+            failure = ""
+            usage = event.get("usage") if isinstance(event.get("usage"), dict) else {}
+            input_tokens = _add(input_tokens, as_int(usage.get("input_tokens")))
+            output_tokens = _add(output_tokens, as_int(usage.get("output_tokens")))
+        elif kind == "turn.failed":
+            error = event.get("error") if isinstance(event.get("error"), dict) else {}
+            turn_failed = str(error.get("message") or "no message")
+        elif kind == "error":
+            failure = str(event.get("message") or "no message")
+        elif kind == "item.completed":
+            item = event.get("item") if isinstance(event.get("item"), dict) else {}
+            if item.get("type") == "agent_message" and isinstance(item.get("text"), str):
+                summary = item["text"]
+
+    fields: dict[str, Any] = {
+        "input_tokens": input_tokens,
+        "output_tokens": output_tokens,
+        "turns": turns if events else None,
+        "session_id": session_id,
+        "summary": summary,
+    }
+    if turn_failed:
+        error = f"codex turn failed: {last_line(turn_failed)}"
+    elif failure:
+        error = f"codex reported an error: {last_line(failure)}"
+    elif exit_code != 0:
+        tail = last_line(output)
+        error = f"codex exited with status {exit_code}" + (f": {tail}" if tail else "")
+    elif not events:
+        tail = last_line(output)
+        error = "codex printed no JSON events (expected `codex exec --json` output)"
+        error += f"; last line: {tail}" if tail else ""
+    elif turns == 0:
+        error = "codex's output ended without `turn.completed` (the run was cut short?)"
+    else:
+        return AgentResult(ok=True, **fields)
+    if exit_code != 0 and "exited with status" not in error:
+        error += f" (exit status {exit_code})"
+    return AgentResult(ok=False, error=error, **fields)
+
+
+def _add(total: int | None, value: int | None) -> int | None:
+    if value is None:
+        return total
+    return value if total is None else total + value
+
+
+PRESET = Preset(name="codex", binary="codex", install_hint=INSTALL_HINT, build=build,
+                parse=parse)
