@@ -44,6 +44,9 @@ class RichSink:
         if renderable is not None:
             # One print per event: rich writes it above the live panel in one piece.
             self.console.print(renderable)
+        if self._live is not None:
+            # Redraw now rather than at the next tick, so the panel never lags the lines.
+            self._live.refresh()
 
     def close(self) -> None:
         if self._live is not None:
