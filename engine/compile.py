@@ -97,37 +97,47 @@ def compile_tasks(pipeline: Pipeline, issues: Sequence[Issue], runners: Runners)
     finals = final_phases(pipeline)
     for issue in selected:
         tasks += _issue_tasks(pipeline, issue, order, concurrent, by_id, finals, runners)
-    tasks.append({
-        "basename": "issue",
-        "doc": f"every issue's workflow ({len(selected)} issues)",
-        "actions": None,
-        "task_dep": [f"issue:{issue.id}" for issue in selected],
-        "meta": {"kind": "group", "issue": "", "phase": "", "log": ""},
-    })
+    tasks.append(
+        {
+            "basename": "issue",
+            "doc": f"every issue's workflow ({len(selected)} issues)",
+            "actions": None,
+            "task_dep": [f"issue:{issue.id}" for issue in selected],
+            "meta": {"kind": "group", "issue": "", "phase": "", "log": ""},
+        }
+    )
     return tasks
 
 
 def _check_tasks(pipeline: Pipeline, runners: Runners) -> list[TaskDict]:
     checks = list(pipeline.checks.values())
-    tasks: list[TaskDict] = [{
-        "basename": "verify",
-        "name": None,
-        "doc": f"run every check at once: {', '.join(c.name for c in checks) or '(none)'}",
-        "meta": {"kind": "group", "issue": "", "phase": "", "log": ""},
-    }]
+    tasks: list[TaskDict] = [
+        {
+            "basename": "verify",
+            "name": None,
+            "doc": f"run every check at once: {', '.join(c.name for c in checks) or '(none)'}",
+            "meta": {"kind": "group", "issue": "", "phase": "", "log": ""},
+        }
+    ]
     for check in checks:
         ctx = CheckTask(pipeline, check)
         reads = f" (reads {', '.join(check.reads)})" if check.reads else ""
-        tasks.append({
-            "basename": "verify",
-            "name": check.name,
-            "doc": f"{check.doc or 'check'}: {' '.join(check.command)}{reads}",
-            "actions": [(runners.run_check, [ctx])],
-            "uptodate": [(runners.check_up_to_date, [ctx])],
-            "verbosity": 0,
-            "meta": {"kind": "check", "issue": "", "phase": check.name,
-                     "log": str(pipeline.log_path("verify", check.name))},
-        })
+        tasks.append(
+            {
+                "basename": "verify",
+                "name": check.name,
+                "doc": f"{check.doc or 'check'}: {' '.join(check.command)}{reads}",
+                "actions": [(runners.run_check, [ctx])],
+                "uptodate": [(runners.check_up_to_date, [ctx])],
+                "verbosity": 0,
+                "meta": {
+                    "kind": "check",
+                    "issue": "",
+                    "phase": check.name,
+                    "log": str(pipeline.log_path("verify", check.name)),
+                },
+            }
+        )
     return tasks
 
 
@@ -144,12 +154,14 @@ def _issue_tasks(
     blockers = [dep for dep in issue.dependencies if dep in by_id and by_id[dep].is_open]
     after_issues = [phase_task_name(dep, final) for dep in blockers for final in finals]
     waits = f" (after {', '.join(blockers)})" if blockers else ""
-    tasks: list[TaskDict] = [{
-        "basename": f"issue:{issue.id}",
-        "name": None,
-        "doc": f"{issue.title}{waits}",
-        "meta": {"kind": "group", "issue": issue.id, "phase": "", "log": ""},
-    }]
+    tasks: list[TaskDict] = [
+        {
+            "basename": f"issue:{issue.id}",
+            "name": None,
+            "doc": f"{issue.title}{waits}",
+            "meta": {"kind": "group", "issue": issue.id, "phase": "", "log": ""},
+        }
+    ]
     for name in order:
         phase = pipeline.phases[name]
         concurrent_writes = tuple(
@@ -169,8 +181,12 @@ def _issue_tasks(
             "uptodate": [(runners.phase_up_to_date, [ctx])],
             "task_dep": task_dep,
             "verbosity": 0,
-            "meta": {"kind": "phase", "issue": issue.id, "phase": name,
-                     "log": str(pipeline.log_path(issue.id, name))},
+            "meta": {
+                "kind": "phase",
+                "issue": issue.id,
+                "phase": name,
+                "log": str(pipeline.log_path(issue.id, name)),
+            },
         }
         if phase.checks:
             # doit runs setup tasks only when this task is not up to date: a finished gate

@@ -27,7 +27,11 @@ _content_cache: dict[str, tuple[tuple[int, int, int], str]] = {}
 
 
 def digest(value: Any) -> str:
-    data = value if isinstance(value, bytes) else json.dumps(value, sort_keys=True, default=str).encode()
+    data = (
+        value
+        if isinstance(value, bytes)
+        else json.dumps(value, sort_keys=True, default=str).encode()
+    )
     return hashlib.sha256(data).hexdigest()
 
 

@@ -76,7 +76,9 @@ def expand(root: Path, patterns: Sequence[str]) -> list[str]:
             rel_dir = os.path.relpath(dirpath, root).replace(os.sep, "/")
             rel_dir = "" if rel_dir == "." else rel_dir
             if not rel_dir:
-                dirnames[:] = [d for d in dirnames if d not in HIDDEN_ROOTS or pattern.startswith(d)]
+                dirnames[:] = [
+                    d for d in dirnames if d not in HIDDEN_ROOTS or pattern.startswith(d)
+                ]
             dirnames.sort()
             for name in filenames:
                 rel = f"{rel_dir}/{name}" if rel_dir else name

@@ -145,7 +145,7 @@ class Records:
         elif issue is not None:
             query, args = query + " WHERE issue = ?", [issue]
         rows = self._conn.execute(query + " ORDER BY id", args)
-        return [RunRecord(**{k: row[k] for k in row.keys() if k not in _INTERNAL}) for row in rows]
+        return [RunRecord(**{k: row[k] for k in row if k not in _INTERNAL}) for row in rows]
 
     def stale_running(self) -> list[tuple[int, int | None]]:
         """Runs still marked running whose doit process is gone: (run id, child pgid)."""
@@ -171,8 +171,9 @@ class Records:
             return {}
         rows = self._conn.execute("SELECT * FROM stamps")
         return {
-            row["task"]: Stamp(row["task"], json.loads(row["inputs"]), row["outputs"],
-                               row["finished"])
+            row["task"]: Stamp(
+                row["task"], json.loads(row["inputs"]), row["outputs"], row["finished"]
+            )
             for row in rows
         }
 

@@ -88,7 +88,9 @@ def schema() -> dict[str, Any]:
 
 
 def _check_schema(data: Any, problem: _Problems) -> None:
-    errors = sorted(_validator().iter_errors(data), key=lambda e: (list(e.absolute_path), e.validator))
+    errors = sorted(
+        _validator().iter_errors(data), key=lambda e: (list(e.absolute_path), e.validator)
+    )
     if not errors:
         return
     error = errors[0]
@@ -98,16 +100,23 @@ def _check_schema(data: Any, problem: _Problems) -> None:
         extra = sorted(set(error.instance) - set(allowed))[0]
         raise problem((*path, extra), f"unknown key{did_you_mean(extra, allowed)}", key=True)
     if error.validator == "enum":
-        raise problem(path, f"{error.instance!r} is not allowed"
-                      f"{did_you_mean(str(error.instance), [str(v) for v in error.validator_value])}")
+        raise problem(
+            path,
+            f"{error.instance!r} is not allowed"
+            f"{did_you_mean(str(error.instance), [str(v) for v in error.validator_value])}",
+        )
     if error.validator == "type":
-        raise problem(path, f"expected {_type_words(error.validator_value)}, "
-                      f"got {_type_name(error.instance)}")
+        raise problem(
+            path, f"expected {_type_words(error.validator_value)}, got {_type_name(error.instance)}"
+        )
     if error.validator == "required":
         raise problem(path, f"{error.message.split(' is a required')[0]} is required here")
     if error.validator == "oneOf":
-        raise problem(path, f"{error.instance!r} does not fit: expected "
-                      + " or ".join(_describe(option) for option in error.validator_value))
+        raise problem(
+            path,
+            f"{error.instance!r} does not fit: expected "
+            + " or ".join(_describe(option) for option in error.validator_value),
+        )
     if error.validator == "pattern":
         raise problem(path, f"{error.instance!r} must match {error.validator_value}")
     raise problem(path, error.message)
@@ -124,15 +133,28 @@ def _describe(option: Mapping[str, Any]) -> str:
 
 
 def _type_words(kind: str | list[str]) -> str:
-    words = {"object": "a mapping", "array": "a list", "string": "a string", "number": "a number",
-             "integer": "a whole number", "boolean": "true or false"}
+    words = {
+        "object": "a mapping",
+        "array": "a list",
+        "string": "a string",
+        "number": "a number",
+        "integer": "a whole number",
+        "boolean": "true or false",
+    }
     kinds = [kind] if isinstance(kind, str) else kind
     return " or ".join(words.get(k, k) for k in kinds)
 
 
 def _type_name(value: Any) -> str:
-    return {dict: "a mapping", list: "a list", str: "a string", bool: "true/false",
-            int: "a number", float: "a number", type(None): "nothing"}.get(type(value), "a value")
+    return {
+        dict: "a mapping",
+        list: "a list",
+        str: "a string",
+        bool: "true/false",
+        int: "a number",
+        float: "a number",
+        type(None): "nothing",
+    }.get(type(value), "a value")
 
 
 def _argv(value: str | list[str] | None) -> tuple[str, ...]:
@@ -205,7 +227,7 @@ def _check_meaning(pipeline: Pipeline, problem: _Problems) -> None:
         _check_phase(pipeline, name, phase, problem)
     order = phase_order(pipeline.phases, problem)
     ancestors = phase_ancestors(pipeline.phases, order)
-    for (a, b) in concurrent_pairs(pipeline.phases, ancestors):
+    for a, b in concurrent_pairs(pipeline.phases, ancestors):
         for glob_a in pipeline.phases[a].writes:
             for glob_b in pipeline.phases[b].writes:
                 if globs.overlap(glob_a, glob_b):
@@ -222,22 +244,32 @@ def _check_phase(pipeline: Pipeline, name: str, phase: PhaseConfig, problem: _Pr
     at = ("phases", name)
     kinds = [k for k in ("checks", "agent", "command", "builtin") if getattr(phase, k)]
     if len(kinds) != 1:
-        raise problem(at, "give exactly one of checks:, agent:, command: or builtin: "
-                      f"(found {', '.join(kinds) or 'none'})", key=True)
+        raise problem(
+            at,
+            "give exactly one of checks:, agent:, command: or builtin: "
+            f"(found {', '.join(kinds) or 'none'})",
+            key=True,
+        )
     for index, dep in enumerate(phase.after):
         if dep not in pipeline.phases:
-            raise problem((*at, "after", index),
-                          f"unknown phase '{dep}'{did_you_mean(dep, list(pipeline.phases))}")
+            raise problem(
+                (*at, "after", index),
+                f"unknown phase '{dep}'{did_you_mean(dep, list(pipeline.phases))}",
+            )
         if dep == name:
             raise problem((*at, "after", index), "a phase cannot come after itself")
     for index, check in enumerate(phase.checks):
         if check not in pipeline.checks:
-            raise problem((*at, "checks", index),
-                          f"unknown check '{check}'{did_you_mean(check, list(pipeline.checks))}")
+            raise problem(
+                (*at, "checks", index),
+                f"unknown check '{check}'{did_you_mean(check, list(pipeline.checks))}",
+            )
     if phase.agent:
         if phase.agent not in pipeline.agents:
-            raise problem((*at, "agent"), f"unknown agent '{phase.agent}'"
-                          f"{did_you_mean(phase.agent, list(pipeline.agents))}")
+            raise problem(
+                (*at, "agent"),
+                f"unknown agent '{phase.agent}'{did_you_mean(phase.agent, list(pipeline.agents))}",
+            )
         if not phase.prompt:
             raise problem((*at,), "an agent phase needs prompt: (a template file name)", key=True)
         try:
@@ -245,10 +277,14 @@ def _check_phase(pipeline: Pipeline, name: str, phase: PhaseConfig, problem: _Pr
         except MarathonError as exc:
             raise problem((*at, "prompt"), exc.message) from None
     elif phase.prompt:
-        raise problem((*at, "prompt"), "prompt: only applies to agent phases; remove it or add agent:")
+        raise problem(
+            (*at, "prompt"), "prompt: only applies to agent phases; remove it or add agent:"
+        )
     agent = pipeline.agents.get(phase.agent)
     if agent is not None and agent.preset == "command" and not agent.command:
-        raise problem(("agents", agent.name), "the command preset needs command: (an argv)", key=True)
+        raise problem(
+            ("agents", agent.name), "the command preset needs command: (an argv)", key=True
+        )
 
 
 def _check_rewriting_checks(pipeline: Pipeline, problem: _Problems) -> None:
@@ -276,9 +312,10 @@ def phase_order(phases: Mapping[str, PhaseConfig], problem: _Problems | None = N
         if state.get(name) == "done":
             return
         if state.get(name) == "open":
-            cycle = [*trail[trail.index(name):], name]
-            message = (f"cycle among phases: {' -> '.join(cycle)}; remove one of these "
-                       "after: entries")
+            cycle = [*trail[trail.index(name) :], name]
+            message = (
+                f"cycle among phases: {' -> '.join(cycle)}; remove one of these after: entries"
+            )
             if problem is None:
                 raise MarathonError(message)
             raise problem(("phases", name, "after"), message)

@@ -40,8 +40,9 @@ def _record(node: yaml.Node, path: KeyPath, positions: Positions, filename: str)
             if not isinstance(key, str):
                 raise MarathonError("keys must be plain names", where=where)
             if key in seen:
-                raise MarathonError(f"{_dotted((*path, key))}: key written twice; keep one",
-                                    where=where)
+                raise MarathonError(
+                    f"{_dotted((*path, key))}: key written twice; keep one", where=where
+                )
             seen.add(key)
             positions[(*path, key, "<key>")] = (
                 key_node.start_mark.line + 1,

@@ -1,0 +1,94 @@
+"""A stand-in agent for tests, benchmarks and dry runs: sleeps, writes a file inside the phase's
+write set, and fails when told to. It runs as a real subprocess (`python -m
+engine.agents.standin`) so process groups, timeouts and logs are exercised exactly as with a
+real CLI.
+
+Its output depends only on the prompt, so re-running an unchanged phase writes the same bytes.
+"""
+
+from __future__ import annotations
+
+import argparse
+import hashlib
+import json
+import os
+import sys
+import time
+from pathlib import Path
+
+from engine.agents.base import Invocation, Preset, parse_by_exit_code
+from engine.config.model import AgentConfig
+from engine.globs import compile_glob, static_prefix
+
+
+def build(agent: AgentConfig, prompt_file: Path, workdir: Path) -> Invocation:
+    sleep = agent.options.get("sleep", 0)
+    sleep_map = sleep if isinstance(sleep, dict) else {"*": sleep}
+    return Invocation(
+        argv=(
+            sys.executable,
+            "-m",
+            "engine.agents.standin",
+            "--sleep",
+            json.dumps(sleep_map),
+            "--fail",
+            json.dumps(list(agent.options.get("fail", []))),
+        ),
+        prompt_on_stdin=True,
+    )
+
+
+PRESET = Preset(
+    name="standin",
+    binary=sys.executable,  # runs in the engine's own interpreter
+    install_hint="it ships with marathon-engine; reinstall the package",
+    build=build,
+    parse=parse_by_exit_code,
+)
+
+
+def target_file(pattern: str, issue: str, phase: str) -> str | None:
+    """A concrete path inside `pattern` for this issue and phase, or None if none is obvious."""
+    if not any(ch in pattern for ch in "*?["):
+        return pattern
+    stem = f"{issue}-{phase}".lower()
+    last = pattern.rsplit("/", 1)[-1]
+    name = last.replace("**", "").replace("*", stem) if "*" in last else f"{stem}.txt"
+    if name in ("", stem):
+        name = f"{stem}.txt"
+    prefix = static_prefix(pattern)
+    candidate = f"{prefix}/{name}" if prefix else name
+    return candidate if compile_glob(pattern).match(candidate) else None
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(prog="standin")
+    parser.add_argument("--sleep", default="{}")
+    parser.add_argument("--fail", default="[]")
+    args = parser.parse_args(argv)
+    issue = os.environ.get("MARATHON_ISSUE", "ISSUE")
+    phase = os.environ.get("MARATHON_PHASE", "phase")
+    writes = json.loads(os.environ.get("MARATHON_WRITES", "[]"))
+    prompt = sys.stdin.read()
+    sleep_map: dict[str, float] = json.loads(args.sleep)
+    time.sleep(float(sleep_map.get(phase, sleep_map.get("*", 0))))
+    failing = set(json.loads(args.fail))
+    print(f"standin: {issue} {phase}: prompt of {len(prompt)} characters")
+    if phase in failing or f"{issue}:{phase}" in failing:
+        print(f"standin: told to fail {issue}:{phase}", file=sys.stderr)
+        return 1
+    fingerprint = hashlib.sha256(prompt.encode()).hexdigest()
+    for pattern in writes:
+        target = target_file(pattern, issue, phase)
+        if target is None:
+            continue
+        path = Path(target)
+        path.parent.mkdir(parents=True, exist_ok=True)
+        path.write_text(f"# {issue} {phase}\n# prompt sha256 {fingerprint}\n", encoding="utf-8")
+        print(f"standin: wrote {target}")
+        break
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

@@ -1,0 +1,114 @@
+"""The few git operations phases need: what changed during a phase, and engine-owned commits.
+
+Agents never commit. After a writing phase the engine stages only the files in that phase's
+write set and commits them under a repository lock, so TEST and QA finishing at the same
+moment both land, one after the other.
+"""
+
+from __future__ import annotations
+
+import fcntl
+import os
+import subprocess
+from collections.abc import Iterator, Sequence
+from contextlib import contextmanager
+from pathlib import Path
+
+from engine.errors import MarathonError
+
+FileSignature = tuple[int, int]  # (size, mtime_ns); (-1, -1) for a deleted file
+ENGINE_NAME = "marathon-engine"
+ENGINE_EMAIL = "marathon-engine@localhost"
+
+
+def git(root: Path, *args: str, check: bool = True) -> subprocess.CompletedProcess[str]:
+    result = subprocess.run(
+        ["git", *args], cwd=root, capture_output=True, text=True, stdin=subprocess.DEVNULL
+    )
+    if check and result.returncode != 0:
+        message = (result.stderr or result.stdout).strip().splitlines()
+        raise MarathonError(
+            f"git {args[0]} failed in {root}: {message[-1] if message else result.returncode}",
+            exit_code=1,
+        )
+    return result
+
+
+def is_repo(root: Path) -> bool:
+    return (root / ".git").exists()
+
+
+def exclude_state_dir(root: Path) -> None:
+    """Keep `.marathon/` out of `git status` without touching the user's .gitignore."""
+    info = Path(git(root, "rev-parse", "--git-path", "info/exclude").stdout.strip())
+    info = info if info.is_absolute() else root / info
+    text = info.read_text() if info.exists() else ""
+    if ".marathon/" not in text.split():
+        info.parent.mkdir(parents=True, exist_ok=True)
+        info.write_text(text + ("" if text.endswith("\n") or not text else "\n") + ".marathon/\n")
+
+
+def dirty_files(root: Path) -> dict[str, FileSignature]:
+    """Modified, added, deleted and untracked files (git's ignores respected), with signatures."""
+    out = git(root, "status", "--porcelain=v1", "-z", "--untracked-files=all").stdout
+    entries = out.split("\0")
+    files: dict[str, FileSignature] = {}
+    i = 0
+    while i < len(entries):
+        entry = entries[i]
+        i += 1
+        if len(entry) < 4:
+            continue
+        status, path = entry[:2], entry[3:]
+        if "R" in status or "C" in status:
+            i += 1  # the rename's source path follows
+        files[path] = _signature(root / path)
+    return files
+
+
+def _signature(path: Path) -> FileSignature:
+    try:
+        st = path.stat()
+    except FileNotFoundError:
+        return (-1, -1)
+    return (st.st_size, st.st_mtime_ns)
+
+
+def changed_between(before: dict[str, FileSignature], after: dict[str, FileSignature]) -> list[str]:
+    """Paths whose state differs between two `dirty_files` snapshots."""
+    paths = set(before) | set(after)
+    return sorted(p for p in paths if before.get(p) != after.get(p))
+
+
+@contextmanager
+def repo_lock(state_dir: Path) -> Iterator[None]:
+    """One git writer at a time, across threads and processes."""
+    state_dir.mkdir(parents=True, exist_ok=True)
+    with open(state_dir / "git.lock", "w") as handle:
+        fcntl.flock(handle, fcntl.LOCK_EX)
+        try:
+            yield
+        finally:
+            fcntl.flock(handle, fcntl.LOCK_UN)
+
+
+def commit_paths(root: Path, state_dir: Path, paths: Sequence[str], message: str) -> str:
+    """Commit exactly `paths` (others' staged or unstaged changes stay out); returns the sha."""
+    if not paths:
+        return ""
+    with repo_lock(state_dir):
+        git(root, "add", "-A", "--", *paths)
+        staged = git(root, "diff", "--cached", "--name-only", "--", *paths).stdout.split()
+        if not staged:
+            return ""
+        git(root, *_identity(root), "commit", "-q", "--no-verify", "-m", message, "--", *paths)
+        return git(root, "rev-parse", "HEAD").stdout.strip()
+
+
+def _identity(root: Path) -> list[str]:
+    """Commit as the user when git knows who they are, else as the engine."""
+    if git(root, "config", "user.email", check=False).stdout.strip() or os.environ.get(
+        "GIT_AUTHOR_EMAIL"
+    ):
+        return []
+    return ["-c", f"user.name={ENGINE_NAME}", "-c", f"user.email={ENGINE_EMAIL}"]

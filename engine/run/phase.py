@@ -1,0 +1,250 @@
+"""What an `issue:<ID>:<phase>` task does, and when it is up to date.
+
+A phase run: render the prompt (issue data as variables only), start the agent or command in
+its own process group with the prompt on stdin and in a file, write everything it prints to
+the phase's log, decide success from the preset's parser, refuse writes outside the phase's
+write set, commit the write set, then record the stamp. The stamp is committed to SQLite the
+moment the phase succeeds, so a `kill -9` of doit never loses a finished phase.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import shlex
+import time
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from doit.exceptions import TaskFailed
+
+from engine import globs, prompts
+from engine.agents.base import AgentResult
+from engine.agents.presets import get_preset
+from engine.compile import PhaseTask
+from engine.errors import MarathonError
+from engine.fingerprint import phase_inputs, phase_outputs
+from engine.git import repo
+from engine.issue import OPEN_STATES
+from engine.run import process
+from engine.run.runtime import SESSION, Runtime, runtime_for
+
+
+def plan_path(ctx: PhaseTask) -> str:
+    return f".marathon/plans/{ctx.issue.id}.md"
+
+
+def prompt_context(ctx: PhaseTask) -> dict[str, Any]:
+    issue = ctx.issue
+    plan_file = ctx.pipeline.root / plan_path(ctx)
+    return {
+        "issue": {
+            "id": issue.id,
+            "title": issue.title,
+            "description": issue.description,
+            "acceptance": list(issue.acceptance),
+            "priority": issue.priority,
+            "dependencies": list(issue.dependencies),
+            "blocks": list(issue.blocks),
+            "kind": issue.kind,
+        },
+        "phase": {"name": ctx.phase.name, "reads": list(ctx.reads), "writes": list(ctx.writes)},
+        "plan": plan_file.read_text(encoding="utf-8") if plan_file.exists() else "",
+        "plan_path": plan_path(ctx),
+        "checks": {name: shlex.join(check.command) for name, check in ctx.pipeline.checks.items()},
+        "workspace": str(ctx.pipeline.root),
+    }
+
+
+def render_prompt(ctx: PhaseTask) -> str | None:
+    if not ctx.phase.agent:
+        return None
+    return prompts.render(ctx.pipeline.template_dirs, ctx.phase.prompt, prompt_context(ctx))
+
+
+def current_inputs(ctx: PhaseTask, rt: Runtime) -> dict[str, str]:
+    return phase_inputs(ctx, rt.records, render_prompt(ctx))
+
+
+def phase_up_to_date(ctx: PhaseTask) -> bool:
+    rt = runtime_for(ctx.pipeline)
+    stamp = rt.records.stamp(ctx.name)
+    if stamp is None:
+        return False
+    try:
+        return dict(stamp.inputs) == current_inputs(ctx, rt)
+    except MarathonError:
+        return False  # the run itself will report the problem
+
+
+@dataclass(frozen=True)
+class _Outcome:
+    ok: bool
+    error: str = ""
+    exit_code: int | None = None
+    result: AgentResult | None = None
+
+
+def run_phase(ctx: PhaseTask) -> bool | TaskFailed:
+    rt = runtime_for(ctx.pipeline)
+    rt.reap_stale_runs()
+    log = ctx.pipeline.log_path(ctx.issue.id, ctx.phase.name)
+    run_id = rt.records.start_run(SESSION, ctx.name, ctx.issue.id, ctx.phase.name, str(log))
+    _log_line(log, f"=== {ctx.name} at {time.strftime('%Y-%m-%d %H:%M:%S')}")
+    try:
+        if not ctx.phase.after:
+            _mark_started(ctx, rt)
+        outcome = _execute(ctx, rt, run_id, log)
+    except MarathonError as exc:
+        outcome = _Outcome(ok=False, error=exc.one_line())
+    except BaseException:
+        rt.records.finish_run(run_id, "interrupted", error="interrupted")
+        raise
+    fields: dict[str, Any] = {"exit_code": outcome.exit_code}
+    if outcome.result is not None:
+        result = outcome.result
+        fields.update(
+            cost_usd=result.cost_usd,
+            input_tokens=result.input_tokens,
+            output_tokens=result.output_tokens,
+            turns=result.turns,
+            session_id=result.session_id,
+        )
+    if not outcome.ok:
+        status = "interrupted" if process.was_interrupted() else "failed"
+        rt.records.finish_run(run_id, status, error=outcome.error, **fields)
+        _log_line(log, f"=== failed: {outcome.error}")
+        return TaskFailed(f"{ctx.name} failed: {outcome.error}; log: {log}")
+    # Inputs are taken after the run: a phase that reads what it writes (CODE reads and
+    # writes src/**) is then up to date with its own result.
+    rt.records.save_stamp(ctx.name, current_inputs(ctx, rt), phase_outputs(ctx))
+    rt.records.finish_run(run_id, "success", **fields)
+    _log_line(log, "=== success")
+    return True
+
+
+def _execute(ctx: PhaseTask, rt: Runtime, run_id: int, log: Path) -> _Outcome:
+    phase = ctx.phase
+    if phase.checks:
+        return _Outcome(ok=True)  # the checks ran as this gate's setup tasks and passed
+    if phase.builtin == "exit":
+        return _exit(ctx, rt)
+    root = ctx.pipeline.root
+    track_writes = repo.is_repo(root)
+    if track_writes:
+        repo.exclude_state_dir(root)
+        before = repo.dirty_files(root)
+    if phase.agent:
+        outcome = _run_agent(ctx, rt, run_id, log)
+    else:
+        finished = process.run_process(
+            phase.command,
+            cwd=root,
+            log_path=log,
+            timeout=phase.timeout,
+            env=_env(ctx, log),
+            on_start=lambda pgid: rt.records.set_child(run_id, pgid),
+        )
+        outcome = _Outcome(
+            ok=finished.exit_code == 0,
+            error=_process_error(ctx, finished),
+            exit_code=finished.exit_code,
+        )
+    if not outcome.ok or not track_writes:
+        return outcome
+    changed = repo.changed_between(before, repo.dirty_files(root))
+    mine = [p for p in changed if globs.matches(p, ctx.writes)]
+    outside = [
+        p
+        for p in changed
+        if not globs.matches(p, ctx.writes) and not globs.matches(p, ctx.concurrent_writes)
+    ]
+    if outside:
+        message = (
+            f"wrote outside its write set ({', '.join(ctx.writes) or 'nothing'}): "
+            f"{', '.join(outside)}"
+        )
+        if ctx.pipeline.on_write_outside == "fail":
+            return _Outcome(
+                ok=False, error=message, exit_code=outcome.exit_code, result=outcome.result
+            )
+        _log_line(log, f"=== warning: {message}")
+    sha = repo.commit_paths(
+        root, ctx.pipeline.state_dir, mine, f"{ctx.issue.id} {phase.name}: {ctx.issue.title}"
+    )
+    if sha:
+        _log_line(log, f"=== committed {len(mine)} file(s) as {sha[:12]}")
+    return outcome
+
+
+def _run_agent(ctx: PhaseTask, rt: Runtime, run_id: int, log: Path) -> _Outcome:
+    agent = ctx.pipeline.agents[ctx.phase.agent]
+    preset = get_preset(agent)
+    prompt = render_prompt(ctx) or ""
+    prompt_file = ctx.pipeline.state_dir / "prompts" / ctx.issue.id / f"{ctx.phase.name}.md"
+    prompt_file.parent.mkdir(parents=True, exist_ok=True)
+    prompt_file.write_text(prompt, encoding="utf-8")
+    invocation = preset.build(agent, prompt_file, ctx.pipeline.root)
+    offset = log.stat().st_size if log.exists() else 0
+    finished = process.run_process(
+        invocation.argv,
+        cwd=ctx.pipeline.root,
+        log_path=log,
+        timeout=ctx.phase.timeout,
+        env={**_env(ctx, log), "MARATHON_PROMPT_FILE": str(prompt_file), **invocation.env},
+        stdin_text=prompt if invocation.prompt_on_stdin else None,
+        on_start=lambda pgid: rt.records.set_child(run_id, pgid),
+    )
+    if finished.timed_out or finished.interrupted or finished.missing_binary:
+        return _Outcome(ok=False, error=_process_error(ctx, finished), exit_code=finished.exit_code)
+    with open(log, "rb") as handle:
+        handle.seek(offset)
+        output = handle.read().decode("utf-8", "replace")
+    result = preset.parse(finished.exit_code, output)
+    if result.permission_denials:
+        _log_line(log, f"=== permission denials: {', '.join(result.permission_denials)}")
+    return _Outcome(ok=result.ok, error=result.error, exit_code=finished.exit_code, result=result)
+
+
+def _exit(ctx: PhaseTask, rt: Runtime) -> _Outcome:
+    tracker = rt.tracker
+    tracker.set_state(ctx.issue.id, "completed")
+    meta = [issue for issue in tracker.snapshot() if issue.kind == "meta"]
+    for issue in meta:
+        tracker.comment(issue.id, f"{ctx.issue.id} done: {ctx.issue.title}")
+    return _Outcome(ok=True)
+
+
+def _mark_started(ctx: PhaseTask, rt: Runtime) -> None:
+    if ctx.issue.state in OPEN_STATES and ctx.issue.state != "started":
+        rt.tracker.set_state(ctx.issue.id, "started")
+
+
+def _env(ctx: PhaseTask, log: Path) -> dict[str, str]:
+    return {
+        **os.environ,
+        "MARATHON_ISSUE": ctx.issue.id,
+        "MARATHON_PHASE": ctx.phase.name,
+        "MARATHON_WRITES": json.dumps(list(ctx.writes)),
+        "MARATHON_LOG": str(log),
+        "MARATHON_WORKSPACE": str(ctx.pipeline.root),
+    }
+
+
+def _process_error(ctx: PhaseTask, finished: process.ProcessOutcome) -> str:
+    if finished.exit_code == 0:
+        return ""
+    if finished.interrupted:
+        return "interrupted"
+    if finished.timed_out:
+        return f"timed out after {ctx.phase.timeout:g}s (process group killed)"
+    if finished.missing_binary:
+        return f"cannot start '{finished.missing_binary}': not installed or not on PATH"
+    return f"exited with status {finished.exit_code}"
+
+
+def _log_line(log: Path, text: str) -> None:
+    log.parent.mkdir(parents=True, exist_ok=True)
+    with open(log, "a", encoding="utf-8") as handle:
+        handle.write(text + "\n")

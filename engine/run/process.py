@@ -1,0 +1,147 @@
+"""Run one command the safe way: an argv (no shell), its own process group, a timeout that
+kills the whole group, output to the task's own log file, and nothing left behind.
+
+Running process groups are registered so Ctrl-C (or SIGTERM) can stop every agent and check
+at once; the phase runner then records the run as interrupted.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import os
+import signal
+import subprocess
+import threading
+import time
+from collections.abc import Callable, Mapping, Sequence
+from dataclasses import dataclass
+from pathlib import Path
+
+KILL_GRACE_SECONDS = 3.0
+
+_active_lock = threading.Lock()
+_active_groups: set[int] = set()
+_interrupted = threading.Event()
+
+
+@dataclass(frozen=True)
+class ProcessOutcome:
+    exit_code: int
+    duration: float
+    timed_out: bool = False
+    interrupted: bool = False
+    missing_binary: str = ""  # the argv[0] that could not be started
+
+
+def run_process(
+    argv: Sequence[str],
+    *,
+    cwd: Path,
+    log_path: Path,
+    timeout: float,
+    env: Mapping[str, str] | None = None,
+    stdin_text: str | None = None,
+    on_start: Callable[[int], None] | None = None,
+) -> ProcessOutcome:
+    """Run `argv`; stdout and stderr go to `log_path` (appended). Never raises for the child."""
+    log_path.parent.mkdir(parents=True, exist_ok=True)
+    started = time.monotonic()
+    with open(log_path, "ab") as log:
+        try:
+            proc = subprocess.Popen(
+                list(argv),
+                cwd=cwd,
+                env=dict(env) if env is not None else None,
+                stdin=subprocess.PIPE if stdin_text is not None else subprocess.DEVNULL,
+                stdout=log,
+                stderr=subprocess.STDOUT,
+                start_new_session=True,  # its own process group, killed as a whole
+            )
+        except FileNotFoundError:
+            return ProcessOutcome(127, time.monotonic() - started, missing_binary=argv[0])
+        except PermissionError:
+            return ProcessOutcome(126, time.monotonic() - started, missing_binary=argv[0])
+        pgid = proc.pid
+        with _active_lock:
+            _active_groups.add(pgid)
+        try:
+            if on_start is not None:
+                on_start(pgid)
+            timed_out = _wait(proc, stdin_text, timeout)
+        finally:
+            # Whatever the leader left running in its group goes too.
+            kill_group(pgid)
+            with _active_lock:
+                _active_groups.discard(pgid)
+    code = proc.returncode if proc.returncode is not None else -9
+    return ProcessOutcome(
+        exit_code=code,
+        duration=time.monotonic() - started,
+        timed_out=timed_out,
+        interrupted=_interrupted.is_set() and not timed_out and code != 0,
+    )
+
+
+def _wait(proc: subprocess.Popen[bytes], stdin_text: str | None, timeout: float) -> bool:
+    data = stdin_text.encode() if stdin_text is not None else None
+    try:
+        proc.communicate(input=data, timeout=timeout)
+        return False
+    except subprocess.TimeoutExpired:
+        stop_group(proc.pid)
+        proc.wait()
+        return True
+
+
+def stop_group(pgid: int) -> None:
+    """SIGTERM the group, then SIGKILL whatever is still there after a grace period."""
+    try:
+        os.killpg(pgid, signal.SIGTERM)
+    except (ProcessLookupError, PermissionError):
+        return
+    deadline = time.monotonic() + KILL_GRACE_SECONDS
+    while time.monotonic() < deadline:
+        if not group_alive(pgid):
+            return
+        time.sleep(0.05)
+    kill_group(pgid)
+
+
+def kill_group(pgid: int) -> None:
+    with contextlib.suppress(ProcessLookupError, PermissionError):
+        os.killpg(pgid, signal.SIGKILL)
+
+
+def group_alive(pgid: int) -> bool:
+    try:
+        os.killpg(pgid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True
+    return True
+
+
+def interrupt_all() -> None:
+    """Stop every running agent and check (Ctrl-C, SIGTERM)."""
+    _interrupted.set()
+    with _active_lock:
+        groups = list(_active_groups)
+    for pgid in groups:
+        kill_group(pgid)
+
+
+def was_interrupted() -> bool:
+    return _interrupted.is_set()
+
+
+def tail(path: Path, lines: int = 40) -> str:
+    try:
+        with open(path, "rb") as handle:
+            handle.seek(0, os.SEEK_END)
+            size = handle.tell()
+            handle.seek(max(0, size - 64 * 1024))
+            text = handle.read().decode("utf-8", "replace")
+    except FileNotFoundError:
+        return ""
+    return "\n".join(text.splitlines()[-lines:])

@@ -1,0 +1,231 @@
+"""The doit glue: everything a workspace's dodo.py hands to doit.
+
+`dodo_namespace(root)` loads and validates marathon.yaml, reads the local issue snapshot (never
+the network), compiles the workflow tasks, and adds the commands people type (`doit init`,
+`doit graph` ...) as always-run tasks with options. A bad marathon.yaml stops here with one
+line and exit code 2, before doit runs or writes anything.
+"""
+
+from __future__ import annotations
+
+import signal
+import sys
+import threading
+from collections.abc import Callable, Iterator
+from pathlib import Path
+from typing import Any
+
+from doit.exceptions import TaskError
+
+from engine.compile import Runners, TaskDict, compile_tasks
+from engine.config.load import load_pipeline
+from engine.config.model import Pipeline
+from engine.errors import MarathonError
+from engine.issue import PRIORITY_NAMES, IssueDraft
+from engine.run import process
+from engine.run.check import check_up_to_date, run_check
+from engine.run.phase import phase_up_to_date, run_phase
+from engine.trackers.open import open_snapshot, open_tracker
+
+RUNNERS = Runners(
+    run_check=run_check,
+    check_up_to_date=check_up_to_date,
+    run_phase=run_phase,
+    phase_up_to_date=phase_up_to_date,
+)
+
+
+def doit_config() -> dict[str, Any]:
+    return {
+        # A bare `doit` verifies; it must never start a marathon.
+        "default_tasks": ["verify"],
+        # Threads: our actions wait on subprocesses, and Python 3.11-3.14 then behave the same
+        # (no fork/forkserver differences, nothing to pickle).
+        "par_type": "thread",
+        "dep_file": ".marathon/doit.db",
+        "backend": "sqlite3",
+        # One failed issue must not stop independent issues; its dependents still wait.
+        "continue": True,
+    }
+
+
+def dodo_namespace(root: Path) -> dict[str, Any]:
+    """The names a dodo.py exports: DOIT_CONFIG and the task creators."""
+    try:
+        pipeline = load_pipeline(root)
+        issues = open_snapshot(pipeline).snapshot()
+    except MarathonError as exc:
+        print(f"error: {exc.one_line()}", file=sys.stderr)
+        raise SystemExit(exc.exit_code) from None
+    pipeline.state_dir.mkdir(parents=True, exist_ok=True)
+    _stop_children_on_signals()
+    workflow = compile_tasks(pipeline, issues, RUNNERS)
+
+    def task_workflow() -> Iterator[TaskDict]:
+        yield from workflow
+
+    namespace: dict[str, Any] = {"DOIT_CONFIG": doit_config(), "task_workflow": task_workflow}
+    for name, creator in _commands(pipeline).items():
+        namespace[f"task_{name}"] = creator
+    return namespace
+
+
+def _stop_children_on_signals() -> None:
+    """Ctrl-C or SIGTERM stops every running agent and check before doit unwinds."""
+    if threading.current_thread() is not threading.main_thread():
+        return
+
+    def handler(signum: int, frame: Any) -> None:
+        process.interrupt_all()
+        if signum == signal.SIGINT:
+            raise KeyboardInterrupt
+        raise SystemExit(128 + signum)
+
+    signal.signal(signal.SIGINT, handler)
+    signal.signal(signal.SIGTERM, handler)
+
+
+def _command_task(
+    doc: str, action: Callable[..., Any], params: list[dict[str, Any]], pos_arg: str | None = None
+) -> Callable[[], TaskDict]:
+    def run(**kwargs: Any) -> bool | TaskError:
+        try:
+            code = action(**kwargs)
+        except MarathonError as exc:
+            print(f"error: {exc.one_line()}", file=sys.stderr)
+            return TaskError(exc.one_line())
+        return code in (None, 0, True)
+
+    def creator() -> TaskDict:
+        task: TaskDict = {
+            "doc": doc,
+            "actions": [run],
+            "params": params,
+            "uptodate": [False],  # commands run whenever they are asked for
+            "verbosity": 2,
+            "meta": {"kind": "command", "issue": "", "phase": "", "log": ""},
+        }
+        if pos_arg:
+            task["pos_arg"] = pos_arg
+        return task
+
+    creator.__doc__ = doc
+    return creator
+
+
+def _param(
+    name: str,
+    default: Any,
+    help_text: str,
+    *,
+    short: str = "",
+    kind: type = str,
+    choices: tuple[tuple[str, str], ...] = (),
+) -> dict[str, Any]:
+    param: dict[str, Any] = {
+        "name": name,
+        "long": name.replace("_", "-"),
+        "default": default,
+        "type": kind,
+        "help": help_text,
+    }
+    if short:
+        param["short"] = short
+    if choices:
+        param["choices"] = choices
+    return param
+
+
+def _commands(pipeline: Pipeline) -> dict[str, Callable[[], TaskDict]]:
+    out = sys.stdout
+
+    def init(spec: str, dry_run: bool) -> int:
+        from engine.commands.init import run_init
+
+        if not spec:
+            raise MarathonError("doit init needs --spec PATH (an XML or Markdown spec)")
+        tracker = open_snapshot(pipeline) if dry_run else open_tracker(pipeline)
+        return run_init(tracker, Path(spec), dry_run=dry_run, out=out)
+
+    def graph(format: str, output: str) -> int:
+        from engine.commands.graph import run_graph
+
+        return run_graph(
+            open_snapshot(pipeline), fmt=format, output=Path(output) if output else None, out=out
+        )
+
+    def sync() -> int:
+        from engine.commands.sync import run_sync
+
+        return run_sync(open_tracker(pipeline), out=out)
+
+    def add(title: str, description: str, priority: int, after: str) -> int:
+        if not title.strip():
+            raise MarathonError("doit add needs --title TEXT")
+        if priority not in PRIORITY_NAMES:
+            raise MarathonError(f"--priority {priority}: use 0 (none), 1 (urgent) .. 4 (low)")
+        tracker = open_snapshot(pipeline)
+        known = {issue.id for issue in tracker.snapshot()}
+        blockers = [dep.strip() for dep in after.split(",") if dep.strip()]
+        for dep in blockers:
+            if dep not in known:
+                raise MarathonError(f"--after {dep}: no such issue (see doit list)")
+        issue = tracker.create_issue(
+            IssueDraft(key="", title=title.strip(), description=description, priority=priority)
+        )
+        from engine.issue import Edge
+
+        for dep in blockers:
+            tracker.add_edge(Edge(dep, issue.id, "added by hand"))
+        print(f"{issue.id} {issue.title} (priority {PRIORITY_NAMES[priority]})", file=out)
+        return 0
+
+    def report(open_browser: bool) -> int:
+        from engine.commands.report import run_report
+
+        return run_report(pipeline.state_dir, out=out, open_browser=open_browser)
+
+    def hooks(action_args: list[str]) -> int:
+        from engine.commands.hooks import run_hooks
+
+        if len(action_args) > 1:
+            raise MarathonError("doit hooks takes one action: install, uninstall or status")
+        return run_hooks(pipeline.root, action_args[0] if action_args else "install", out=out)
+
+    return {
+        "init": _command_task(
+            "spec -> issues with dependencies in the tracker (--spec PATH [--dry-run])",
+            init,
+            [
+                _param("spec", "", "the spec file (XML or Markdown)"),
+                _param("dry_run", False, "print the issues and graph, write nothing", kind=bool),
+            ],
+        ),
+        "graph": _command_task(
+            "the issue graph: levels, widest level, critical path (--format mermaid|dot|svg|png)",
+            graph,
+            [
+                _param("format", "mermaid", "mermaid, dot, svg or png", short="f"),
+                _param("output", "", "write the picture to this file", short="o"),
+            ],
+        ),
+        "sync": _command_task("pull issues, states and relations from the tracker", sync, []),
+        "add": _command_task(
+            "add an issue by hand (--title T [--description D] [--priority 0-4] [--after IDS])",
+            add,
+            [
+                _param("title", "", "the issue title"),
+                _param("description", "", "what to do"),
+                _param("priority", 3, "0 none, 1 urgent, 2 high, 3 medium, 4 low", kind=int),
+                _param("after", "", "comma-separated ids this issue waits for"),
+            ],
+        ),
+        "report": _command_task(
+            "print the path of the latest timeline report",
+            report,
+            [_param("open_browser", False, "open it in a browser", kind=bool)],
+        ),
+        "hooks": _command_task(
+            "install | uninstall | status the git pre-push hook", hooks, [], pos_arg="action_args"
+        ),
+    }
