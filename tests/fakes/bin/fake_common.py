@@ -1,0 +1,82 @@
+"""Shared behaviour of the fake agent CLIs in this directory (claude, codex, aider, gemini).
+
+Environment:
+- FAKE_AGENT_MODE: success (default) | error_result | max_turns | permission_denied | hang |
+  garbage | crash (exit 1 with a message on stderr) | reconnect (codex: a transient error,
+  then success)
+- FAKE_AGENT_FILE: the file written into the working directory on success
+  (default `<agent>_output.txt`); its content is the prompt the fake received
+- FAKE_AGENT_SLEEP: seconds to wait before answering (default 0)
+- FAKE_AGENT_LOG: if set, a JSON file recording argv, cwd and the prompt received
+- FAKE_AGENT_CHILD_PID_FILE: in hang mode, a sleeping grandchild is started and its pid
+  written here, so runner tests can prove the whole process group was killed
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+import time
+import uuid
+from pathlib import Path
+
+
+def mode() -> str:
+    return os.environ.get("FAKE_AGENT_MODE", "success")
+
+
+def pause() -> None:
+    time.sleep(float(os.environ.get("FAKE_AGENT_SLEEP", "0") or 0))
+
+
+def read_stdin() -> str:
+    if sys.stdin is None or sys.stdin.isatty():
+        return ""
+    return sys.stdin.read()
+
+
+def log(agent: str, argv: list[str], prompt: str) -> None:
+    path = os.environ.get("FAKE_AGENT_LOG")
+    if path:
+        Path(path).write_text(json.dumps({"agent": agent, "argv": argv, "cwd": os.getcwd(),
+                                          "prompt": prompt}))
+
+
+def output_file(agent: str, workdir: Path | None = None) -> Path:
+    name = os.environ.get("FAKE_AGENT_FILE") or f"{agent}_output.txt"
+    return (workdir or Path.cwd()) / name
+
+
+def write_result(agent: str, prompt: str, workdir: Path | None = None) -> Path:
+    target = output_file(agent, workdir)
+    target.parent.mkdir(parents=True, exist_ok=True)
+    target.write_text(prompt)
+    return target
+
+
+def hang(first_line: str = "") -> None:
+    if first_line:
+        print(first_line, flush=True)
+    pid_file = os.environ.get("FAKE_AGENT_CHILD_PID_FILE")
+    if pid_file:
+        child = subprocess.Popen([sys.executable, "-c", "import time; time.sleep(3600)"])
+        Path(pid_file).write_text(str(child.pid))
+    while True:
+        time.sleep(3600)
+
+
+def garbage() -> int:
+    print("Segmentation fault? <html><body>502 Bad Gateway</body></html>")
+    print("{not json at all")
+    return 0
+
+
+def crash(agent: str) -> int:
+    print(f"{agent}: fatal: could not reach the model API", file=sys.stderr)
+    return 1
+
+
+def new_id() -> str:
+    return str(uuid.uuid4())
