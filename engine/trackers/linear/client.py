@@ -61,6 +61,17 @@ class LinearError(MarathonError):
         )
 
 
+class LinearUnavailable(MarathonError):
+    """Linear could not be reached, or kept failing or rate limiting past our limits."""
+
+    def __init__(self, message: str) -> None:
+        super().__init__(message, exit_code=1)
+
+
+class LinearAuthError(MarathonError):
+    """The key was refused: the user must fix it; retrying cannot help."""
+
+
 class LinearClient:
     """`async with LinearClient(...) as client: await client.execute(doc, variables)`.
 
@@ -144,10 +155,9 @@ class LinearClient:
             if response is None:
                 attempt += 1
                 if attempt >= self.policy.max_attempts:
-                    raise MarathonError(
+                    raise LinearUnavailable(
                         f"cannot reach Linear at {self.url}: {reason} "
-                        f"(gave up after {attempt} attempts; check the network or tracker.url)",
-                        exit_code=1,
+                        f"(gave up after {attempt} attempts; check the network or tracker.url)"
                     ) from None
                 await self._back_off(operation, attempt, reason)
                 continue
@@ -158,10 +168,9 @@ class LinearClient:
                     response.headers, self._clock(), self.policy.rate_limit_fallback
                 )
                 if limited >= self.policy.max_attempts or wait > self.policy.max_rate_limit_wait:
-                    raise MarathonError(
+                    raise LinearUnavailable(
                         f"Linear is rate limiting this key; it resets in about {wait:.0f}s "
-                        "(try again then)",
-                        exit_code=1,
+                        "(try again then)"
                     )
                 log.info("linear %s: rate limited, waiting %.2fs", operation, wait)
                 await self._sleep(wait)
@@ -170,10 +179,9 @@ class LinearClient:
                 attempt += 1
                 reason = f"HTTP {response.status_code}"
                 if attempt >= self.policy.max_attempts:
-                    raise MarathonError(
+                    raise LinearUnavailable(
                         f"Linear keeps failing ({reason}) for {operation} "
-                        f"after {attempt} attempts; try again later",
-                        exit_code=1,
+                        f"after {attempt} attempts; try again later"
                     )
                 await self._back_off(operation, attempt, reason)
                 continue
@@ -196,7 +204,7 @@ class LinearClient:
         if "RATELIMITED" in codes or status == 429:
             return "ratelimited"
         if status in (401, 403) or codes & _AUTH_CODES:
-            raise MarathonError(
+            raise LinearAuthError(
                 f"Linear rejected the API key from {self._key.source} (HTTP {status}); "
                 f"{self._key.fix_hint()}",
                 exit_code=2,
