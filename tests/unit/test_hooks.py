@@ -1,0 +1,251 @@
+"""The pre-push hook, against real git repositories and a local bare remote."""
+
+from __future__ import annotations
+
+import io
+import os
+import stat
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from engine.commands.hooks import run_hooks
+from engine.errors import MarathonError
+from engine.git.hooks import (
+    CHAINED_NAME,
+    MARKER,
+    hook_status,
+    hooks_dir,
+    install_hook,
+    uninstall_hook,
+)
+
+
+@pytest.fixture(autouse=True)
+def isolated_git(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """No user or system git config (a global core.hooksPath would change every answer)."""
+    monkeypatch.setenv("GIT_CONFIG_GLOBAL", str(tmp_path / "gitconfig"))
+    monkeypatch.setenv("GIT_CONFIG_NOSYSTEM", "1")
+    for role in ("AUTHOR", "COMMITTER"):
+        monkeypatch.setenv(f"GIT_{role}_NAME", "Test")
+        monkeypatch.setenv(f"GIT_{role}_EMAIL", "test@example.invalid")
+    for name in ("GIT_DIR", "GIT_WORK_TREE", "GIT_INDEX_FILE"):
+        monkeypatch.delenv(name, raising=False)
+
+
+def git(cwd: Path, *args: str, check: bool = True) -> subprocess.CompletedProcess[str]:
+    return subprocess.run(["git", *args], cwd=cwd, capture_output=True, text=True, check=check)
+
+
+def make_repo(path: Path) -> Path:
+    path.mkdir(parents=True)
+    git(path, "init", "-q", "-b", "main")
+    (path / "README").write_text("hello\n")
+    git(path, "add", "README")
+    git(path, "commit", "-q", "-m", "first")
+    return path
+
+
+def make_remote(repo: Path, where: Path) -> Path:
+    git(where.parent, "init", "-q", "--bare", str(where))
+    git(repo, "remote", "add", "origin", str(where))
+    return where
+
+
+def remote_heads(remote: Path) -> str:
+    return git(remote, "for-each-ref", "--format=%(refname)").stdout.strip()
+
+
+def py(code: str) -> list[str]:
+    return [sys.executable, "-c", code]
+
+
+def foreign_hook(path: Path, body: str) -> None:
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_text("#!/bin/sh\n" + body)
+    path.chmod(0o755)
+
+
+def test_install_writes_one_executable_hook_with_marker(tmp_path: Path) -> None:
+    repo = make_repo(tmp_path / "repo")
+    path = install_hook(repo, command=py("pass"))
+    assert path == repo / ".git" / "hooks" / "pre-push"
+    assert MARKER in path.read_text()
+    assert path.stat().st_mode & stat.S_IXUSR
+    first = path.read_text()
+
+    assert install_hook(repo, command=py("pass")) == path  # installing twice: still one hook
+    assert path.read_text() == first
+    assert not (path.parent / CHAINED_NAME).exists()
+    assert [p.name for p in path.parent.iterdir() if not p.name.endswith(".sample")] == [
+        "pre-push"
+    ]
+    status = hook_status(repo)
+    assert status.installed and not status.foreign and status.chained is None
+
+
+def test_reinstall_updates_the_command(tmp_path: Path) -> None:
+    repo = make_repo(tmp_path / "repo")
+    install_hook(repo, command=py("print('one')"))
+    path = install_hook(repo, command=py("print('two')"))
+    assert "two" in path.read_text() and "one" not in path.read_text()
+    assert not (path.parent / CHAINED_NAME).exists()
+
+
+def test_relative_hooks_path_is_resolved_from_the_top_of_the_work_tree(tmp_path: Path) -> None:
+    repo = make_repo(tmp_path / "repo")
+    git(repo, "config", "core.hooksPath", ".githooks")
+    (repo / "sub").mkdir()
+    # Asked from a subdirectory, the answer is still relative to the top, as git does it.
+    assert hooks_dir(repo / "sub") == repo / ".githooks"
+    path = install_hook(repo / "sub", command=py("pass"))
+    assert path == repo / ".githooks" / "pre-push"
+    assert not (repo / ".git" / "hooks" / "pre-push").exists()
+    assert uninstall_hook(repo) is True
+    assert not path.exists()
+
+
+def test_absolute_hooks_path(tmp_path: Path) -> None:
+    repo = make_repo(tmp_path / "repo")
+    shared = tmp_path / "shared hooks"  # a space, to prove paths are handled as data
+    git(repo, "config", "core.hooksPath", str(shared))
+    path = install_hook(repo, command=py("pass"))
+    assert path == shared / "pre-push"
+    assert hook_status(repo).installed
+
+
+def test_existing_hook_is_chained_and_restored(tmp_path: Path) -> None:
+    repo = make_repo(tmp_path / "repo")
+    original = repo / ".git" / "hooks" / "pre-push"
+    foreign_hook(original, "exit 0\n")
+    before = original.read_bytes()
+
+    path = install_hook(repo, command=py("pass"))
+    chained = path.parent / CHAINED_NAME
+    assert chained.read_bytes() == before
+    assert hook_status(repo).chained == chained
+    install_hook(repo, command=py("pass"))  # idempotent with a chained hook too
+    assert chained.read_bytes() == before and MARKER in path.read_text()
+
+    assert uninstall_hook(repo) is True
+    assert original.read_bytes() == before
+    assert original.stat().st_mode & stat.S_IXUSR
+    assert not chained.exists()
+    assert uninstall_hook(repo) is False  # the foreign hook is not ours to remove
+    assert original.read_bytes() == before
+
+
+def test_chaining_with_hooks_path(tmp_path: Path) -> None:
+    repo = make_repo(tmp_path / "repo")
+    git(repo, "config", "core.hooksPath", "hooks")
+    foreign_hook(repo / "hooks" / "pre-push", "exit 0\n")
+    install_hook(repo, command=py("pass"))
+    assert (repo / "hooks" / CHAINED_NAME).exists()
+    uninstall_hook(repo)
+    assert (repo / "hooks" / "pre-push").read_text() == "#!/bin/sh\nexit 0\n"
+
+
+def test_refuses_to_clobber_a_second_foreign_hook(tmp_path: Path) -> None:
+    repo = make_repo(tmp_path / "repo")
+    hooks = repo / ".git" / "hooks"
+    foreign_hook(hooks / "pre-push", "exit 0\n")
+    foreign_hook(hooks / CHAINED_NAME, "exit 1\n")
+    with pytest.raises(MarathonError, match="already exists"):
+        install_hook(repo, command=py("pass"))
+    assert (hooks / "pre-push").read_text() == "#!/bin/sh\nexit 0\n"
+
+
+def test_failing_command_blocks_the_push(tmp_path: Path) -> None:
+    repo = make_repo(tmp_path / "repo")
+    remote = make_remote(repo, tmp_path / "remote.git")
+    install_hook(repo, command=py("raise SystemExit(1)"))
+    pushed = git(repo, "push", "-q", "origin", "main", check=False)
+    assert pushed.returncode != 0
+    assert remote_heads(remote) == ""
+
+    install_hook(repo, command=py("raise SystemExit(0)"))
+    assert git(repo, "push", "-q", "origin", "main", check=False).returncode == 0
+    assert remote_heads(remote) == "refs/heads/main"
+
+
+def test_hook_runs_at_the_top_with_arguments_quoted(tmp_path: Path) -> None:
+    repo = make_repo(tmp_path / "repo")
+    make_remote(repo, tmp_path / "remote.git")
+    record = tmp_path / "record.txt"
+    hostile = "$(touch pwned) `touch pwned2`; touch pwned3 'x\""
+    code = (
+        "import os, sys; "
+        f"open({str(record)!r}, 'w').write(os.getcwd() + '\\n' + sys.argv[1])"
+    )
+    install_hook(repo, command=[*py(code), hostile])
+    assert git(repo, "push", "-q", "origin", "main", check=False).returncode == 0
+    cwd, argument = record.read_text().split("\n", 1)
+    assert Path(cwd).resolve() == repo.resolve()
+    assert argument == hostile  # reached the command as one literal argument
+    assert not list(repo.glob("pwned*")) and not list(tmp_path.glob("pwned*"))
+
+
+def test_chained_hook_runs_first_with_stdin_and_its_failure_blocks(tmp_path: Path) -> None:
+    repo = make_repo(tmp_path / "repo")
+    remote = make_remote(repo, tmp_path / "remote.git")
+    seen = tmp_path / "chained-stdin.txt"
+    hook = repo / ".git" / "hooks" / "pre-push"
+    foreign_hook(hook, f'cat > "{seen}"\necho "$1" >> "{seen}"\nexit 3\n')
+    ours_ran = tmp_path / "ours-ran"
+    install_hook(repo, command=py(f"open({str(ours_ran)!r}, 'w').close()"))
+
+    pushed = git(repo, "push", "-q", "origin", "main", check=False)
+    assert pushed.returncode != 0
+    assert remote_heads(remote) == ""
+    text = seen.read_text()
+    assert "refs/heads/main" in text  # the refs reached the chained hook on stdin
+    assert "origin" in text  # and its arguments too
+    assert not ours_ran.exists()  # our command never started after the chained failure
+
+    foreign_hook(hook.parent / CHAINED_NAME, "exit 0\n")
+    assert git(repo, "push", "-q", "origin", "main", check=False).returncode == 0
+    assert ours_ran.exists()
+    assert remote_heads(remote) == "refs/heads/main"
+
+
+def test_not_a_git_repository(tmp_path: Path) -> None:
+    plain = tmp_path / "plain"
+    plain.mkdir()
+    with pytest.raises(MarathonError, match="not a git work tree"):
+        install_hook(plain, command=py("pass"))
+    with pytest.raises(MarathonError, match="not a git work tree"):
+        run_hooks(plain, "status", out=io.StringIO())
+
+
+def test_run_hooks_actions(tmp_path: Path) -> None:
+    repo = make_repo(tmp_path / "repo")
+    out = io.StringIO()
+    assert run_hooks(repo, "status", out=out) == 0
+    assert "not installed" in out.getvalue()
+
+    out = io.StringIO()
+    assert run_hooks(repo, "install", out=out, command=py("pass")) == 0
+    assert "installed the pre-push hook" in out.getvalue()
+    assert hook_status(repo).installed
+
+    out = io.StringIO()
+    run_hooks(repo, "status", out=out)
+    assert out.getvalue().startswith("installed:")
+
+    out = io.StringIO()
+    assert run_hooks(repo, "uninstall", out=out) == 0
+    assert "removed" in out.getvalue()
+    assert not hook_status(repo).installed
+
+    with pytest.raises(MarathonError, match="did you mean 'install'"):
+        run_hooks(repo, "instal", out=io.StringIO())
+
+
+def test_default_command_runs_doit_verify_with_this_python(tmp_path: Path) -> None:
+    repo = make_repo(tmp_path / "repo")
+    run_hooks(repo, "install", out=io.StringIO())
+    text = (repo / ".git" / "hooks" / "pre-push").read_text()
+    assert "-m doit -n 4 verify" in text
+    assert os.path.basename(sys.executable) in text
