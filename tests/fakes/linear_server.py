@@ -442,6 +442,7 @@ class FakeLinear:
         faults: Iterable[Fault | None] = (),
         fault_rate: float = 0.0,
         fault_kinds: tuple[str, ...] = FAULT_KINDS,
+        slow_delay: float = 0.5,
         seed: int = 0,
     ) -> None:
         linear_schema()  # build before serving, not inside the first request's timeout
@@ -450,6 +451,7 @@ class FakeLinear:
         self.schedule: deque[Fault | None] = deque(faults)
         self.fault_rate = fault_rate
         self.fault_kinds = fault_kinds
+        self.slow_delay = slow_delay
         self._random = random.Random(seed)
         self.store = Store()
         self.requests: list[Recorded] = []
@@ -564,7 +566,9 @@ class FakeLinear:
             if self.schedule:
                 return self.schedule.popleft()
             if self.fault_rate and self._random.random() < self.fault_rate:
-                return Fault(self._random.choice(self.fault_kinds))
+                kind = self._random.choice(self.fault_kinds)
+                headers = {"retry-after": "0"} if kind == "ratelimit" else {}
+                return Fault(kind, headers=headers, delay=self.slow_delay)
             return None
 
     def record(self, entry: Recorded) -> None:
@@ -677,3 +681,22 @@ class _Handler(BaseHTTPRequestHandler):
             self.wfile.write(data)
         except OSError:
             self.close_connection = True  # the client gave up (timed out); nothing to do
+
+
+def client_for(fake: FakeLinear, *, key: str = "", timeout: float = 2.0, **kwargs: Any) -> Any:
+    """A LinearClient aimed at `fake` whose waits are tiny, so fault tests take milliseconds."""
+    from engine.trackers.linear.auth import ApiKey
+    from engine.trackers.linear.client import LinearClient
+    from engine.trackers.linear.retry import RetryPolicy
+
+    policy = kwargs.pop(
+        "policy",
+        RetryPolicy(base_delay=0.001, max_delay=0.005, rate_limit_fallback=0.001),
+    )
+    return LinearClient(
+        ApiKey(key or fake.api_key, source="$LINEAR_API_KEY"),
+        url=fake.url,
+        timeout=timeout,
+        policy=policy,
+        **kwargs,
+    )
