@@ -9,6 +9,8 @@ What the parser relies on (openai/codex docs/exec.md and codex-rs/exec/src/exec_
 - A top-level `error` event is not always fatal: while the model stream reconnects, codex emits
   `error` events such as "Reconnecting... 2/5" and the turn still completes (openai/codex issue
   #32984). So an `error` counts as a failure only when no `turn.completed` follows it.
+- A `command_execution` item whose `status` is `declined` is a command the sandbox or the
+  approval policy refused; those are reported as permission denials.
 - Codex reports no cost, so `cost_usd` stays None.
 The prompt: `codex exec [PROMPT]` reads the instructions from stdin when PROMPT is `-` (cli.rs:
 "If not provided as an argument (or if `-` is used), instructions are read from stdin"). Stdin
@@ -49,6 +51,7 @@ def parse(exit_code: int, output: str) -> AgentResult:
     summary = ""
     failure = ""  # the latest error not yet followed by a completed turn
     turn_failed = ""
+    declined: list[str] = []
     for event in events:
         kind = event["type"]
         if kind == "thread.started" and isinstance(event.get("thread_id"), str):
@@ -68,12 +71,18 @@ def parse(exit_code: int, output: str) -> AgentResult:
             item = event.get("item") if isinstance(event.get("item"), dict) else {}
             if item.get("type") == "agent_message" and isinstance(item.get("text"), str):
                 summary = item["text"]
+            elif item.get("type") == "command_execution" and item.get("status") == "declined":
+                command = str(item.get("command") or "")
+                if len(command) > 80:
+                    command = command[:77] + "..."
+                declined.append(f"command({command})")
 
     fields: dict[str, Any] = {
         "input_tokens": input_tokens,
         "output_tokens": output_tokens,
         "turns": turns if events else None,
         "session_id": session_id,
+        "permission_denials": tuple(declined),
         "summary": summary,
     }
     if turn_failed:

@@ -1,0 +1,141 @@
+"""The claude preset: command line, and success read from the stream-json result message."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import pytest
+
+from engine.agents import claude
+from engine.agents.presets import get_preset
+from engine.config.model import AgentConfig
+from engine.errors import MarathonError
+from tests.fakes.agents import fake_env, run_preset
+
+AGENT = AgentConfig(name="claude", preset="claude", model="opus", max_turns=40)
+
+
+def test_build_carries_every_setting_as_separate_argv_elements(tmp_path: Path) -> None:
+    agent = AgentConfig(
+        name="claude", preset="claude", model="opus", max_turns=40,
+        options={"allowed_tools": ["Read", "Bash(git diff:*)"], "disallowed_tools": "WebFetch",
+                 "permission_mode": "acceptEdits", "append_system_prompt": "Never commit."})
+    invocation = claude.build(agent, tmp_path / "p.md", tmp_path)
+    argv = list(invocation.argv)
+    assert argv[:5] == ["claude", "-p", "--output-format", "stream-json", "--verbose"]
+    assert argv[argv.index("--model") + 1] == "opus"
+    assert argv[argv.index("--max-turns") + 1] == "40"
+    assert argv[argv.index("--permission-mode") + 1] == "acceptEdits"
+    assert argv[argv.index("--append-system-prompt") + 1] == "Never commit."
+    allowed = argv.index("--allowedTools")
+    assert argv[allowed + 1: allowed + 3] == ["Read", "Bash(git diff:*)"]
+    assert argv[argv.index("--disallowedTools") + 1] == "WebFetch"
+    assert invocation.prompt_on_stdin
+
+
+def test_bad_option_type_is_a_one_line_error(tmp_path: Path) -> None:
+    agent = AgentConfig(name="c", preset="claude", options={"allowed_tools": {"a": 1}})
+    with pytest.raises(MarathonError, match=r"agents\.c\.options\.allowed_tools"):
+        claude.build(agent, tmp_path / "p.md", tmp_path)
+
+
+def test_success_records_cost_tokens_turns_session(tmp_path: Path) -> None:
+    result, _ = run_preset(claude.PRESET, AGENT, tmp_path, "Implement PROJ-5")
+    assert result.ok, result.error
+    assert result.error == ""
+    assert result.cost_usd == pytest.approx(0.0123)
+    assert result.input_tokens == 12 + 300 + 700  # uncached + cache writes + cache reads
+    assert result.output_tokens == 85
+    assert result.turns == 3
+    assert len(result.session_id) == 36
+    assert result.summary.startswith("Done")
+    assert (tmp_path / "claude_output.txt").read_text() == "Implement PROJ-5"
+
+
+def test_error_result_with_exit_zero_fails(tmp_path: Path) -> None:
+    result, _ = run_preset(claude.PRESET, AGENT, tmp_path, "x", mode="error_result")
+    assert not result.ok
+    assert "error_during_execution" in result.error
+    assert "529 Overloaded" in result.error
+    assert result.cost_usd == pytest.approx(0.0123)  # a failed run still cost money
+
+
+def test_max_turns_fails_with_clear_error(tmp_path: Path) -> None:
+    result, _ = run_preset(claude.PRESET, AGENT, tmp_path, "x", mode="max_turns")
+    assert not result.ok
+    assert "turn limit after 40 turns" in result.error
+    assert "max_turns" in result.error
+    assert result.turns == 40
+
+
+def test_permission_denials_are_surfaced(tmp_path: Path) -> None:
+    result, _ = run_preset(claude.PRESET, AGENT, tmp_path, "x", mode="permission_denied")
+    assert result.permission_denials == (f"Write({tmp_path / 'claude_output.txt'})",)
+    assert not (tmp_path / "claude_output.txt").exists()
+    # The run itself succeeded; whether an empty diff is acceptable is the runner's call.
+    assert result.ok
+
+
+def test_garbage_output_fails(tmp_path: Path) -> None:
+    result, _ = run_preset(claude.PRESET, AGENT, tmp_path, "x", mode="garbage")
+    assert not result.ok
+    assert "no stream-json messages" in result.error
+
+
+def test_crash_reports_exit_status_and_last_line(tmp_path: Path) -> None:
+    result, _ = run_preset(claude.PRESET, AGENT, tmp_path, "x", mode="crash")
+    assert not result.ok
+    assert result.error.startswith("claude exited with status 1")
+    assert "could not reach the model API" in result.error
+
+
+def test_cut_short_stream_fails() -> None:
+    init = {"type": "system", "subtype": "init", "session_id": "s-1"}
+    result = claude.parse(0, json.dumps(init) + "\n")
+    assert not result.ok
+    assert "without a final `result` message" in result.error
+    assert result.session_id == "s-1"
+
+
+@pytest.mark.parametrize("as_array", [False, True])
+def test_json_output_format_object_or_array(tmp_path: Path, as_array: bool) -> None:
+    import subprocess
+
+    env = fake_env("success", **({"FAKE_CLAUDE_JSON_ARRAY": "1"} if as_array else {}))
+    completed = subprocess.run(["claude", "-p", "--output-format", "json"], input=b"x",
+                               cwd=tmp_path, env=env, capture_output=True, check=False)
+    output = completed.stdout.decode()
+    assert output.lstrip().startswith("[" if as_array else "{")
+    result = claude.parse(completed.returncode, output)
+    assert result.ok and result.turns == 3 and result.cost_usd == pytest.approx(0.0123)
+
+
+def test_success_subtype_with_is_error_fails() -> None:
+    message = {"type": "result", "subtype": "success", "is_error": True,
+               "result": "Invalid API key · Fix external API key", "session_id": "s"}
+    result = claude.parse(0, json.dumps(message))
+    assert not result.ok
+    assert result.error == "claude reported an error: Invalid API key · Fix external API key"
+
+
+def test_nonzero_exit_after_success_result_fails() -> None:
+    message = {"type": "result", "subtype": "success", "is_error": False, "result": "ok"}
+    result = claude.parse(1, json.dumps(message))
+    assert not result.ok
+    assert "exited with status 1" in result.error
+
+
+def test_legacy_cost_field_is_read() -> None:
+    message = {"type": "result", "subtype": "success", "is_error": False, "cost_usd": 0.5}
+    assert claude.parse(0, json.dumps(message)).cost_usd == 0.5
+
+
+def test_missing_binary_names_preset_and_install(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("PATH", "/nonexistent")
+    with pytest.raises(MarathonError) as caught:
+        get_preset(AGENT)
+    message = caught.value.one_line()
+    assert "claude preset" in message
+    assert "npm install -g @anthropic-ai/claude-code" in message
+    assert "agents.claude.preset" in message
