@@ -208,12 +208,13 @@ class LocalTracker:
             draft.kind,
             json.dumps(list(draft.labels)),
         )
-        row = conn.execute(
+        # A draft without a key (made by hand) is always a new issue.
+        row = draft.key and conn.execute(
             "SELECT id, title, description, acceptance, priority, kind, labels"
             " FROM issues WHERE key = ?",
             (draft.key,),
         ).fetchone()
-        if row is not None:
+        if row:
             if tuple(row)[1:] == fields:
                 return row["id"], "unchanged"
             conn.execute(
@@ -227,7 +228,7 @@ class LocalTracker:
         conn.execute(
             "INSERT INTO issues (id, number, key, title, description, acceptance, priority,"
             " kind, labels, updated) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
-            (issue_id, number, draft.key, *fields, time.time()),
+            (issue_id, number, draft.key or None, *fields, time.time()),
         )
         return issue_id, "created"
 

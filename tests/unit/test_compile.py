@@ -1,0 +1,109 @@
+"""The compiler is a pure function: inspect its task dicts without running doit."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+from engine.compile import CheckTask, PhaseTask, Runners, compile_tasks, final_phases
+from engine.config.load import parse_pipeline
+from engine.issue import Issue
+from tests.conftest import FAST_PIPELINE
+
+
+def _never(ctx: object) -> bool:
+    raise AssertionError("the compiler must not run anything")
+
+
+RUNNERS = Runners(
+    run_check=_never, check_up_to_date=_never, run_phase=_never, phase_up_to_date=_never
+)
+
+
+@pytest.fixture
+def pipeline(tmp_path: Path):
+    return parse_pipeline(FAST_PIPELINE, path=tmp_path / "marathon.yaml", root=tmp_path)
+
+
+def by_name(tasks: list[dict]) -> dict[str, dict]:
+    named = {}
+    for task in tasks:
+        name = (
+            task["basename"] if task.get("name") is None else f"{task['basename']}:{task['name']}"
+        )
+        named[name] = task
+    return named
+
+
+def test_checks_become_verify_subtasks(pipeline) -> None:
+    tasks = by_name(compile_tasks(pipeline, [], RUNNERS))
+    assert {"verify", "verify:unit", "verify:lint", "issue"} <= set(tasks)
+    unit = tasks["verify:unit"]
+    assert unit["actions"][0][0] is _never
+    ctx = unit["actions"][0][1][0]
+    assert isinstance(ctx, CheckTask) and ctx.name == "verify:unit"
+    assert "reads src/**" in unit["doc"]
+    assert tasks["issue"]["task_dep"] == []
+
+
+def test_phase_edges_come_from_after(pipeline) -> None:
+    tasks = by_name(compile_tasks(pipeline, [Issue("PROJ-5", "Add login")], RUNNERS))
+    assert tasks["issue:PROJ-5:plan"]["task_dep"] == ["issue:PROJ-5:verify"]
+    assert tasks["issue:PROJ-5:test"]["task_dep"] == ["issue:PROJ-5:code"]
+    assert tasks["issue:PROJ-5:qa"]["task_dep"] == ["issue:PROJ-5:code"]
+    assert tasks["issue:PROJ-5:exit"]["task_dep"] == ["issue:PROJ-5:test", "issue:PROJ-5:qa"]
+    # the gate runs the checks as setup tasks: only when the gate itself must run
+    assert tasks["issue:PROJ-5:verify"]["setup"] == ["verify:unit", "verify:lint"]
+    assert tasks["issue:PROJ-5"]["doc"] == "Add login"
+    assert tasks["issue"]["task_dep"] == ["issue:PROJ-5"]
+    meta = tasks["issue:PROJ-5:code"]["meta"]
+    assert meta["log"].endswith(".marathon/logs/PROJ-5/code.log") and meta["kind"] == "phase"
+
+
+def test_concurrent_phases_know_each_others_write_sets(pipeline) -> None:
+    tasks = by_name(compile_tasks(pipeline, [Issue("PROJ-5", "x")], RUNNERS))
+    test_ctx: PhaseTask = tasks["issue:PROJ-5:test"]["actions"][0][1][0]
+    assert test_ctx.concurrent_writes == ("tests/e2e/**",)
+    plan_ctx: PhaseTask = tasks["issue:PROJ-5:plan"]["actions"][0][1][0]
+    assert plan_ctx.writes == (".marathon/plans/PROJ-5.md",)
+    assert plan_ctx.concurrent_writes == ()
+
+
+def test_blocked_issue_starts_after_blockers_final_phase(pipeline) -> None:
+    issues = [
+        Issue("PROJ-1", "schema", blocks=("PROJ-2",)),
+        Issue("PROJ-2", "api", dependencies=("PROJ-1", "PROJ-3")),
+        Issue("PROJ-3", "done already", state="completed"),
+    ]
+    tasks = by_name(compile_tasks(pipeline, issues, RUNNERS))
+    assert final_phases(pipeline) == ["exit"]
+    # PROJ-3 is completed: nothing to wait for
+    assert tasks["issue:PROJ-2:verify"]["task_dep"] == ["issue:PROJ-1:exit"]
+    assert tasks["issue:PROJ-2"]["doc"] == "api (after PROJ-1)"
+    assert tasks["issue:PROJ-1:verify"]["task_dep"] == []
+
+
+def test_meta_and_canceled_issues_get_no_pipeline(pipeline) -> None:
+    issues = [
+        Issue("PROJ-1", "project", kind="meta"),
+        Issue("PROJ-2", "x", state="canceled"),
+        Issue("PROJ-3", "real"),
+    ]
+    names = set(by_name(compile_tasks(pipeline, issues, RUNNERS)))
+    assert "issue:PROJ-3:code" in names
+    assert not any(n.startswith(("issue:PROJ-1", "issue:PROJ-2")) for n in names)
+
+
+def test_compiling_is_deterministic(pipeline) -> None:
+    issues = [Issue(f"PROJ-{n}", f"t{n}") for n in range(1, 20)]
+    first = [
+        (t["basename"], t.get("name"), t.get("task_dep"))
+        for t in compile_tasks(pipeline, issues, RUNNERS)
+    ]
+    second = [
+        (t["basename"], t.get("name"), t.get("task_dep"))
+        for t in compile_tasks(pipeline, issues, RUNNERS)
+    ]
+    assert first == second
+    assert len(first) == 1 + 2 + 19 * 7 + 1  # verify group, 2 checks, 19 x (group + 6), issue
