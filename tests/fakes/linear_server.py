@@ -455,6 +455,8 @@ class FakeLinear:
         self._random = random.Random(seed)
         self.store = Store()
         self.requests: list[Recorded] = []
+        self.in_flight = 0
+        self.peak_in_flight = 0  # the most requests this server was handling at once
         self._record_lock = threading.Lock()
         self._server: ThreadingHTTPServer | None = None
         self._thread: threading.Thread | None = None
@@ -464,7 +466,10 @@ class FakeLinear:
         handler = type("Handler", (_Handler,), {"fake": self})
         self._server = ThreadingHTTPServer(("127.0.0.1", 0), handler)
         self._server.daemon_threads = True
-        self._thread = threading.Thread(target=self._server.serve_forever, daemon=True)
+        # A short poll interval: shutdown() waits up to one interval, once per test.
+        self._thread = threading.Thread(
+            target=self._server.serve_forever, kwargs={"poll_interval": 0.02}, daemon=True
+        )
         self._thread.start()
         return self
 
@@ -575,6 +580,15 @@ class FakeLinear:
         with self._record_lock:
             self.requests.append(entry)
 
+    def enter(self) -> None:
+        with self._record_lock:
+            self.in_flight += 1
+            self.peak_in_flight = max(self.peak_in_flight, self.in_flight)
+
+    def leave(self) -> None:
+        with self._record_lock:
+            self.in_flight -= 1
+
     def authorized(self, header: str) -> bool:
         if self.api_key.startswith("lin_oauth_"):
             return header == f"Bearer {self.api_key}"
@@ -617,6 +631,13 @@ class _Handler(BaseHTTPRequestHandler):
         pass
 
     def do_POST(self) -> None:
+        self.fake.enter()
+        try:
+            self._handle()
+        finally:
+            self.fake.leave()
+
+    def _handle(self) -> None:
         fake = self.fake
         length = int(self.headers.get("Content-Length") or 0)
         raw = self.rfile.read(length)
