@@ -25,15 +25,19 @@ class Span:
 
 def assign_lanes(spans: Sequence[Span]) -> dict[int, int]:
     """Lane number (0-based) for each span key; a span ending exactly when another starts may
-    share its lane (the second one started because the first one finished)."""
+    share its lane (the second one started because the first one finished). Among free lanes
+    the lowest is taken, so the busy lanes stay at the top of the chart."""
     lanes: dict[int, int] = {}
-    free_at: list[tuple[float, int]] = []  # (time the lane frees up, lane) as a min-heap
+    busy: list[tuple[float, int]] = []  # (time the lane frees up, lane), a min-heap
+    free: list[int] = []  # lanes free right now, a min-heap
     count = 0
     for span in sorted(spans, key=lambda s: (s.start, s.end, s.key)):
-        if free_at and free_at[0][0] <= span.start:
-            _, lane = heapq.heappop(free_at)
+        while busy and busy[0][0] <= span.start:
+            heapq.heappush(free, heapq.heappop(busy)[1])
+        if free:
+            lane = heapq.heappop(free)
         else:
             lane, count = count, count + 1
         lanes[span.key] = lane
-        heapq.heappush(free_at, (max(span.end, span.start), lane))
+        heapq.heappush(busy, (max(span.end, span.start), lane))
     return lanes
