@@ -156,11 +156,13 @@ def _denials(value: Any) -> tuple[str, ...]:
             continue
         name = str(item.get("tool_name") or "tool")
         tool_input = item.get("tool_input") if isinstance(item.get("tool_input"), dict) else {}
-        target = next((str(tool_input[key]) for key in
-                       ("file_path", "path", "command", "url", "pattern")
-                       if isinstance(tool_input.get(key), str)), "")
+        key = next((key for key in ("file_path", "path", "command", "url", "pattern")
+                    if isinstance(tool_input.get(key), str)), "")
+        target = str(tool_input[key]) if key else ""
         if len(target) > 80:
-            target = target[:77] + "..."
+            # A path's informative part is its end (the file name); a command's is its start.
+            path_like = key in ("file_path", "path")
+            target = "..." + target[-77:] if path_like else target[:77] + "..."
         denials.append(f"{name}({target})" if target else name)
     return tuple(denials)
 

@@ -71,7 +71,8 @@ def test_max_turns_fails_with_clear_error(tmp_path: Path) -> None:
 
 def test_permission_denials_are_surfaced(tmp_path: Path) -> None:
     result, _ = run_preset(claude.PRESET, AGENT, tmp_path, "x", mode="permission_denied")
-    assert result.permission_denials == (f"Write({tmp_path / 'claude_output.txt'})",)
+    (denial,) = result.permission_denials
+    assert denial.startswith("Write(") and denial.endswith("/claude_output.txt)")
     assert not (tmp_path / "claude_output.txt").exists()
     # The run itself succeeded; whether an empty diff is acceptable is the runner's call.
     assert result.ok
@@ -124,6 +125,16 @@ def test_nonzero_exit_after_success_result_fails() -> None:
     result = claude.parse(1, json.dumps(message))
     assert not result.ok
     assert "exited with status 1" in result.error
+
+
+def test_long_denied_paths_keep_their_file_name() -> None:
+    path = "/very/long/" + "d" * 100 + "/target.py"
+    message = {"type": "result", "subtype": "success", "is_error": False,
+               "permission_denials": [{"tool_name": "Edit", "tool_use_id": "t",
+                                       "tool_input": {"file_path": path}}]}
+    (denial,) = claude.parse(0, json.dumps(message)).permission_denials
+    assert denial.startswith("Edit(...") and denial.endswith("/target.py)")
+    assert len(denial) == len("Edit()") + 80
 
 
 def test_legacy_cost_field_is_read() -> None:
