@@ -20,10 +20,26 @@ from engine.breaker import (
 from engine.errors import MarathonError
 from engine.records import Records, RunRecord
 
-_BASE = RunRecord(id=0, session="s", task="", issue="", phase="", attempt=1, started=0.0,
-                  ended=1.0, status="failed", exit_code=1, log_path="", error="", signature="",
-                  cost_usd=None, input_tokens=None, output_tokens=None, turns=None,
-                  session_id="")
+_BASE = RunRecord(
+    id=0,
+    session="s",
+    task="",
+    issue="",
+    phase="",
+    attempt=1,
+    started=0.0,
+    ended=1.0,
+    status="failed",
+    exit_code=1,
+    log_path="",
+    error="",
+    signature="",
+    cost_usd=None,
+    input_tokens=None,
+    output_tokens=None,
+    turns=None,
+    session_id="",
+)
 
 
 class History:
@@ -32,13 +48,31 @@ class History:
     def __init__(self) -> None:
         self.runs: list[RunRecord] = []
 
-    def add(self, issue: str, phase: str, status: str = "failed", error: str = "boom",
-            cost: float | None = None, turns: int | None = None) -> History:
+    def add(
+        self,
+        issue: str,
+        phase: str,
+        status: str = "failed",
+        error: str = "boom",
+        cost: float | None = None,
+        turns: int | None = None,
+    ) -> History:
         n = len(self.runs) + 1
-        self.runs.append(replace(_BASE, id=n, task=f"issue:{issue}:{phase}", issue=issue,
-                                 phase=phase, status=status, started=float(n),
-                                 ended=float(n) + 0.5, error=error if status == "failed" else "",
-                                 cost_usd=cost, turns=turns))
+        self.runs.append(
+            replace(
+                _BASE,
+                id=n,
+                task=f"issue:{issue}:{phase}",
+                issue=issue,
+                phase=phase,
+                status=status,
+                started=float(n),
+                ended=float(n) + 0.5,
+                error=error if status == "failed" else "",
+                cost_usd=cost,
+                turns=turns,
+            )
+        )
         return self
 
 
@@ -47,26 +81,37 @@ LIMITS = BreakerLimits()
 # -- signatures ------------------------------------------------------------------------------
 
 
-@pytest.mark.parametrize(("first", "second"), [
-    ("2026-11-25T22:45:50.123Z error in build", "2026-11-26T01:02:03Z error in build"),
-    ("timed out after 12.5s", "timed out after 900ms"),
-    ("src/app.py:12:5: E501 line too long", "src/app.py:80:1: E501 line too long"),
-    ('File "/home/a/proj/app.py", line 3', 'File "/tmp/worktree-9/app.py", line 41'),
-    ("FAILED ./tests/test_x.py::t - assert 3 == 4", "FAILED tests/test_x.py::t - assert 5 == 1"),
-    ("object at 0x7f3a2b1c", "object at 0x55d1e0"),
-    ("commit 3f2a9c1d7e failed", "commit 9b8c7d6e5f4 failed"),
-    ("request 0199a213-81c0-7800-8aa1-bbab2a035a53 denied",
-     "request 11111111-2222-3333-4444-555555555555 denied"),
-    ("exit   code 3\n\n", "exit code 4"),
-])
+@pytest.mark.parametrize(
+    ("first", "second"),
+    [
+        ("2026-11-25T22:45:50.123Z error in build", "2026-11-26T01:02:03Z error in build"),
+        ("timed out after 12.5s", "timed out after 900ms"),
+        ("src/app.py:12:5: E501 line too long", "src/app.py:80:1: E501 line too long"),
+        ('File "/home/a/proj/app.py", line 3', 'File "/tmp/worktree-9/app.py", line 41'),
+        (
+            "FAILED ./tests/test_x.py::t - assert 3 == 4",
+            "FAILED tests/test_x.py::t - assert 5 == 1",
+        ),
+        ("object at 0x7f3a2b1c", "object at 0x55d1e0"),
+        ("commit 3f2a9c1d7e failed", "commit 9b8c7d6e5f4 failed"),
+        (
+            "request 0199a213-81c0-7800-8aa1-bbab2a035a53 denied",
+            "request 11111111-2222-3333-4444-555555555555 denied",
+        ),
+        ("exit   code 3\n\n", "exit code 4"),
+    ],
+)
 def test_same_failure_same_signature(first: str, second: str) -> None:
     assert error_signature(first) == error_signature(second)
 
 
-@pytest.mark.parametrize(("first", "second"), [
-    ("src/app.py:12: E501 line too long", "src/db.py:12: E501 line too long"),
-    ("AssertionError: expected", "ImportError: no module"),
-])
+@pytest.mark.parametrize(
+    ("first", "second"),
+    [
+        ("src/app.py:12: E501 line too long", "src/db.py:12: E501 line too long"),
+        ("AssertionError: expected", "ImportError: no module"),
+    ],
+)
 def test_different_failures_differ(first: str, second: str) -> None:
     assert error_signature(first) != error_signature(second)
 
@@ -74,7 +119,8 @@ def test_different_failures_differ(first: str, second: str) -> None:
 def test_normalised_text_is_readable() -> None:
     text = "2026-11-25 22:45:50 /srv/x/app.py:12:5: took 1.5s, id 0xdeadbeef, 42 items"
     assert normalise_error(text) == (
-        "<time> <dir>/app.py:<line>:<col>: took <dur>, id <hex>, <n> items")
+        "<time> <dir>/app.py:<line>:<col>: took <dur>, id <hex>, <n> items"
+    )
 
 
 def test_empty_error_has_empty_signature() -> None:
@@ -85,8 +131,14 @@ def test_empty_error_has_empty_signature() -> None:
 
 
 def test_defaults_are_the_seed_tools() -> None:
-    assert [LIMITS.attempts_for(p) for p in ("verify", "plan", "code", "test", "qa", "exit")] \
-        == [3, 3, 3, 5, 5, 3]
+    assert [LIMITS.attempts_for(p) for p in ("verify", "plan", "code", "test", "qa", "exit")] == [
+        3,
+        3,
+        3,
+        5,
+        5,
+        3,
+    ]
     assert (LIMITS.per_issue, LIMITS.consecutive_failures, LIMITS.same_error) == (5, 5, 3)
 
 
@@ -100,8 +152,9 @@ def test_code_stops_after_three_failures() -> None:
     h.add("P-1", "code", error="SyntaxError in app.py")
     decision = decide(LIMITS, h.runs, "P-1", "code")
     assert not decision.allow
-    assert decision.reason == ("P-1 code failed 3 times in a row (limit 3); last error: "
-                               "SyntaxError in app.py")
+    assert decision.reason == (
+        "P-1 code failed 3 times in a row (limit 3); last error: SyntaxError in app.py"
+    )
 
 
 def test_test_phase_gets_five_attempts() -> None:
@@ -125,8 +178,7 @@ def test_interrupted_and_running_runs_do_not_count() -> None:
 
 def test_per_issue_limit_counts_all_phases() -> None:
     h = History()
-    for phase, error in [("plan", "a"), ("code", "b"), ("code", "c"), ("test", "d"),
-                         ("qa", "e")]:
+    for phase, error in [("plan", "a"), ("code", "b"), ("code", "c"), ("test", "d"), ("qa", "e")]:
         h.add("P-1", phase, error=error)
         h.add("P-9", "code", status="success")  # keeps the global streak short
     decision = decide(LIMITS, h.runs, "P-1", "exit")
@@ -189,15 +241,17 @@ def test_limits_from_mapping_rejects_bad_input() -> None:
     assert caught.value.where == "breaker.same_error"
 
 
-# Records.runs() iterates a sqlite3.Row for its keys (`for k in row`), which yields values;
-# reported to the lead with the fix (`row.keys()`). Strict=False: passes once fixed.
-@pytest.mark.xfail(raises=IndexError, strict=False, reason="engine/records.py Records.runs bug")
 def test_decide_reads_durable_records(tmp_path: Path) -> None:
     records = Records(tmp_path / "records.db")
     for n in range(3):
         run = records.start_run("s1", "issue:P-1:code", "P-1", "code", "")
-        records.finish_run(run, "failed", exit_code=1, error=f"compile error {n}",
-                           signature=error_signature(f"compile error {n}"))
+        records.finish_run(
+            run,
+            "failed",
+            exit_code=1,
+            error=f"compile error {n}",
+            signature=error_signature(f"compile error {n}"),
+        )
     # A new process (a rerun after a crash) sees the same counts.
     reopened = Records(tmp_path / "records.db")
     assert not decide(LIMITS, reopened.runs(), "P-1", "code").allow
@@ -215,8 +269,10 @@ def test_phase_cost_counts_every_attempt() -> None:
     h = History().add("P-1", "code", cost=0.75).add("P-1", "code", cost=0.5)
     budgets = Budgets(phase_cost_usd=1.0)
     message = check_budget(budgets, h.runs, "P-1", "code")
-    assert message == ("budget reached: P-1 code has spent $1.25 of its $1.00 "
-                       "(budgets.phase.max_cost_usd); no new phases start")
+    assert message == (
+        "budget reached: P-1 code has spent $1.25 of its $1.00 "
+        "(budgets.phase.max_cost_usd); no new phases start"
+    )
     assert check_budget(budgets, h.runs, "P-1", "test") is None
 
 
