@@ -35,9 +35,10 @@ def build(agent: AgentConfig, prompt_file: Path, workdir: Path) -> Invocation:
         argv += ["--model", agent.model]
     if agent.max_turns is not None:
         argv += ["--max-turns", str(agent.max_turns)]
-    permission_mode = option_str(agent, "permission_mode")
-    if permission_mode:
-        argv += ["--permission-mode", permission_mode]
+    # Print mode refuses file edits unless a permission mode or rule allows them, which would
+    # leave a writing phase with an empty diff; acceptEdits allows edits and nothing more
+    # (shell commands still need allowed_tools). `options.permission_mode` overrides it.
+    argv += ["--permission-mode", option_str(agent, "permission_mode", "acceptEdits")]
     system_prompt = option_str(agent, "append_system_prompt")
     if system_prompt:
         argv += ["--append-system-prompt", system_prompt]

@@ -18,9 +18,17 @@ AGENT = AgentConfig(name="claude", preset="claude", model="opus", max_turns=40)
 
 def test_build_carries_every_setting_as_separate_argv_elements(tmp_path: Path) -> None:
     agent = AgentConfig(
-        name="claude", preset="claude", model="opus", max_turns=40,
-        options={"allowed_tools": ["Read", "Bash(git diff:*)"], "disallowed_tools": "WebFetch",
-                 "permission_mode": "acceptEdits", "append_system_prompt": "Never commit."})
+        name="claude",
+        preset="claude",
+        model="opus",
+        max_turns=40,
+        options={
+            "allowed_tools": ["Read", "Bash(git diff:*)"],
+            "disallowed_tools": "WebFetch",
+            "permission_mode": "acceptEdits",
+            "append_system_prompt": "Never commit.",
+        },
+    )
     invocation = claude.build(agent, tmp_path / "p.md", tmp_path)
     argv = list(invocation.argv)
     assert argv[:5] == ["claude", "-p", "--output-format", "stream-json", "--verbose"]
@@ -29,9 +37,15 @@ def test_build_carries_every_setting_as_separate_argv_elements(tmp_path: Path) -
     assert argv[argv.index("--permission-mode") + 1] == "acceptEdits"
     assert argv[argv.index("--append-system-prompt") + 1] == "Never commit."
     allowed = argv.index("--allowedTools")
-    assert argv[allowed + 1: allowed + 3] == ["Read", "Bash(git diff:*)"]
+    assert argv[allowed + 1 : allowed + 3] == ["Read", "Bash(git diff:*)"]
     assert argv[argv.index("--disallowedTools") + 1] == "WebFetch"
     assert invocation.prompt_on_stdin
+
+
+def test_edits_are_allowed_by_default(tmp_path: Path) -> None:
+    argv = list(claude.build(AGENT, tmp_path / "p.md", tmp_path).argv)
+    assert argv[argv.index("--permission-mode") + 1] == "acceptEdits"
+    assert "--allowedTools" not in argv and "--append-system-prompt" not in argv
 
 
 def test_bad_option_type_is_a_one_line_error(tmp_path: Path) -> None:
@@ -104,8 +118,14 @@ def test_json_output_format_object_or_array(tmp_path: Path, as_array: bool) -> N
     import subprocess
 
     env = fake_env("success", **({"FAKE_CLAUDE_JSON_ARRAY": "1"} if as_array else {}))
-    completed = subprocess.run(["claude", "-p", "--output-format", "json"], input=b"x",
-                               cwd=tmp_path, env=env, capture_output=True, check=False)
+    completed = subprocess.run(
+        ["claude", "-p", "--output-format", "json"],
+        input=b"x",
+        cwd=tmp_path,
+        env=env,
+        capture_output=True,
+        check=False,
+    )
     output = completed.stdout.decode()
     assert output.lstrip().startswith("[" if as_array else "{")
     result = claude.parse(completed.returncode, output)
@@ -113,8 +133,13 @@ def test_json_output_format_object_or_array(tmp_path: Path, as_array: bool) -> N
 
 
 def test_success_subtype_with_is_error_fails() -> None:
-    message = {"type": "result", "subtype": "success", "is_error": True,
-               "result": "Invalid API key · Fix external API key", "session_id": "s"}
+    message = {
+        "type": "result",
+        "subtype": "success",
+        "is_error": True,
+        "result": "Invalid API key · Fix external API key",
+        "session_id": "s",
+    }
     result = claude.parse(0, json.dumps(message))
     assert not result.ok
     assert result.error == "claude reported an error: Invalid API key · Fix external API key"
@@ -129,9 +154,14 @@ def test_nonzero_exit_after_success_result_fails() -> None:
 
 def test_long_denied_paths_keep_their_file_name() -> None:
     path = "/very/long/" + "d" * 100 + "/target.py"
-    message = {"type": "result", "subtype": "success", "is_error": False,
-               "permission_denials": [{"tool_name": "Edit", "tool_use_id": "t",
-                                       "tool_input": {"file_path": path}}]}
+    message = {
+        "type": "result",
+        "subtype": "success",
+        "is_error": False,
+        "permission_denials": [
+            {"tool_name": "Edit", "tool_use_id": "t", "tool_input": {"file_path": path}}
+        ],
+    }
     (denial,) = claude.parse(0, json.dumps(message)).permission_denials
     assert denial.startswith("Edit(...") and denial.endswith("/target.py)")
     assert len(denial) == len("Edit()") + 80
