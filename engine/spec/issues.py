@@ -169,9 +169,9 @@ def plan_tasks(spec: Spec) -> list[PlannedTask]:
     return planned
 
 
-def slug(text: str, limit: int = 60) -> str:
-    """Lower-case words joined by '-', cut at a word boundary: a key that survives re-parsing."""
-    words = re.findall(r"[a-z0-9]+", text.lower())
+def slug(text: str, limit: int = 40) -> str:
+    """Lower-case words joined by '-', articles dropped, cut at a word boundary."""
+    words = [w for w in re.findall(r"[a-z0-9]+", text.lower()) if w not in ("the", "a", "an")]
     out = ""
     for word in words:
         candidate = f"{out}-{word}" if out else word
@@ -182,16 +182,29 @@ def slug(text: str, limit: int = 60) -> str:
 
 
 def categorize(task_text: str, step_title: str) -> str:
-    """The `[Category]` of a task: its own words first, then its step's title."""
+    """The `[Category]` of a task: its own words first, with its step's title as tie-breaker.
+
+    A task that starts with "initialize / scaffold / install" is setup. Otherwise, when the
+    task's words include its step's category, that wins ("package skeleton ... src layout"
+    in a setup step is setup, not UI); else the task's earliest non-setup keyword ("Set up the
+    API client" is API work); else the step's category; else the step title's first word.
+    """
     if task_text and _SETUP_START.match(task_text):
         return "Setup"
-    found = _first_category(task_text, skip=("Setup",)) or _first_category(step_title)
+    step_category = _first_category(step_title)
+    if step_category and step_category in _categories(task_text):
+        return step_category
+    found = _first_category(task_text, skip=("Setup",)) or step_category
     if found:
         return found
-    if task_text and _first_category(task_text) == "Setup":
+    if "Setup" in _categories(task_text):
         return "Setup"
     word = re.match(r"[A-Za-z]+", step_title or "")
     return word.group(0).capitalize() if word else "Feature"
+
+
+def _categories(text: str) -> set[str]:
+    return {name for name, pattern in _CATEGORY_RES if text and pattern.search(text)}
 
 
 def _first_category(text: str, skip: tuple[str, ...] = ()) -> str:
@@ -304,7 +317,7 @@ _STOP = frozenset(
 
 def _words(text: str) -> set[str]:
     words = set()
-    for word in re.findall(r"[a-z][a-z0-9]+", text.lower()):
+    for word in re.findall(r"[a-z][a-z0-9_]+", text.lower()):
         if len(word) < 4 or word in _STOP:
             continue
         words.add(word[:-1] if word.endswith("s") else word)

@@ -101,11 +101,14 @@ class Document:
             inner = tidy_block(self.plain(child))
             label = child.attrs.get("name") or child.attrs.get("title") or child.name
             label = label.replace("_", " ")
+            # Only break the line when the source did not already (tags side by side).
+            before = "".join(parts).rsplit("\n", 1)[-1]
+            lead = "\n" if before.strip() else ""
             if "\n" in inner:
                 body = "\n".join("  " + line if line else "" for line in inner.split("\n"))
-                parts.append(f"\n{label}:\n{body}\n")
+                parts.append(f"{lead}{label}:\n{body}")
             elif inner:
-                parts.append(f"\n{label}: {inner}\n")
+                parts.append(f"{lead}{label}: {inner}")
             pos = child.end
         parts.append(self.text[pos : element.inner_end])
         return tidy_block(unescape(_drop_comments("".join(parts))))
