@@ -45,5 +45,5 @@ def option_float(agent: AgentConfig, key: str, default: float) -> float:
 
 
 def extra_args(agent: AgentConfig) -> tuple[str, ...]:
-    """`options.args`: extra command-line arguments for flags a preset does not model."""
-    return option_list(agent, "args")
+    """`options.extra_args`: more command-line arguments, for flags a preset does not model."""
+    return option_list(agent, "extra_args")

@@ -67,3 +67,11 @@ def test_command_preset_without_command() -> None:
 def test_json_objects_handles_mixed_and_pretty_output() -> None:
     output = 'log line\n{\n  "a": 1,\n  "b": [1, 2]\n}\n{"c": 2}\nnot json {\n[{"d": 3}, 4]\n'
     assert json_objects(output) == [{"a": 1, "b": [1, 2]}, {"c": 2}, {"d": 3}]
+
+
+def test_extra_args_reach_the_cli(tmp_path: Path) -> None:
+    from engine.agents import codex
+
+    agent = AgentConfig(name="c", preset="codex", options={"extra_args": ["--skip-git-repo-check"]})
+    argv = codex.build(agent, tmp_path / "p.md", tmp_path).argv
+    assert argv[-2:] == ("--skip-git-repo-check", "-")
