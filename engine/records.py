@@ -145,7 +145,11 @@ class Records:
         elif issue is not None:
             query, args = query + " WHERE issue = ?", [issue]
         rows = self._conn.execute(query + " ORDER BY id", args)
-        return [RunRecord(**{k: row[k] for k in row if k not in _INTERNAL}) for row in rows]
+        # sqlite3.Row iterates values, not keys
+        return [
+            RunRecord(**{k: row[k] for k in row.keys() if k not in _INTERNAL})  # noqa: SIM118
+            for row in rows
+        ]
 
     def stale_running(self) -> list[tuple[int, int | None]]:
         """Runs still marked running whose doit process is gone: (run id, child pgid)."""

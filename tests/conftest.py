@@ -30,7 +30,8 @@ phases:
     prompt: code.md.j2
     reads: [".marathon/plans/{id}.md", "src/**"]
     writes: ["src/**"]
-  test: {after: [code], agent: bot, prompt: test.md.j2, reads: ["src/**"], writes: ["tests/unit/**"]}
+  test:
+    {after: [code], agent: bot, prompt: test.md.j2, reads: ["src/**"], writes: ["tests/unit/**"]}
   qa: {after: [code], agent: bot, prompt: qa.md.j2, reads: ["src/**"], writes: ["tests/e2e/**"]}
   exit: {after: [test, qa], builtin: exit}
 """
@@ -44,14 +45,16 @@ def doit_env() -> dict[str, str]:
     return env
 
 
-def run_doit(root: Path, *args: str, timeout: float = 120) -> subprocess.CompletedProcess[str]:
+def run_doit(
+    root: Path, *args: str, timeout: float = 120, env: dict[str, str] | None = None
+) -> subprocess.CompletedProcess[str]:
     return subprocess.run(
         [sys.executable, "-m", "doit", *args],
         cwd=root,
         capture_output=True,
         text=True,
         timeout=timeout,
-        env=doit_env(),
+        env={**doit_env(), **(env or {})},
         stdin=subprocess.DEVNULL,
     )
 

@@ -71,7 +71,10 @@ def main(argv: list[str] | None = None) -> int:
     writes = json.loads(os.environ.get("MARATHON_WRITES", "[]"))
     prompt = sys.stdin.read()
     sleep_map: dict[str, float] = json.loads(args.sleep)
-    time.sleep(float(sleep_map.get(phase, sleep_map.get("*", 0))))
+    # Scaling lives outside the agent settings so a test can speed up a rerun without making
+    # every phase out of date.
+    scale = float(os.environ.get("MARATHON_STANDIN_SLEEP_SCALE", "1"))
+    time.sleep(float(sleep_map.get(phase, sleep_map.get("*", 0))) * scale)
     failing = set(json.loads(args.fail))
     print(f"standin: {issue} {phase}: prompt of {len(prompt)} characters")
     if phase in failing or f"{issue}:{phase}" in failing:
