@@ -33,6 +33,7 @@ from engine.report.state import RunState
 
 MODES = ("auto", "rich", "plain", "json")
 ENV_VAR = "MARATHON_REPORTER"
+RUN_MARKER = "==="  # engine/run writes "=== <task> at <time>" when a run starts its log
 
 
 class Sink(Protocol):
@@ -132,7 +133,10 @@ class MarathonReporter:
             self.state.failed += 1
             if since is not None:
                 self.state.ran += 1
-            tail = log_tail(info.log, self.tail_lines) if info.log else ""
+            tail = ""
+            if info.log:
+                marker = f"{RUN_MARKER} {info.name} at "
+                tail = log_tail(info.log, self.tail_lines, run_marker=marker)
             if not tail:
                 tail = _fallback_output(task, message)
             self.sink.emit(Event(

@@ -81,8 +81,13 @@ def display_path(path: str) -> str:
     return path if relative.startswith("..") else relative
 
 
-def log_tail(path: str | Path, lines: int = DEFAULT_TAIL_LINES) -> str:
-    """The last `lines` lines of a log file, "" if it is missing or empty."""
+def log_tail(path: str | Path, lines: int = DEFAULT_TAIL_LINES, *, run_marker: str = "") -> str:
+    """The last `lines` lines of a log file, "" if it is missing or empty.
+
+    Logs are appended to run after run; when `run_marker` is given (the engine starts each run
+    with a line `=== <task> at <time>`), lines before the last such line belong to earlier runs
+    and are left out.
+    """
     try:
         with open(path, "rb") as handle:
             handle.seek(0, os.SEEK_END)
@@ -91,8 +96,12 @@ def log_tail(path: str | Path, lines: int = DEFAULT_TAIL_LINES) -> str:
             data = handle.read()
     except OSError:
         return ""
-    text = data.decode("utf-8", errors="replace")
-    kept = text.splitlines()[-lines:] if lines > 0 else []
+    all_lines = data.decode("utf-8", errors="replace").splitlines()
+    if run_marker:
+        starts = [i for i, line in enumerate(all_lines) if line.startswith(run_marker)]
+        if starts:
+            all_lines = all_lines[starts[-1]:]
+    kept = all_lines[-lines:] if lines > 0 else []
     return "\n".join(kept)
 
 

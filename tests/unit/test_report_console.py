@@ -49,8 +49,13 @@ def check(name: str, log: Path, lines: list[str], code: int, sleep: float = 0.3)
 
 
 def group(name: str, deps: list[str]) -> dict[str, Any]:
-    return {"name": name, "actions": None, "task_dep": deps,
-            "meta": {"log": "", "issue": "", "phase": "", "kind": "group"}, "doc": name}
+    return {
+        "name": name,
+        "actions": None,
+        "task_dep": deps,
+        "meta": {"log": "", "issue": "", "phase": "", "kind": "group"},
+        "doc": name,
+    }
 
 
 class Loader(TaskLoader2):
@@ -89,14 +94,19 @@ def three_checks(tmp_path: Path, *, failing: tuple[str, ...] = ()) -> list[dict[
     logs = tmp_path / "logs"
     logs.mkdir(exist_ok=True)
     tasks = [
-        check(name, logs / f"{name}.log", [f"{name} line {i}" for i in range(60)],
-              1 if name in failing else 0)
+        check(
+            name,
+            logs / f"{name}.log",
+            [f"{name} line {i}" for i in range(60)],
+            1 if name in failing else 0,
+        )
         for name in ("lint", "unit", "types")
     ]
     return [*tasks, group("verify", [t["name"] for t in tasks])]
 
 
 # -- plain -------------------------------------------------------------------------------
+
 
 def test_plain_lines_for_a_passing_run(tmp_path: Path) -> None:
     cls, out = captured(PlainReporter, heartbeat=0)
@@ -132,9 +142,12 @@ def test_failing_tails_are_contiguous_blocks(tmp_path: Path) -> None:
     assert run_doit(tasks, cls, tmp_path, "--continue", "verify") != 0
     lines = out.getvalue().splitlines()
     for name in ("lint", "unit"):
-        start = next(i for i, line in enumerate(lines)
-                     if line.startswith(f"---- verify:{name} failed: TaskFailed"))
-        block = lines[start + 1: start + 1 + 40]
+        start = next(
+            i
+            for i, line in enumerate(lines)
+            if line.startswith(f"---- verify:{name} failed: TaskFailed")
+        )
+        block = lines[start + 1 : start + 1 + 40]
         # The last 40 lines of the log, in order, with nothing from another task between.
         assert block == [f"{name} line {i}" for i in range(20, 60)]
         assert lines[start + 41] == f"---- end of verify:{name} ----"
@@ -169,6 +182,7 @@ def test_not_reached_tasks_are_reported(tmp_path: Path) -> None:
 
 # -- json --------------------------------------------------------------------------------
 
+
 def test_json_events_parse_and_cover_every_task(tmp_path: Path) -> None:
     cls, out = captured(JsonReporter)
     tasks = three_checks(tmp_path, failing=("types",))
@@ -197,6 +211,7 @@ def test_json_events_parse_and_cover_every_task(tmp_path: Path) -> None:
 
 # -- rich --------------------------------------------------------------------------------
 
+
 def test_rich_terminal_output(tmp_path: Path) -> None:
     buffer = io.StringIO()
     console = Console(file=buffer, force_terminal=True, width=120, color_system="standard")
@@ -215,7 +230,7 @@ def test_rich_terminal_output(tmp_path: Path) -> None:
     lines = text.splitlines()
     top = next(i for i, line in enumerate(lines) if "verify:unit failed: TaskFailed" in line)
     body = []
-    for line in lines[top + 1:]:
+    for line in lines[top + 1 :]:
         if line.startswith("╰"):
             break
         body.append(line.strip("│ "))
@@ -224,6 +239,7 @@ def test_rich_terminal_output(tmp_path: Path) -> None:
 
 
 # -- mode selection and details ------------------------------------------------------------
+
 
 class Tty(io.StringIO):
     def isatty(self) -> bool:
@@ -268,3 +284,15 @@ def test_log_tail(tmp_path: Path) -> None:
     big = tmp_path / "big.log"
     big.write_bytes(b"x" * 500_000 + b"\nlast\n")
     assert log_tail(big, 1) == "last"
+
+
+def test_log_tail_keeps_only_the_last_run() -> None:
+    import tempfile
+
+    with tempfile.NamedTemporaryFile("w", suffix=".log", delete=False) as handle:
+        handle.write("=== verify:unit at 10:00\nold failure\n=== verify:unit at 10:05\nnew\n")
+    assert log_tail(handle.name, run_marker="=== verify:unit at ") == (
+        "=== verify:unit at 10:05\nnew"
+    )
+    assert log_tail(handle.name, 2) == "=== verify:unit at 10:05\nnew"
+    Path(handle.name).unlink()
