@@ -22,7 +22,13 @@ from pathlib import Path
 from typing import Any
 
 from engine.agents.base import AgentResult, Invocation, Preset
-from engine.agents.jsonlines import as_float, as_int, json_objects, last_line
+from engine.agents.jsonlines import (
+    as_float,
+    as_int,
+    json_objects,
+    last_line,
+    last_text_line,
+)
 from engine.agents.settings import extra_args, option_list, option_str
 from engine.config.model import AgentConfig
 
@@ -112,7 +118,7 @@ def _no_result_error(exit_code: int, output: str, messages: list[dict[str, Any]]
     if stream_errors:
         message = stream_errors[-1].get("message") or stream_errors[-1].get("error") or ""
         return f"claude reported an error: {last_line(str(message)) or 'no message'}"
-    tail = last_line(output)
+    tail = last_text_line(output)
     if exit_code != 0:
         return f"claude exited with status {exit_code}" + (f": {tail}" if tail else "")
     if not messages:

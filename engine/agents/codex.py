@@ -24,7 +24,7 @@ from pathlib import Path
 from typing import Any
 
 from engine.agents.base import AgentResult, Invocation, Preset
-from engine.agents.jsonlines import as_int, json_objects, last_line
+from engine.agents.jsonlines import as_int, json_objects, last_line, last_text_line
 from engine.agents.settings import extra_args, option_str
 from engine.config.model import AgentConfig
 
@@ -90,10 +90,10 @@ def parse(exit_code: int, output: str) -> AgentResult:
     elif failure:
         error = f"codex reported an error: {last_line(failure)}"
     elif exit_code != 0:
-        tail = last_line(output)
+        tail = last_text_line(output)
         error = f"codex exited with status {exit_code}" + (f": {tail}" if tail else "")
     elif not events:
-        tail = last_line(output)
+        tail = last_text_line(output)
         error = "codex printed no JSON events (expected `codex exec --json` output)"
         error += f"; last line: {tail}" if tail else ""
     elif turns == 0:

@@ -24,7 +24,7 @@ from pathlib import Path
 from typing import Any
 
 from engine.agents.base import AgentResult, Invocation, Preset
-from engine.agents.jsonlines import as_int, json_objects, last_line
+from engine.agents.jsonlines import as_int, json_objects, last_line, last_text_line
 from engine.agents.settings import extra_args, option_str
 from engine.config.model import AgentConfig
 
@@ -85,12 +85,12 @@ def _exit_error(exit_code: int, message: str, output: str) -> str:
     if exit_code == 0:
         return ""
     meaning = EXIT_MEANINGS.get(exit_code, "unexpected exit status")
-    detail = message or last_line(output)
+    detail = message or last_text_line(output)
     return f"gemini failed: {meaning} (exit {exit_code})" + (f": {detail}" if detail else "")
 
 
 def _no_json_error(output: str) -> str:
-    tail = last_line(output)
+    tail = last_text_line(output)
     return ("gemini printed no JSON result (expected `gemini -p ... --output-format json`)"
             + (f"; last line: {tail}" if tail else ""))
 

@@ -72,6 +72,13 @@ def last_line(output: str, limit: int = 200) -> str:
     return ""
 
 
+def last_text_line(output: str, limit: int = 200) -> str:
+    """The last non-empty line that is not a JSON document: usually the CLI's own complaint."""
+    text_lines = [line for line in output.splitlines()
+                  if line.strip() and line.lstrip()[:1] not in ("{", "[", "}", "]", '"')]
+    return last_line("\n".join(text_lines), limit)
+
+
 def as_int(value: Any) -> int | None:
     """An integer field from a JSON document, or None when it is missing or not a number."""
     if isinstance(value, bool) or not isinstance(value, int | float):

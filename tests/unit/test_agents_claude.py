@@ -180,3 +180,9 @@ def test_missing_binary_names_preset_and_install(monkeypatch: pytest.MonkeyPatch
     assert "claude preset" in message
     assert "npm install -g @anthropic-ai/claude-code" in message
     assert "agents.claude.preset" in message
+
+
+def test_killed_run_error_does_not_quote_json() -> None:
+    init = json.dumps({"type": "system", "subtype": "init", "session_id": "s"})
+    result = claude.parse(-15, init + "\n")
+    assert result.error == "claude exited with status -15"
