@@ -187,19 +187,28 @@ def categorize(task_text: str, step_title: str) -> str:
     A task that starts with "initialize / scaffold / install" is setup. Otherwise, when the
     task's words include its step's category, that wins ("package skeleton ... src layout"
     in a setup step is setup, not UI); else the task's earliest non-setup keyword ("Set up the
-    API client" is API work); else the step's category; else the step title's first word.
+    API client" is API work); else setup if it says so; else the step's category (not setup
+    when the title names more: "Setup and storage"); else the step title's first word.
     """
-    if task_text and _SETUP_START.match(task_text):
+    if not task_text:
+        # A step without bullets is one issue: its title's first keyword names it.
+        return _first_category(step_title) or _first_word(step_title)
+    if _SETUP_START.match(task_text):
         return "Setup"
-    step_category = _first_category(step_title)
+    # "Setup and storage": a task there with no keyword of its own is storage work, not setup.
+    step_category = _first_category(step_title, skip=("Setup",)) or _first_category(step_title)
     if step_category and step_category in _categories(task_text):
         return step_category
-    found = _first_category(task_text, skip=("Setup",)) or step_category
+    found = _first_category(task_text, skip=("Setup",))
     if found:
         return found
     if "Setup" in _categories(task_text):
         return "Setup"
-    word = re.match(r"[A-Za-z]+", step_title or "")
+    return step_category or _first_word(step_title)
+
+
+def _first_word(title: str) -> str:
+    word = re.match(r"[A-Za-z]+", title or "")
     return word.group(0).capitalize() if word else "Feature"
 
 
@@ -232,7 +241,7 @@ def priority(planned: PlannedTask, first_step: int) -> int:
 
 
 def issue_title(planned: PlannedTask) -> str:
-    text = planned.text.rstrip(" .")
+    text = planned.text.rstrip(" .:;,")
     if len(text) > TITLE_LIMIT:
         text = text[:TITLE_LIMIT].rsplit(" ", 1)[0] + "…"
     return f"[{planned.category}] {text}"
