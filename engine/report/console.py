@@ -179,7 +179,21 @@ class MarathonReporter:
             summary = self.state.summary(now)
             # The live panel goes first so the summary is the last line on the terminal.
             self.sink.close()
+            if self.state.ran:
+                try:
+                    summary["report"] = self.write_report()
+                except Exception as exc:  # a report problem must not fail a finished run
+                    summary["report"] = ""
+                    summary["report_error"] = f"timeline report not written: {exc}"
             self.sink.emit(Event(ev.COMPLETE, None, now, summary=summary))
+
+    def write_report(self) -> str:
+        """Called once after a run in which a task ran; the path of a report written, or "".
+
+        `engine.report.session.reporter_for(state_dir)` makes a reporter whose override writes
+        the timeline of the run.
+        """
+        return ""
 
     # -- helpers ------------------------------------------------------------------------
 

@@ -17,7 +17,7 @@ from rich.text import Text
 
 from engine.report import events as ev
 from engine.report.events import Event, display_path, format_duration
-from engine.report.plain import summary_line
+from engine.report.plain import report_lines, summary_line
 from engine.report.state import RunState
 
 
@@ -57,7 +57,9 @@ class RichSink:
         task = event.task
         if event.kind == ev.COMPLETE:
             style = "bold green" if event.summary.get("ok") else "bold red"
-            return Text(summary_line(event.summary), style=style)
+            line = Text(summary_line(event.summary), style=style)
+            extra = report_lines(event.summary)
+            return Group(line, Text(extra.rstrip("\n"), style="dim")) if extra else line
         if event.kind == ev.RUNTIME_ERROR:
             return Text(f"doit: {event.message.rstrip()}", style="bold red")
         if task is None or task.is_group:

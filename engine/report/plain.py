@@ -34,6 +34,16 @@ def summary_line(summary: dict[str, object]) -> str:
     return ", ".join(parts)
 
 
+def report_lines(summary: dict[str, object]) -> str:
+    """Where the timeline of the run went (or why it did not), as lines under the summary."""
+    text = ""
+    if summary.get("report"):
+        text += f"   timeline: {display_path(str(summary['report']))}\n"
+    if summary.get("report_error"):
+        text += f"   {summary['report_error']}\n"
+    return text
+
+
 def failure_text(event: Event) -> str:
     """The failure block every human mode prints: a header, the tail, a footer."""
     assert event.task is not None
@@ -71,7 +81,7 @@ class PlainSink:
     def _render(self, event: Event) -> str:
         task = event.task
         if event.kind == ev.COMPLETE:
-            return f"== {summary_line(event.summary)}\n"
+            return f"== {summary_line(event.summary)}\n" + report_lines(event.summary)
         if event.kind == ev.RUNTIME_ERROR:
             return f"!! doit: {event.message.rstrip()}\n"
         if task is None or task.is_group:

@@ -6,6 +6,7 @@ from collections.abc import Iterable, Mapping
 from pathlib import Path
 
 from engine.records import Records
+from engine.report.console import MarathonReporter
 from engine.report.critical import critical_path
 from engine.report.timeline import write_timeline
 
@@ -26,3 +27,20 @@ def report_latest_session(
     return write_timeline(
         mine, state_dir / "reports", title=title or f"marathon run {session}", critical_path=path
     )
+
+
+def reporter_for(
+    state_dir: Path, deps: Mapping[str, Iterable[str]] | None = None
+) -> type[MarathonReporter]:
+    """A MarathonReporter class that writes the run's timeline when the run ends.
+
+    For DOIT_CONFIG["reporter"]: doit accepts a class there. (Made per workspace because doit
+    constructs reporters itself and passes no workspace; the thread runner never pickles it.)
+    """
+
+    class WorkspaceReporter(MarathonReporter):
+        def write_report(self) -> str:
+            path = report_latest_session(state_dir, deps=deps)
+            return "" if path is None else str(path)
+
+    return WorkspaceReporter

@@ -248,3 +248,35 @@ def test_report_latest_session_from_records(tmp_path: Path) -> None:
     bars = BAR.findall(path.read_text())
     assert sorted(b[1] for b in bars) == ["verify:lint", "verify:unit"]  # only session "new"
     assert "marathon run new" in path.read_text()
+
+
+def test_reporter_for_writes_the_timeline_when_a_run_ends(tmp_path: Path) -> None:
+    from doit.task import Task
+
+    from engine.report.session import reporter_for
+
+    state = tmp_path / ".marathon"
+    records = Records(state / "records.db")
+    run_id = records.start_run("s9", "verify:lint", "", "lint", "")
+    records.finish_run(run_id, "success", exit_code=0)
+
+    out = io.StringIO()
+    reporter = reporter_for(state)(out, {"mode": "plain", "heartbeat": 0})
+    task = Task("verify:lint", [lambda: True])
+    reporter.initialize({}, [])
+    reporter.execute_task(task)
+    reporter.add_success(task)
+    reporter.complete_run()
+    match = re.search(r"^   timeline: (\S+)$", out.getvalue(), re.M)
+    assert match is not None
+    written = Path(match.group(1))
+    assert written.is_file() and written.parent.resolve() == (state / "reports").resolve()
+    assert len(BAR.findall(written.read_text())) == 1
+
+    # A run where nothing ran writes nothing new.
+    before = sorted((state / "reports").iterdir())
+    quiet = reporter_for(state)(io.StringIO(), {"mode": "json"})
+    quiet.initialize({}, [])
+    quiet.skip_uptodate(task)
+    quiet.complete_run()
+    assert sorted((state / "reports").iterdir()) == before
