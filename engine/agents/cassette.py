@@ -23,6 +23,8 @@ from pathlib import Path, PurePosixPath
 from typing import Any
 
 from engine.agents.base import AgentResult
+from engine.agents.settings import option_str
+from engine.config.model import AgentConfig
 from engine.errors import MarathonError
 
 FORMAT_VERSION = 1
@@ -132,6 +134,22 @@ def read_changes(workdir: Path, paths: Iterable[str]) -> dict[str, bytes | None]
         target = workdir / _checked_path(path)
         changes[path] = target.read_bytes() if target.is_file() else None
     return changes
+
+
+def record_run(agent: AgentConfig, workdir: Path, issue_id: str, phase: str,
+               changed_paths: Iterable[str], transcript: str, duration: float,
+               result: AgentResult) -> Path | None:
+    """Save a cassette when the agent has `options.record` (a folder, relative to `workdir`).
+
+    The runner calls this after every agent phase; it does nothing for agents that do not
+    record, and returns the cassette directory for those that do.
+    """
+    folder = option_str(agent, "record")
+    if not folder:
+        return None
+    root = Path(folder) if Path(folder).is_absolute() else workdir / folder
+    files = read_changes(workdir, changed_paths)
+    return save_cassette(root, issue_id, phase, transcript, files, duration, result)
 
 
 def _checked_path(path: str) -> str:
