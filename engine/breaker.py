@@ -25,18 +25,34 @@ from engine.records import RunRecord
 # numbers inside them would be.
 _SUBSTITUTIONS: tuple[tuple[re.Pattern[str], str], ...] = (
     # 2026-11-25T22:45:50.123Z, 2026-11-25 22:45:50,123 +00:00
-    (re.compile(r"\d{4}-\d{2}-\d{2}[T ]\d{1,2}:\d{2}(:\d{2}([.,]\d+)?)?"
-                r"(Z|\s?[+-]\d{2}:?\d{2})?"), "<time>"),
+    (
+        re.compile(
+            r"\d{4}-\d{2}-\d{2}[T ]\d{1,2}:\d{2}(:\d{2}([.,]\d+)?)?"
+            r"(Z|\s?[+-]\d{2}:?\d{2})?"
+        ),
+        "<time>",
+    ),
     (re.compile(r"\b\d{4}[-/]\d{2}[-/]\d{2}\b"), "<date>"),
     (re.compile(r"\b\d{1,2}:\d{2}:\d{2}([.,]\d+)?\b"), "<time>"),
     # uuids, 0x addresses, and hex runs long enough to be ids (git shas, object ids)
-    (re.compile(r"\b[0-9a-fA-F]{8}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-"
-                r"[0-9a-fA-F]{12}\b"), "<id>"),
+    (
+        re.compile(
+            r"\b[0-9a-fA-F]{8}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-"
+            r"[0-9a-fA-F]{12}\b"
+        ),
+        "<id>",
+    ),
     (re.compile(r"\b0x[0-9a-fA-F]+\b"), "<hex>"),
     (re.compile(r"\b(?=[0-9a-fA-F]*[0-9])(?=[0-9a-fA-F]*[a-fA-F])[0-9a-fA-F]{7,}\b"), "<hex>"),
     # durations: 1.5s, 250ms, 3 seconds, 2m30s, in 0.52s
-    (re.compile(r"\b\d+(\.\d+)?\s?(ns|us|µs|ms|s|sec|secs|seconds?|m|min|mins|minutes?|h|"
-                r"hours?)\b(\s?\d+(\.\d+)?\s?(ms|s|sec|seconds?))?", re.IGNORECASE), "<dur>"),
+    (
+        re.compile(
+            r"\b\d+(\.\d+)?\s?(ns|us|µs|ms|s|sec|secs|seconds?|m|min|mins|minutes?|h|"
+            r"hours?)\b(\s?\d+(\.\d+)?\s?(ms|s|sec|seconds?))?",
+            re.IGNORECASE,
+        ),
+        "<dur>",
+    ),
     # paths: keep the file name (which file failed is part of the error) but drop the
     # directories, which differ between checkouts, worktrees and temporary directories.
     (re.compile(r"(?:[A-Za-z]:\\|\\\\|~?/|\.{1,2}/)?(?:[\w.@+-]+[/\\])+(?=[\w.@+-]+)"), "<dir>/"),
@@ -88,16 +104,19 @@ class BreakerLimits:
         known = {f.name for f in fields(cls)}
         for key, value in data.items():
             if key not in known:
-                raise MarathonError(f"unknown setting '{key}'" + did_you_mean(key, sorted(known)),
-                                    where=where)
+                raise MarathonError(
+                    f"unknown setting '{key}'" + did_you_mean(key, sorted(known)), where=where
+                )
             if key == "attempts":
-                if not isinstance(value, Mapping) or not all(
-                        _is_count(v) for v in value.values()):
-                    raise MarathonError("expected a mapping of phase -> whole number >= 0",
-                                        where=f"{where}.attempts")
+                if not isinstance(value, Mapping) or not all(_is_count(v) for v in value.values()):
+                    raise MarathonError(
+                        "expected a mapping of phase -> whole number >= 0",
+                        where=f"{where}.attempts",
+                    )
             elif not _is_count(value):
-                raise MarathonError(f"expected a whole number >= 0, got {value!r}",
-                                    where=f"{where}.{key}")
+                raise MarathonError(
+                    f"expected a whole number >= 0, got {value!r}", where=f"{where}.{key}"
+                )
         attempts = {**DEFAULT_ATTEMPTS, **dict(data.get("attempts", {}))}
         return cls(**{**dict(data), "attempts": attempts})
 
@@ -115,15 +134,19 @@ class Decision:
 ALLOW = Decision(allow=True)
 
 
-def decide(limits: BreakerLimits, runs: list[RunRecord], issue: str, phase: str, *,
-           since: float = 0.0) -> Decision:
+def decide(
+    limits: BreakerLimits, runs: list[RunRecord], issue: str, phase: str, *, since: float = 0.0
+) -> Decision:
     """May `phase` of `issue` start (again)? `issue` is "" for a VERIFY check (`phase` = check).
 
     `runs` are the durable records; runs that started before `since` are ignored, which is how
     a user's reset (or a reopened issue) gives an issue a fresh start.
     """
-    finished = [r for r in sorted(runs, key=lambda r: r.id)
-                if r.started >= since and r.status not in ("running", "skipped")]
+    finished = [
+        r
+        for r in sorted(runs, key=lambda r: r.id)
+        if r.started >= since and r.status not in ("running", "skipped")
+    ]
 
     limit_key = phase if issue else "verify"
     attempts = limits.attempts_for(limit_key)
@@ -131,30 +154,38 @@ def decide(limits: BreakerLimits, runs: list[RunRecord], issue: str, phase: str,
     failed_in_a_row = _trailing_failures(phase_runs)
     if attempts and len(failed_in_a_row) >= attempts:
         what = f"{issue} {phase}" if issue else f"check {phase}"
-        return Decision.skip(f"{what} failed {len(failed_in_a_row)} times in a row (limit "
-                             f"{attempts}); last error: {_last_error(failed_in_a_row)}")
+        return Decision.skip(
+            f"{what} failed {len(failed_in_a_row)} times in a row (limit "
+            f"{attempts}); last error: {_last_error(failed_in_a_row)}"
+        )
 
     if issue and limits.per_issue:
         issue_failures = [r for r in finished if r.issue == issue and r.status == "failed"]
         if len(issue_failures) >= limits.per_issue:
-            return Decision.skip(f"{issue} has failed {len(issue_failures)} runs (limit "
-                                 f"{limits.per_issue} per issue); last error: "
-                                 f"{_last_error(issue_failures)}")
+            return Decision.skip(
+                f"{issue} has failed {len(issue_failures)} runs (limit "
+                f"{limits.per_issue} per issue); last error: "
+                f"{_last_error(issue_failures)}"
+            )
 
     if limits.consecutive_failures:
         streak = _trailing_failures(finished)
         if len(streak) >= limits.consecutive_failures:
-            return Decision.skip(f"the last {len(streak)} runs all failed (limit "
-                                 f"{limits.consecutive_failures} in a row), which points at "
-                                 f"something systemic; last error: {_last_error(streak)}")
+            return Decision.skip(
+                f"the last {len(streak)} runs all failed (limit "
+                f"{limits.consecutive_failures} in a row), which points at "
+                f"something systemic; last error: {_last_error(streak)}"
+            )
 
     if limits.same_error:
         issue_failures = [r for r in finished if r.issue == issue and r.status == "failed"]
         repeated = _trailing_same_signature(issue_failures)
         if len(repeated) >= limits.same_error:
             where = issue or f"check {phase}"
-            return Decision.skip(f"{where} hit the same error {len(repeated)} times in a row "
-                                 f"(limit {limits.same_error}): {_last_error(repeated)}")
+            return Decision.skip(
+                f"{where} hit the same error {len(repeated)} times in a row "
+                f"(limit {limits.same_error}): {_last_error(repeated)}"
+            )
     return ALLOW
 
 
@@ -219,23 +250,29 @@ class Budgets:
         values: dict[str, Any] = {}
         for scope, limits in data.items():
             if scope not in ("phase", "issue", "marathon"):
-                raise MarathonError(f"unknown budget scope '{scope}'"
-                                    + did_you_mean(scope, ("phase", "issue", "marathon")),
-                                    where=where)
+                raise MarathonError(
+                    f"unknown budget scope '{scope}'"
+                    + did_you_mean(scope, ("phase", "issue", "marathon")),
+                    where=where,
+                )
             if not isinstance(limits, Mapping):
-                raise MarathonError("expected {max_cost_usd: ..., max_turns: ...}",
-                                    where=f"{where}.{scope}")
+                raise MarathonError(
+                    "expected {max_cost_usd: ..., max_turns: ...}", where=f"{where}.{scope}"
+                )
             for key, value in limits.items():
                 if key == "max_cost_usd" and _is_amount(value):
                     values[f"{scope}_cost_usd"] = float(value)
                 elif key == "max_turns" and _is_count(value):
                     values[f"{scope}_turns"] = value
                 elif key in ("max_cost_usd", "max_turns"):
-                    raise MarathonError(f"expected a number >= 0, got {value!r}",
-                                        where=f"{where}.{scope}.{key}")
+                    raise MarathonError(
+                        f"expected a number >= 0, got {value!r}", where=f"{where}.{scope}.{key}"
+                    )
                 else:
-                    raise MarathonError(f"unknown budget '{key}' (expected max_cost_usd or "
-                                        "max_turns)", where=f"{where}.{scope}")
+                    raise MarathonError(
+                        f"unknown budget '{key}' (expected max_cost_usd or max_turns)",
+                        where=f"{where}.{scope}",
+                    )
         return cls(**values)
 
 
@@ -245,8 +282,7 @@ class Spend:
     turns: int
 
 
-def spent(runs: Iterable[RunRecord], issue: str | None = None,
-          phase: str | None = None) -> Spend:
+def spent(runs: Iterable[RunRecord], issue: str | None = None, phase: str | None = None) -> Spend:
     """What the matching runs cost so far (every attempt, failed ones too)."""
     cost = 0.0
     turns = 0
@@ -260,28 +296,40 @@ def spent(runs: Iterable[RunRecord], issue: str | None = None,
     return Spend(cost, turns)
 
 
-def check_budget(budgets: Budgets, runs: list[RunRecord], issue: str,
-                 phase: str) -> str | None:
+def check_budget(budgets: Budgets, runs: list[RunRecord], issue: str, phase: str) -> str | None:
     """The message saying which limit is reached, or None when `phase` of `issue` may start.
 
     Checked before a phase starts, so a limit stops new phases; the run that crossed it
     finishes. `runs` should be the runs of the current marathon for the marathon-wide limits.
     """
     scopes = (
-        (budgets.phase_cost_usd, budgets.phase_turns, spent(runs, issue, phase),
-         f"{issue} {phase}", "phase"),
-        (budgets.issue_cost_usd, budgets.issue_turns, spent(runs, issue),
-         issue, "issue"),
-        (budgets.marathon_cost_usd, budgets.marathon_turns, spent(runs),
-         "this marathon", "marathon"),
+        (
+            budgets.phase_cost_usd,
+            budgets.phase_turns,
+            spent(runs, issue, phase),
+            f"{issue} {phase}",
+            "phase",
+        ),
+        (budgets.issue_cost_usd, budgets.issue_turns, spent(runs, issue), issue, "issue"),
+        (
+            budgets.marathon_cost_usd,
+            budgets.marathon_turns,
+            spent(runs),
+            "this marathon",
+            "marathon",
+        ),
     )
     for max_cost, max_turns, so_far, who, scope in scopes:
         if max_cost is not None and so_far.cost_usd >= max_cost:
-            return (f"budget reached: {who} has spent ${so_far.cost_usd:.2f} of its "
-                    f"${max_cost:.2f} (budgets.{scope}.max_cost_usd); no new phases start")
+            return (
+                f"budget reached: {who} has spent ${so_far.cost_usd:.2f} of its "
+                f"${max_cost:.2f} (budgets.{scope}.max_cost_usd); no new phases start"
+            )
         if max_turns is not None and so_far.turns >= max_turns:
-            return (f"budget reached: {who} has used {so_far.turns} of its {max_turns} turns "
-                    f"(budgets.{scope}.max_turns); no new phases start")
+            return (
+                f"budget reached: {who} has used {so_far.turns} of its {max_turns} turns "
+                f"(budgets.{scope}.max_turns); no new phases start"
+            )
     return None
 
 

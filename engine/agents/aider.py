@@ -31,10 +31,21 @@ INSTALL_HINT = "install it with `python -m pip install aider-install && aider-in
 
 def build(agent: AgentConfig, prompt_file: Path, workdir: Path) -> Invocation:
     argv = [
-        "aider", "--message-file", str(prompt_file), "--yes-always",
-        "--no-auto-commits", "--no-dirty-commits", "--no-gitignore",
-        "--input-history-file", os.devnull, "--chat-history-file", os.devnull,
-        "--no-pretty", "--no-stream", "--no-check-update", "--analytics-disable",
+        "aider",
+        "--message-file",
+        str(prompt_file),
+        "--yes-always",
+        "--no-auto-commits",
+        "--no-dirty-commits",
+        "--no-gitignore",
+        "--input-history-file",
+        os.devnull,
+        "--chat-history-file",
+        os.devnull,
+        "--no-pretty",
+        "--no-stream",
+        "--no-check-update",
+        "--analytics-disable",
     ]
     if agent.model:
         argv += ["--model", agent.model]
@@ -46,9 +57,9 @@ def parse(exit_code: int, output: str) -> AgentResult:
     if exit_code == 0:
         return AgentResult(ok=True)
     tail = last_line(output)
-    return AgentResult(ok=False, error=f"aider exited with status {exit_code}"
-                       + (f": {tail}" if tail else ""))
+    return AgentResult(
+        ok=False, error=f"aider exited with status {exit_code}" + (f": {tail}" if tail else "")
+    )
 
 
-PRESET = Preset(name="aider", binary="aider", install_hint=INSTALL_HINT, build=build,
-                parse=parse)
+PRESET = Preset(name="aider", binary="aider", install_hint=INSTALL_HINT, build=build, parse=parse)

@@ -53,9 +53,15 @@ def cassette_dir(root: Path, issue_id: str, phase: str) -> Path:
     return root / issue_id / phase
 
 
-def save_cassette(root: Path, issue_id: str, phase: str, transcript: str,
-                  files: Mapping[str, bytes | None], duration: float,
-                  result: AgentResult) -> Path:
+def save_cassette(
+    root: Path,
+    issue_id: str,
+    phase: str,
+    transcript: str,
+    files: Mapping[str, bytes | None],
+    duration: float,
+    result: AgentResult,
+) -> Path:
     """Write (or replace) the cassette of `issue_id`/`phase` under `root`; returns its dir."""
     target = cassette_dir(root, issue_id, phase)
     entries: list[dict[str, Any]] = []
@@ -81,8 +87,9 @@ def save_cassette(root: Path, issue_id: str, phase: str, transcript: str,
             "result": _result_fields(result),
             "files": entries,
         }
-        (staging / MANIFEST).write_text(json.dumps(manifest, indent=2, sort_keys=True) + "\n",
-                                        encoding="utf-8")
+        (staging / MANIFEST).write_text(
+            json.dumps(manifest, indent=2, sort_keys=True) + "\n", encoding="utf-8"
+        )
         _replace_dir(staging, target)
     except BaseException:
         shutil.rmtree(staging, ignore_errors=True)
@@ -94,8 +101,11 @@ def load_cassette(root: Path, issue_id: str, phase: str) -> Cassette:
     directory = cassette_dir(root, issue_id, phase)
     manifest_path = directory / MANIFEST
     if not manifest_path.is_file():
-        raise MarathonError(f"no cassette for {issue_id} {phase} in {root} (record one with "
-                            "the `record:` option first)", exit_code=1)
+        raise MarathonError(
+            f"no cassette for {issue_id} {phase} in {root} (record one with "
+            "the `record:` option first)",
+            exit_code=1,
+        )
     try:
         manifest = json.loads(manifest_path.read_text(encoding="utf-8"))
         if manifest.get("version") != FORMAT_VERSION:
@@ -104,13 +114,18 @@ def load_cassette(root: Path, issue_id: str, phase: str) -> Cassette:
         for entry in manifest["files"]:
             path = _checked_path(entry["path"])
             files[path] = None if entry.get("deleted") else (directory / entry["blob"]).read_bytes()
-        result = AgentResult(**{**manifest["result"], "permission_denials":
-                                tuple(manifest["result"].get("permission_denials", ()))})
+        result = AgentResult(
+            **{
+                **manifest["result"],
+                "permission_denials": tuple(manifest["result"].get("permission_denials", ())),
+            }
+        )
         transcript = (directory / TRANSCRIPT).read_text(encoding="utf-8")
         return Cassette(issue_id, phase, transcript, files, float(manifest["duration"]), result)
     except (OSError, KeyError, TypeError, ValueError) as error:
-        raise MarathonError(f"cassette is damaged: {error}", where=str(manifest_path),
-                            exit_code=1) from error
+        raise MarathonError(
+            f"cassette is damaged: {error}", where=str(manifest_path), exit_code=1
+        ) from error
 
 
 def apply_files(files: Mapping[str, bytes | None], workdir: Path) -> None:
@@ -136,9 +151,16 @@ def read_changes(workdir: Path, paths: Iterable[str]) -> dict[str, bytes | None]
     return changes
 
 
-def record_run(agent: AgentConfig, workdir: Path, issue_id: str, phase: str,
-               changed_paths: Iterable[str], transcript: str, duration: float,
-               result: AgentResult) -> Path | None:
+def record_run(
+    agent: AgentConfig,
+    workdir: Path,
+    issue_id: str,
+    phase: str,
+    changed_paths: Iterable[str],
+    transcript: str,
+    duration: float,
+    result: AgentResult,
+) -> Path | None:
     """Save a cassette when the agent has `options.record` (a folder, relative to `workdir`).
 
     The runner calls this after every agent phase; it does nothing for agents that do not
@@ -155,10 +177,18 @@ def record_run(agent: AgentConfig, workdir: Path, issue_id: str, phase: str,
 def _checked_path(path: str) -> str:
     """A workdir-relative POSIX path with no way out of the workdir (and not into .git)."""
     pure = PurePosixPath(path.replace(os.sep, "/"))
-    if (not path or pure.is_absolute() or ".." in pure.parts or not pure.parts
-            or pure.parts[0] == ".git" or re.match(r"^[A-Za-z]:", path)):
-        raise MarathonError(f"cassette path {path!r} is not a relative path inside the "
-                            "working directory", exit_code=1)
+    if (
+        not path
+        or pure.is_absolute()
+        or ".." in pure.parts
+        or not pure.parts
+        or pure.parts[0] == ".git"
+        or re.match(r"^[A-Za-z]:", path)
+    ):
+        raise MarathonError(
+            f"cassette path {path!r} is not a relative path inside the working directory",
+            exit_code=1,
+        )
     return pure.as_posix()
 
 

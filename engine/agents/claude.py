@@ -73,8 +73,11 @@ def parse(exit_code: int, output: str) -> AgentResult:
     messages = json_objects(output)
     result = next((m for m in reversed(messages) if m.get("type") == "result"), None)
     if result is None:
-        return AgentResult(ok=False, error=_no_result_error(exit_code, output, messages),
-                           session_id=_session_id(messages, None))
+        return AgentResult(
+            ok=False,
+            error=_no_result_error(exit_code, output, messages),
+            session_id=_session_id(messages, None),
+        )
 
     usage = result.get("usage") if isinstance(result.get("usage"), dict) else {}
     denials = _denials(result.get("permission_denials"))
@@ -122,8 +125,10 @@ def _no_result_error(exit_code: int, output: str, messages: list[dict[str, Any]]
     if exit_code != 0:
         return f"claude exited with status {exit_code}" + (f": {tail}" if tail else "")
     if not messages:
-        return ("claude printed no stream-json messages (expected `claude -p --output-format "
-                "stream-json --verbose`)" + (f"; last line: {tail}" if tail else ""))
+        return (
+            "claude printed no stream-json messages (expected `claude -p --output-format "
+            "stream-json --verbose`)" + (f"; last line: {tail}" if tail else "")
+        )
     return "claude's output ended without a final `result` message (the run was cut short?)"
 
 
@@ -139,8 +144,10 @@ def _session_id(messages: list[dict[str, Any]], result: dict[str, Any] | None) -
 def _input_tokens(usage: dict[str, Any]) -> int | None:
     # With prompt caching, `input_tokens` counts only the uncached part; the cache reads and
     # writes are input the model processed too, so they are added to give the real volume.
-    parts = [as_int(usage.get(key)) for key in
-             ("input_tokens", "cache_creation_input_tokens", "cache_read_input_tokens")]
+    parts = [
+        as_int(usage.get(key))
+        for key in ("input_tokens", "cache_creation_input_tokens", "cache_read_input_tokens")
+    ]
     if parts[0] is None:
         return None
     return sum(part for part in parts if part is not None)
@@ -163,8 +170,14 @@ def _denials(value: Any) -> tuple[str, ...]:
             continue
         name = str(item.get("tool_name") or "tool")
         tool_input = item.get("tool_input") if isinstance(item.get("tool_input"), dict) else {}
-        key = next((key for key in ("file_path", "path", "command", "url", "pattern")
-                    if isinstance(tool_input.get(key), str)), "")
+        key = next(
+            (
+                key
+                for key in ("file_path", "path", "command", "url", "pattern")
+                if isinstance(tool_input.get(key), str)
+            ),
+            "",
+        )
         target = str(tool_input[key]) if key else ""
         if len(target) > 80:
             # A path's informative part is its end (the file name); a command's is its start.
@@ -174,5 +187,4 @@ def _denials(value: Any) -> tuple[str, ...]:
     return tuple(denials)
 
 
-PRESET = Preset(name="claude", binary="claude", install_hint=INSTALL_HINT, build=build,
-                parse=parse)
+PRESET = Preset(name="claude", binary="claude", install_hint=INSTALL_HINT, build=build, parse=parse)

@@ -18,8 +18,9 @@ INSTALL_HINT = "install the program, or change `command:` to one that exists"
 
 def build(agent: AgentConfig, prompt_file: Path, workdir: Path) -> Invocation:
     if not agent.command:
-        raise MarathonError("the command preset needs `command:` (an argument list)",
-                            where=f"agents.{agent.name}")
+        raise MarathonError(
+            "the command preset needs `command:` (an argument list)", where=f"agents.{agent.name}"
+        )
     return Invocation(argv=tuple(agent.command), prompt_on_stdin=True)
 
 
@@ -27,8 +28,9 @@ def parse(exit_code: int, output: str) -> AgentResult:
     if exit_code == 0:
         return AgentResult(ok=True)
     tail = last_line(output)
-    return AgentResult(ok=False, error=f"exited with status {exit_code}"
-                       + (f": {tail}" if tail else ""))
+    return AgentResult(
+        ok=False, error=f"exited with status {exit_code}" + (f": {tail}" if tail else "")
+    )
 
 
 PRESET = Preset(name="command", binary="", install_hint=INSTALL_HINT, build=build, parse=parse)

@@ -44,8 +44,15 @@ EXIT_MEANINGS = {
 
 
 def build(agent: AgentConfig, prompt_file: Path, workdir: Path) -> Invocation:
-    argv = ["gemini", "-p", PROMPT_TAIL, "--output-format", "json",
-            "--approval-mode", option_str(agent, "approval_mode", "auto_edit")]
+    argv = [
+        "gemini",
+        "-p",
+        PROMPT_TAIL,
+        "--output-format",
+        "json",
+        "--approval-mode",
+        option_str(agent, "approval_mode", "auto_edit"),
+    ]
     if agent.model:
         argv += ["-m", agent.model]
     # Gemini's turn limit is the `maxSessionTurns` setting, not a flag; exit 53 reports it.
@@ -54,12 +61,14 @@ def build(agent: AgentConfig, prompt_file: Path, workdir: Path) -> Invocation:
 
 
 def parse(exit_code: int, output: str) -> AgentResult:
-    documents = [d for d in json_objects(output)
-                 if {"response", "stats", "error", "session_id"} & d.keys()]
+    documents = [
+        d for d in json_objects(output) if {"response", "stats", "error", "session_id"} & d.keys()
+    ]
     document = documents[-1] if documents else None
     if document is None:
-        return AgentResult(ok=False, error=_exit_error(exit_code, "", output)
-                           or _no_json_error(output))
+        return AgentResult(
+            ok=False, error=_exit_error(exit_code, "", output) or _no_json_error(output)
+        )
 
     stats = document.get("stats") if isinstance(document.get("stats"), dict) else {}
     input_tokens, output_tokens = _tokens(stats)
@@ -91,8 +100,9 @@ def _exit_error(exit_code: int, message: str, output: str) -> str:
 
 def _no_json_error(output: str) -> str:
     tail = last_text_line(output)
-    return ("gemini printed no JSON result (expected `gemini -p ... --output-format json`)"
-            + (f"; last line: {tail}" if tail else ""))
+    return "gemini printed no JSON result (expected `gemini -p ... --output-format json`)" + (
+        f"; last line: {tail}" if tail else ""
+    )
 
 
 def _tokens(stats: dict[str, Any]) -> tuple[int | None, int | None]:
@@ -128,5 +138,4 @@ def _rejections(stats: dict[str, Any]) -> tuple[str, ...]:
     return tuple(denials)
 
 
-PRESET = Preset(name="gemini", binary="gemini", install_hint=INSTALL_HINT, build=build,
-                parse=parse)
+PRESET = Preset(name="gemini", binary="gemini", install_hint=INSTALL_HINT, build=build, parse=parse)

@@ -74,8 +74,11 @@ def last_line(output: str, limit: int = 200) -> str:
 
 def last_text_line(output: str, limit: int = 200) -> str:
     """The last non-empty line that is not a JSON document: usually the CLI's own complaint."""
-    text_lines = [line for line in output.splitlines()
-                  if line.strip() and line.lstrip()[:1] not in ("{", "[", "}", "]", '"')]
+    text_lines = [
+        line
+        for line in output.splitlines()
+        if line.strip() and line.lstrip()[:1] not in ("{", "[", "}", "]", '"')
+    ]
     return last_line("\n".join(text_lines), limit)
 
 

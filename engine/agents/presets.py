@@ -17,8 +17,14 @@ from engine.errors import MarathonError, did_you_mean
 
 PRESETS: dict[str, Preset] = {
     preset.name: preset
-    for preset in (claude.PRESET, codex.PRESET, aider.PRESET, gemini.PRESET, command.PRESET,
-                   replay.PRESET)
+    for preset in (
+        claude.PRESET,
+        codex.PRESET,
+        aider.PRESET,
+        gemini.PRESET,
+        command.PRESET,
+        replay.PRESET,
+    )
 }
 
 try:  # the lead's sleeping stand-in agent for benchmarks, when present
@@ -33,19 +39,25 @@ def get_preset(agent: AgentConfig, *, check_binary: bool = True) -> Preset:
     """The preset `agent` names; with `check_binary`, also prove its program can be started."""
     preset = PRESETS.get(agent.preset)
     if preset is None:
-        raise MarathonError(f"unknown agent preset '{agent.preset}'"
-                            + did_you_mean(agent.preset, tuple(PRESETS)),
-                            where=f"agents.{agent.name}.preset")
+        raise MarathonError(
+            f"unknown agent preset '{agent.preset}'" + did_you_mean(agent.preset, tuple(PRESETS)),
+            where=f"agents.{agent.name}.preset",
+        )
     if check_binary:
         program = preset.binary or (agent.command[0] if agent.command else "")
         if not program:
-            raise MarathonError("the command preset needs `command:` (an argument list)",
-                                where=f"agents.{agent.name}")
+            raise MarathonError(
+                "the command preset needs `command:` (an argument list)",
+                where=f"agents.{agent.name}",
+            )
         if not is_installed(program):
             raise MarathonError(
                 f"agent '{agent.name}' uses the {preset.name} preset, but `{program}` is not "
                 f"installed or not on PATH: {preset.install_hint}, or change "
-                f"agents.{agent.name}.preset", where=f"agents.{agent.name}", exit_code=2)
+                f"agents.{agent.name}.preset",
+                where=f"agents.{agent.name}",
+                exit_code=2,
+            )
     return preset
 
 

@@ -39,8 +39,17 @@ def build(agent: AgentConfig, prompt_file: Path, workdir: Path) -> Invocation:
     if not root.is_absolute():
         root = workdir / root
     speed = option_float(agent, "speed", 1.0)
-    argv = (sys.executable, "-m", "engine.agents.replay", "--cassette-root", str(root),
-            "--speed", repr(speed), "--workdir", str(workdir))
+    argv = (
+        sys.executable,
+        "-m",
+        "engine.agents.replay",
+        "--cassette-root",
+        str(root),
+        "--speed",
+        repr(speed),
+        "--workdir",
+        str(workdir),
+    )
     return Invocation(argv=argv, prompt_on_stdin=False)
 
 
@@ -48,8 +57,9 @@ def parse(exit_code: int, output: str) -> AgentResult:
     markers = [m for m in json_objects(output) if m.get("type") == MARKER]
     if not markers or not isinstance(markers[-1].get("result"), dict):
         tail = last_line(output)
-        return AgentResult(ok=False, error=f"replay exited with status {exit_code}"
-                           + (f": {tail}" if tail else ""))
+        return AgentResult(
+            ok=False, error=f"replay exited with status {exit_code}" + (f": {tail}" if tail else "")
+        )
     fields = dict(markers[-1]["result"])
     fields["permission_denials"] = tuple(fields.get("permission_denials") or ())
     try:
@@ -57,14 +67,16 @@ def parse(exit_code: int, output: str) -> AgentResult:
     except TypeError:
         return AgentResult(ok=False, error="replay printed a result this engine cannot read")
     if exit_code != 0 and recorded.ok:
-        return AgentResult(**{**fields, "ok": False,
-                              "error": f"replay exited with status {exit_code}"})
+        return AgentResult(
+            **{**fields, "ok": False, "error": f"replay exited with status {exit_code}"}
+        )
     return recorded
 
 
 def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(prog="python -m engine.agents.replay",
-                                     description="Replay a recorded phase run.")
+    parser = argparse.ArgumentParser(
+        prog="python -m engine.agents.replay", description="Replay a recorded phase run."
+    )
     parser.add_argument("--cassette-root", required=True, type=Path)
     parser.add_argument("--issue", default=os.environ.get("MARATHON_ISSUE", ""))
     parser.add_argument("--phase", default=os.environ.get("MARATHON_PHASE", ""))
@@ -72,8 +84,11 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--workdir", type=Path, default=Path.cwd())
     args = parser.parse_args(argv)
     if not args.issue or not args.phase:
-        print("replay: no issue or phase (pass --issue/--phase or set MARATHON_ISSUE and "
-              "MARATHON_PHASE)", file=sys.stderr)
+        print(
+            "replay: no issue or phase (pass --issue/--phase or set MARATHON_ISSUE and "
+            "MARATHON_PHASE)",
+            file=sys.stderr,
+        )
         return 2
     if args.speed <= 0:
         print(f"replay: --speed must be positive, got {args.speed}", file=sys.stderr)
@@ -95,8 +110,9 @@ def main(argv: list[str] | None = None) -> int:
     return 0 if cassette.result.ok else 1
 
 
-PRESET = Preset(name="replay", binary=sys.executable, install_hint=INSTALL_HINT, build=build,
-                parse=parse)
+PRESET = Preset(
+    name="replay", binary=sys.executable, install_hint=INSTALL_HINT, build=build, parse=parse
+)
 
 
 if __name__ == "__main__":

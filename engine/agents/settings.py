@@ -19,8 +19,9 @@ def option_str(agent: AgentConfig, key: str, default: str = "") -> str:
     if value is None:
         return default
     if not isinstance(value, str | int | float) or isinstance(value, bool):
-        raise MarathonError(f"expected a string, got {type(value).__name__}",
-                            where=_where(agent, key))
+        raise MarathonError(
+            f"expected a string, got {type(value).__name__}", where=_where(agent, key)
+        )
     return str(value)
 
 
@@ -39,8 +40,7 @@ def option_list(agent: AgentConfig, key: str) -> tuple[str, ...]:
 def option_float(agent: AgentConfig, key: str, default: float) -> float:
     value = agent.options.get(key, default)
     if isinstance(value, bool) or not isinstance(value, int | float) or value <= 0:
-        raise MarathonError(f"expected a positive number, got {value!r}",
-                            where=_where(agent, key))
+        raise MarathonError(f"expected a positive number, got {value!r}", where=_where(agent, key))
     return float(value)
 
 

@@ -24,18 +24,30 @@ def fake_env(mode: str = "success", **extra: str) -> dict[str, str]:
     return env
 
 
-def run_preset(preset: Preset, agent: AgentConfig, workdir: Path, prompt: str,
-               mode: str = "success", timeout: float = 30,
-               **extra_env: str) -> tuple[AgentResult, str]:
+def run_preset(
+    preset: Preset,
+    agent: AgentConfig,
+    workdir: Path,
+    prompt: str,
+    mode: str = "success",
+    timeout: float = 30,
+    **extra_env: str,
+) -> tuple[AgentResult, str]:
     prompt_file = workdir / ".prompt.md"
     prompt_file.write_text(prompt)
     invocation = preset.build(agent, prompt_file, workdir)
     env = {**fake_env(mode, **extra_env), **invocation.env}
     with prompt_file.open("rb") as prompt_in:
         completed = subprocess.run(
-            list(invocation.argv), cwd=workdir, env=env,
+            list(invocation.argv),
+            cwd=workdir,
+            env=env,
             stdin=prompt_in if invocation.prompt_on_stdin else subprocess.DEVNULL,
-            stdout=subprocess.PIPE, stderr=subprocess.STDOUT, timeout=timeout, check=False)
+            stdout=subprocess.PIPE,
+            stderr=subprocess.STDOUT,
+            timeout=timeout,
+            check=False,
+        )
     prompt_file.unlink()
     output = completed.stdout.decode("utf-8", "replace")
     return preset.parse(completed.returncode, output), output

@@ -58,8 +58,11 @@ def test_transient_reconnect_error_followed_by_completion_is_success(tmp_path: P
 
 
 def test_error_event_without_completion_fails() -> None:
-    lines = [{"type": "thread.started", "thread_id": "t"}, {"type": "turn.started"},
-             {"type": "error", "message": "Reconnecting... 5/5"}]
+    lines = [
+        {"type": "thread.started", "thread_id": "t"},
+        {"type": "turn.started"},
+        {"type": "error", "message": "Reconnecting... 5/5"},
+    ]
     result = codex.parse(1, "\n".join(json.dumps(line) for line in lines))
     assert not result.ok
     assert result.error.startswith("codex reported an error: Reconnecting... 5/5")

@@ -50,10 +50,17 @@ def test_turn_limit_exit_53(tmp_path: Path) -> None:
     assert "max session turns" in result.error
 
 
-@pytest.mark.parametrize(("code", "meaning"), [
-    (1, "general error or API failure"), (41, "authentication error"),
-    (42, "input error (invalid prompt or arguments)"), (52, "configuration error"),
-    (54, "fatal tool execution error"), (7, "unexpected exit status")])
+@pytest.mark.parametrize(
+    ("code", "meaning"),
+    [
+        (1, "general error or API failure"),
+        (41, "authentication error"),
+        (42, "input error (invalid prompt or arguments)"),
+        (52, "configuration error"),
+        (54, "fatal tool execution error"),
+        (7, "unexpected exit status"),
+    ],
+)
 def test_exit_codes_map_to_messages(code: int, meaning: str) -> None:
     output = json.dumps({"error": {"type": "E", "message": "boom", "code": code}}, indent=2)
     result = gemini.parse(code, "Loaded cached credentials.\n" + output)

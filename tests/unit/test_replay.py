@@ -174,9 +174,11 @@ def test_record_run_follows_the_record_option(tmp_path: Path) -> None:
     # ...and a replay agent pointed at the same folder plays it back into a clean workdir.
     clean = tmp_path / "clean"
     clean.mkdir()
-    replayer = AgentConfig(name="r", preset="replay",
-                           options={"cassettes": str(workdir / "cassettes"), "speed": 100})
-    result, _ = run_preset(replay.PRESET, replayer, clean, "", MARATHON_ISSUE="PROJ-3",
-                           MARATHON_PHASE="code")
+    replayer = AgentConfig(
+        name="r", preset="replay", options={"cassettes": str(workdir / "cassettes"), "speed": 100}
+    )
+    result, _ = run_preset(
+        replay.PRESET, replayer, clean, "", MARATHON_ISSUE="PROJ-3", MARATHON_PHASE="code"
+    )
     assert result == RESULT
     assert (clean / "new.py").read_text() == "y = 2\n"

@@ -40,8 +40,9 @@ def read_stdin() -> str:
 def log(agent: str, argv: list[str], prompt: str) -> None:
     path = os.environ.get("FAKE_AGENT_LOG")
     if path:
-        Path(path).write_text(json.dumps({"agent": agent, "argv": argv, "cwd": os.getcwd(),
-                                          "prompt": prompt}))
+        Path(path).write_text(
+            json.dumps({"agent": agent, "argv": argv, "cwd": os.getcwd(), "prompt": prompt})
+        )
 
 
 def output_file(agent: str, workdir: Path | None = None) -> Path:
