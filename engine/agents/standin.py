@@ -24,9 +24,14 @@ from engine.globs import compile_glob, static_prefix
 def build(agent: AgentConfig, prompt_file: Path, workdir: Path) -> Invocation:
     sleep = agent.options.get("sleep", 0)
     sleep_map = sleep if isinstance(sleep, dict) else {"*": sleep}
+    # -S skips site-packages start-up (.pth files, editable finders): the stand-in needs only
+    # the standard library and this package, and its start-up time would otherwise dominate
+    # the benchmarks that use it.
+    package_parent = str(Path(__file__).resolve().parents[2])
     return Invocation(
         argv=(
             sys.executable,
+            "-S",
             "-m",
             "engine.agents.standin",
             "--sleep",
@@ -35,6 +40,7 @@ def build(agent: AgentConfig, prompt_file: Path, workdir: Path) -> Invocation:
             json.dumps(list(agent.options.get("fail", []))),
         ),
         prompt_on_stdin=True,
+        env={"PYTHONPATH": package_parent},
     )
 
 

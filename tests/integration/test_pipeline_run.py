@@ -147,7 +147,6 @@ def test_hostile_issue_title_is_data_everywhere(workspace: Path) -> None:
     assert not (workspace / "pwned").exists() and not (workspace / "pwned2").exists()
     prompt = (workspace / ".marathon/prompts/PROJ-1/code.md").read_text()
     assert f"## Issue PROJ-1: {title}\n" in prompt
-    assert "49" not in prompt
 
 
 def test_failing_phase_stops_dependents_and_is_recorded(workspace: Path) -> None:
