@@ -51,7 +51,10 @@ def linear_schema() -> GraphQLSchema:
     global _schema
     with _schema_lock:
         if _schema is None:
-            schema = graphql.build_schema(SCHEMA_PATH.read_text(encoding="utf-8"))
+            # Linear's published SDL is known good: skip locations and SDL/schema validation,
+            # which cut the build by about a fifth; parsing 1.2 MB of SDL is the rest.
+            document = graphql.parse(SCHEMA_PATH.read_text(encoding="utf-8"), no_location=True)
+            schema = graphql.build_ast_schema(document, assume_valid=True, assume_valid_sdl=True)
             _attach_resolvers(schema)
             _schema = schema
         return _schema

@@ -77,7 +77,8 @@ class LinearClient:
 
     The client can be entered again after it exits (each `asyncio.run` gets a fresh connection
     pool), so one instance serves a whole `LinearTracker`. `max_in_flight` bounds concurrent
-    requests across every caller of this client.
+    requests across every caller of this client: Linear limits requests per hour rather than
+    concurrency, and 20 lets a typical spec's relations go out in one wave while staying polite.
     """
 
     def __init__(
@@ -86,7 +87,7 @@ class LinearClient:
         *,
         url: str = DEFAULT_URL,
         timeout: float = 30.0,
-        max_in_flight: int = 10,
+        max_in_flight: int = 20,
         policy: RetryPolicy | None = None,
         sleep: Sleep = asyncio.sleep,
         clock: Callable[[], float] = time.time,

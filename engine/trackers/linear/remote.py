@@ -174,10 +174,11 @@ async def issues_by_id(client: LinearClient, ids: Sequence[str]) -> dict[str, Re
 # -- writing -------------------------------------------------------------------------------------
 
 
-async def ensure_project(client: LinearClient, team: Team, name: str) -> str:
-    """The id of the team's project called `name`, created (with a derived id) if missing."""
+async def ensure_project(client: LinearClient, team: Team, name: str) -> tuple[str, bool]:
+    """The id of the team's project called `name`, created (with a derived id) if missing;
+    the flag says it was created just now, so it is known to be empty."""
     if team.project_ids:
-        return team.project_ids[0]
+        return team.project_ids[0], False
     project_id = identity.project_id(team.id, name)
     try:
         await client.execute(
@@ -186,7 +187,8 @@ async def ensure_project(client: LinearClient, team: Team, name: str) -> str:
     except LinearError as error:
         if not error.already_exists:
             raise
-    return project_id
+        return project_id, False  # an earlier attempt made it: it may hold issues already
+    return project_id, True
 
 
 @dataclass

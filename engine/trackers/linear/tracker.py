@@ -30,6 +30,7 @@ _STATE_ALIASES = {"duplicate": "canceled"}
 class _Place:
     team: remote.Team
     project_id: str  # "" when marathon.yaml names no project: the whole team is the scope
+    new_project: bool = False  # created by this call: known empty, no need to read it
 
 
 class LinearTracker:
@@ -112,7 +113,7 @@ class LinearTracker:
         report = ImportReport()
         async with self.client as client:
             place = await self._locate(client, create_project=True)
-            found = await _read(client, place)
+            found = remote.Remote() if place.new_project else await _read(client, place)
             uuid_by_key = await self._write_issues(client, place, found, drafts, report)
             await self._write_relations(client, found, uuid_by_key, edges, report)
         # The read plus what we wrote is what Linear now holds: no second full read needed.
@@ -167,20 +168,23 @@ class LinearTracker:
         if self._place is not None and (self._place.project_id or not self.config.project):
             return self._place
         team = await remote.find_team(client, self.config.team, self.config.project)
-        project_id = ""
+        project_id, new_project = "", False
         if self.config.project:
             if team.project_ids:
                 project_id = team.project_ids[0]
             elif create_project:
-                project_id = await remote.ensure_project(client, team, self.config.project)
+                project_id, new_project = await remote.ensure_project(
+                    client, team, self.config.project
+                )
             else:
                 raise MarathonError(
                     f"Linear team {team.key} has no project named {self.config.project!r}; "
                     "run `doit init --spec ...` to create it, or fix tracker.project",
                     where="marathon.yaml",
                 )
-        self._place = _Place(team, project_id)
-        return self._place
+        place = _Place(team, project_id, new_project)
+        self._place = replace(place, new_project=False)  # only the first caller may skip reading
+        return place
 
     async def _write_issues(
         self,
