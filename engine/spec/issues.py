@@ -61,7 +61,7 @@ CATEGORY_WORDS: tuple[tuple[str, str], ...] = (
     (
         "Polish",
         r"polish|loading|toasts?|spinners?|lint|linting|formatting|biome|eslint|ruff|"
-        r"accessibility|a11y|performance|optimi[sz]e|animations?|empty state",
+        r"accessibility|a11y|performance|optimi[sz]e|animations?|empty state|linters?",
     ),
     ("Docs", r"docs|documentation|readme|guide|changelog"),
 )

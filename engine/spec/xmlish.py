@@ -105,7 +105,9 @@ class Document:
             before = "".join(parts).rsplit("\n", 1)[-1]
             lead = "\n" if before.strip() else ""
             if "\n" in inner:
-                body = "\n".join("  " + line if line else "" for line in inner.split("\n"))
+                # Indent under the label, counting from the column the tag itself sits in.
+                pad = ("" if before.strip() else before) + "  "
+                body = "\n".join(pad + line if line else "" for line in inner.split("\n"))
                 parts.append(f"{lead}{label}:\n{body}")
             elif inner:
                 parts.append(f"{lead}{label}: {inner}")
