@@ -61,8 +61,9 @@ def commit(root: Path, path: str, text: str) -> None:
 
 def timed_push(root: Path) -> float:
     started = time.perf_counter()
-    done = subprocess.run(["git", "push", "-q", "origin", "main"], cwd=root,
-                          capture_output=True, text=True)
+    done = subprocess.run(
+        ["git", "push", "-q", "origin", "main"], cwd=root, capture_output=True, text=True
+    )
     elapsed = time.perf_counter() - started
     if done.returncode != 0:
         raise SystemExit(f"push failed (the hook blocked it?):\n{done.stdout}{done.stderr}")
@@ -72,8 +73,13 @@ def timed_push(root: Path) -> float:
 def timed_hook(root: Path, remote: Path) -> float:
     """The hook alone, as git would start it for a push with nothing new to send."""
     started = time.perf_counter()
-    subprocess.run([str(root / ".git" / "hooks" / "pre-push"), "origin", str(remote)],
-                   cwd=root, check=True, capture_output=True, stdin=subprocess.DEVNULL)
+    subprocess.run(
+        [str(root / ".git" / "hooks" / "pre-push"), "origin", str(remote)],
+        cwd=root,
+        check=True,
+        capture_output=True,
+        stdin=subprocess.DEVNULL,
+    )
     return time.perf_counter() - started
 
 
@@ -88,8 +94,12 @@ def isolate_git(home: Path) -> None:
 
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    parser.add_argument("--check-seconds", type=float, default=0.5,
-                        help="how long each stand-in check takes (default 0.5)")
+    parser.add_argument(
+        "--check-seconds",
+        type=float,
+        default=0.5,
+        help="how long each stand-in check takes (default 0.5)",
+    )
     parser.add_argument("--repeat", type=int, default=5, help="no-change pushes (default 5)")
     args = parser.parse_args()
 
@@ -117,8 +127,10 @@ def main() -> int:
     noop, hook = statistics.median(pushes), statistics.median(hooks)
     print(f"checks: 2 x {args.check_seconds:.2f}s, run in parallel by `doit -n 4 verify`")
     print(f"first push (checks run):        {first:7.3f}s")
-    print(f"no-change push (median of {len(pushes)}):   {noop:7.3f}s   "
-          f"ratio {noop / first:.2f} of the first")
+    print(
+        f"no-change push (median of {len(pushes)}):   {noop:7.3f}s   "
+        f"ratio {noop / first:.2f} of the first"
+    )
     print(f"no-change hook alone (median):  {hook:7.3f}s")
     verdict = "ok" if noop < 1.0 else "SLOW"
     print(f"{verdict}: a no-change push should finish well under a second")

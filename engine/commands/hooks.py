@@ -18,9 +18,7 @@ def verify_command() -> list[str]:
     return [sys.executable, "-m", "doit", "-n", "4", "verify"]
 
 
-def run_hooks(
-    repo: Path, action: str, *, out: TextIO, command: list[str] | None = None
-) -> int:
+def run_hooks(repo: Path, action: str, *, out: TextIO, command: list[str] | None = None) -> int:
     if action not in ACTIONS:
         raise MarathonError(f"hooks: unknown action {action!r}{did_you_mean(action, ACTIONS)}")
     if action == "install":
@@ -45,8 +43,10 @@ def run_hooks(
         if status.chained is not None:
             out.write(f"  chains: {status.chained}\n")
     elif status.foreign:
-        out.write(f"not installed: {status.path} is another pre-push hook"
-                  " (`doit hooks install` would chain it)\n")
+        out.write(
+            f"not installed: {status.path} is another pre-push hook"
+            " (`doit hooks install` would chain it)\n"
+        )
     else:
         out.write(f"not installed: no pre-push hook at {status.path}\n")
     return 0

@@ -144,9 +144,7 @@ def _write_executable(path: Path, text: str) -> None:
 
 def _git(repo: Path, *args: str, check: bool = True) -> str:
     try:
-        done = subprocess.run(
-            ["git", *args], cwd=repo, capture_output=True, text=True, check=False
-        )
+        done = subprocess.run(["git", *args], cwd=repo, capture_output=True, text=True, check=False)
     except FileNotFoundError as error:
         raise MarathonError("git is not installed (or not on PATH)") from error
     except NotADirectoryError as error:

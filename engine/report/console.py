@@ -47,8 +47,9 @@ def choose_mode(outstream: TextIO, requested: str | None = None) -> str:
     mode = (requested or os.environ.get(ENV_VAR, "") or "auto").strip().lower()
     if mode not in MODES:
         # A typo in an environment variable should not stop a run; fall back and say so.
-        sys.stderr.write(f"marathon: {ENV_VAR}={mode!r} is not one of {', '.join(MODES)}; "
-                         "using auto\n")
+        sys.stderr.write(
+            f"marathon: {ENV_VAR}={mode!r} is not one of {', '.join(MODES)}; using auto\n"
+        )
         mode = "auto"
     if mode == "auto":
         isatty = getattr(outstream, "isatty", None)
@@ -139,11 +140,17 @@ class MarathonReporter:
                 tail = log_tail(info.log, self.tail_lines, run_marker=marker)
             if not tail:
                 tail = _fallback_output(task, message)
-            self.sink.emit(Event(
-                ev.FAILURE, info, now,
-                duration=None if since is None else now - since,
-                error=name, message=message, tail=tail,
-            ))
+            self.sink.emit(
+                Event(
+                    ev.FAILURE,
+                    info,
+                    now,
+                    duration=None if since is None else now - since,
+                    error=name,
+                    message=message,
+                    tail=tail,
+                )
+            )
 
     def skip_uptodate(self, task: Any) -> None:
         with self._lock:
@@ -222,8 +229,15 @@ class MarathonReporter:
             info = self._info(task)
             if not info.is_group:
                 self.state.not_run += 1
-            self.sink.emit(Event(ev.NOT_RUN, info, now, error="NotReached",
-                                 message="not reached: the run stopped after a failure"))
+            self.sink.emit(
+                Event(
+                    ev.NOT_RUN,
+                    info,
+                    now,
+                    error="NotReached",
+                    message="not reached: the run stopped after a failure",
+                )
+            )
 
 
 class RichReporter(MarathonReporter):
@@ -270,9 +284,11 @@ def _fail_message(fail: Any) -> str:
 def _fallback_output(task: Any, message: str) -> str:
     """For a task without a log: its captured output (if doit kept any), then the error."""
     captured = [
-        text for action in getattr(task, "actions", ()) or ()
-        for text in (getattr(action, "out", None), getattr(action, "err", None)) if text
+        text
+        for action in getattr(task, "actions", ()) or ()
+        for text in (getattr(action, "out", None), getattr(action, "err", None))
+        if text
     ]
     parts = [*captured, message] if captured else [message]
     text = "\n".join(part.rstrip() for part in parts if part)
-    return "\n".join(text.splitlines()[-tail_lines_setting():])
+    return "\n".join(text.splitlines()[-tail_lines_setting() :])

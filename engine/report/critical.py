@@ -57,8 +57,9 @@ def _longest_dependency_chain(
 ) -> list[str]:
     by_task = {run.task: run for run in runs}
     # Only edges between tasks that ran count; a task that was up to date adds nothing.
-    needs = {task: [d for d in deps.get(task, ()) if d in by_task and d != task]
-             for task in by_task}
+    needs = {
+        task: [d for d in deps.get(task, ()) if d in by_task and d != task] for task in by_task
+    }
     best: dict[str, tuple[float, str | None]] = {}  # task -> (chain length, predecessor)
     for root in by_task:
         # Iterative depth-first search: a thousand chained issues must not hit the

@@ -100,7 +100,7 @@ def log_tail(path: str | Path, lines: int = DEFAULT_TAIL_LINES, *, run_marker: s
     if run_marker:
         starts = [i for i, line in enumerate(all_lines) if line.startswith(run_marker)]
         if starts:
-            all_lines = all_lines[starts[-1]:]
+            all_lines = all_lines[starts[-1] :]
     kept = all_lines[-lines:] if lines > 0 else []
     return "\n".join(kept)
 

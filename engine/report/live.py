@@ -89,8 +89,11 @@ class RichSink:
         if state is None:
             return Text("")
         now = time.time()
-        running = [(name, info, since) for name, (info, since) in state.running.items()
-                   if not info.is_group]
+        running = [
+            (name, info, since)
+            for name, (info, since) in state.running.items()
+            if not info.is_group
+        ]
         header = Text(
             f"running {len(running)} · ran {state.ran} · up to date {state.up_to_date}"
             f" · failed {state.failed} · {format_duration(now - state.started)}",

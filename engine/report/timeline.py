@@ -43,6 +43,7 @@ LANE_HEIGHT = 30
 BAR_HEIGHT = 22
 AXIS_HEIGHT = 28
 LABEL_CHAR_PX = 6.6  # rough width of a character of the 11px label font
+_TICK_STEPS = (0.1, 0.2, 0.5, 1, 2, 5, 10, 15, 30, 60, 120, 300, 600, 900, 1800, 3600, 7200)
 
 
 @dataclass(frozen=True)
@@ -102,8 +103,9 @@ def layout(
     horizon = max(max(run.ended or run.started, run.started) for run in drawn)
     names = infer_critical_path(drawn) if critical_path is None else critical_path
     critical_ids = _critical_run_ids(drawn, set(names))
-    spans = [Span(run.id, run.started, run.ended if run.ended is not None else horizon)
-             for run in drawn]
+    spans = [
+        Span(run.id, run.started, run.ended if run.ended is not None else horizon) for run in drawn
+    ]
     lanes = assign_lanes(spans)
     bars = [
         Bar(run, lanes[span.key], span.start - origin, span.end - origin, run.id in critical_ids)
@@ -164,7 +166,8 @@ def render_html(bars: Sequence[Bar], sums: Totals, *, title: str, skipped: int =
     speedup = f"{sums.speedup:.2f}×" if sums.speedup else "-"
     cost = (
         f"${sums.cost:.4f} ({sums.costed} of {len(bars)} runs reported a cost)"
-        if sums.cost is not None else "not reported"
+        if sums.cost is not None
+        else "not reported"
     )
     facts = [
         ("runs", str(len(bars)) + (f" (+{skipped} up to date, not drawn)" if skipped else "")),
@@ -174,31 +177,36 @@ def render_html(bars: Sequence[Bar], sums: Totals, *, title: str, skipped: int =
         ("lanes", str(sums.lanes)),
         ("cost", cost),
     ]
-    legend = "".join(
-        f'<span><i style="background:{colour}"></i>{esc(status)}</span>'
-        for status, colour in COLOURS.items()
-    ) + '<span><i style="background:#fff;border:2.5px solid #111"></i>critical path</span>'
-    return "\n".join([
-        "<!DOCTYPE html>",
-        '<html lang="en">',
-        "<head>",
-        '<meta charset="utf-8">',
-        f"<title>{esc(title)}</title>",
-        f"<style>{_CSS}</style>",
-        "</head>",
-        "<body>",
-        f"<h1>{esc(title)}</h1>",
-        f"<div>generated {esc(generated)}</div>",
-        '<div class="facts">'
-        + "".join(f"<div>{esc(k)}: <b>{esc(v)}</b></div>" for k, v in facts)
-        + "</div>",
-        f'<div class="legend">{legend}</div>',
-        render_svg(bars, sums),
-        _render_table(bars),
-        "</body>",
-        "</html>",
-        "",
-    ])
+    legend = (
+        "".join(
+            f'<span><i style="background:{colour}"></i>{esc(status)}</span>'
+            for status, colour in COLOURS.items()
+        )
+        + '<span><i style="background:#fff;border:2.5px solid #111"></i>critical path</span>'
+    )
+    return "\n".join(
+        [
+            "<!DOCTYPE html>",
+            '<html lang="en">',
+            "<head>",
+            '<meta charset="utf-8">',
+            f"<title>{esc(title)}</title>",
+            f"<style>{_CSS}</style>",
+            "</head>",
+            "<body>",
+            f"<h1>{esc(title)}</h1>",
+            f"<div>generated {esc(generated)}</div>",
+            '<div class="facts">'
+            + "".join(f"<div>{esc(k)}: <b>{esc(v)}</b></div>" for k, v in facts)
+            + "</div>",
+            f'<div class="legend">{legend}</div>',
+            render_svg(bars, sums),
+            _render_table(bars),
+            "</body>",
+            "</html>",
+            "",
+        ]
+    )
 
 
 def render_svg(bars: Sequence[Bar], sums: Totals) -> str:
@@ -219,8 +227,10 @@ def render_svg(bars: Sequence[Bar], sums: Totals) -> str:
     while tick <= span + 1e-9:
         x = gutter + tick * scale
         parts.append(f'<line x1="{x:.1f}" y1="{AXIS_HEIGHT - 6}" x2="{x:.1f}" y2="{height}"/>')
-        parts.append(f'<text x="{x:.1f}" y="{AXIS_HEIGHT - 10}" text-anchor="middle">'
-                     f"{html.escape(format_duration(tick))}</text>")
+        parts.append(
+            f'<text x="{x:.1f}" y="{AXIS_HEIGHT - 10}" text-anchor="middle">'
+            f"{html.escape(format_duration(tick))}</text>"
+        )
         tick += step
     parts.append("</g>")
     for lane in range(sums.lanes):
@@ -241,8 +251,9 @@ def _render_bar(bar: Bar, gutter: int, scale: float) -> str:
     classes = "bar critical" if bar.critical else "bar"
     label = ""
     if width > (len(run.task) + 1) * LABEL_CHAR_PX:
-        label = (f'<text x="{x + 4:.1f}" y="{y + BAR_HEIGHT / 2 + 4:.1f}">'
-                 f"{html.escape(run.task)}</text>")
+        label = (
+            f'<text x="{x + 4:.1f}" y="{y + BAR_HEIGHT / 2 + 4:.1f}">{html.escape(run.task)}</text>'
+        )
     return (
         f'<g class="{classes}" data-task="{html.escape(run.task)}" data-run="{run.id}" '
         f'data-lane="{bar.lane}" data-status="{html.escape(run.status)}">'
@@ -285,21 +296,23 @@ def _render_table(bars: Sequence[Bar]) -> str:
         "</tr>"
         for bar in bars
     ]
-    head = ("<tr><th>task</th><th>result</th><th>start</th><th>took</th><th>lane</th>"
-            "<th>cost</th><th>log</th></tr>")
+    head = (
+        "<tr><th>task</th><th>result</th><th>start</th><th>took</th><th>lane</th>"
+        "<th>cost</th><th>log</th></tr>"
+    )
     return f'<table class="runs">{head}{"".join(rows)}</table>'
 
 
 def _tick_step(span: float) -> float:
     """A round step giving about eight ticks."""
-    for step in (0.1, 0.2, 0.5, 1, 2, 5, 10, 15, 30, 60, 120, 300, 600, 900, 1800, 3600,
-                 7200, 14400, 28800):
+    for step in _TICK_STEPS:
         if span / step <= 10:
             return float(step)
     return span / 8
 
 
 # -- files ---------------------------------------------------------------------------------
+
 
 def _unique_path(out_dir: Path) -> Path:
     stamp = time.strftime("%Y%m%dT%H%M%SZ", time.gmtime())

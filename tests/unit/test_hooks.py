@@ -79,9 +79,7 @@ def test_install_writes_one_executable_hook_with_marker(tmp_path: Path) -> None:
     assert install_hook(repo, command=py("pass")) == path  # installing twice: still one hook
     assert path.read_text() == first
     assert not (path.parent / CHAINED_NAME).exists()
-    assert [p.name for p in path.parent.iterdir() if not p.name.endswith(".sample")] == [
-        "pre-push"
-    ]
+    assert [p.name for p in path.parent.iterdir() if not p.name.endswith(".sample")] == ["pre-push"]
     status = hook_status(repo)
     assert status.installed and not status.foreign and status.chained is None
 
@@ -175,10 +173,7 @@ def test_hook_runs_at_the_top_with_arguments_quoted(tmp_path: Path) -> None:
     make_remote(repo, tmp_path / "remote.git")
     record = tmp_path / "record.txt"
     hostile = "$(touch pwned) `touch pwned2`; touch pwned3 'x\""
-    code = (
-        "import os, sys; "
-        f"open({str(record)!r}, 'w').write(os.getcwd() + '\\n' + sys.argv[1])"
-    )
+    code = f"import os, sys; open({str(record)!r}, 'w').write(os.getcwd() + '\\n' + sys.argv[1])"
     install_hook(repo, command=[*py(code), hostile])
     assert git(repo, "push", "-q", "origin", "main", check=False).returncode == 0
     cwd, argument = record.read_text().split("\n", 1)
