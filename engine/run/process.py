@@ -88,23 +88,25 @@ def _wait(proc: subprocess.Popen[bytes], stdin_text: str | None, timeout: float)
         proc.communicate(input=data, timeout=timeout)
         return False
     except subprocess.TimeoutExpired:
-        stop_group(proc.pid)
-        proc.wait()
+        _terminate(proc)
         return True
 
 
-def stop_group(pgid: int) -> None:
+def _terminate(proc: subprocess.Popen[bytes]) -> None:
     """SIGTERM the group, then SIGKILL whatever is still there after a grace period."""
     try:
-        os.killpg(pgid, signal.SIGTERM)
+        os.killpg(proc.pid, signal.SIGTERM)
     except (ProcessLookupError, PermissionError):
+        proc.wait()
         return
     deadline = time.monotonic() + KILL_GRACE_SECONDS
     while time.monotonic() < deadline:
-        if not group_alive(pgid):
+        # The leader must be reaped first: a zombie still counts as a member of its group.
+        if proc.poll() is not None and not group_alive(proc.pid):
             return
         time.sleep(0.05)
-    kill_group(pgid)
+    kill_group(proc.pid)
+    proc.wait()
 
 
 def kill_group(pgid: int) -> None:
