@@ -244,3 +244,16 @@ def test_default_command_runs_doit_verify_with_this_python(tmp_path: Path) -> No
     text = (repo / ".git" / "hooks" / "pre-push").read_text()
     assert "-m doit -n 4 verify" in text
     assert os.path.basename(sys.executable) in text
+
+
+def test_pre_commit_manifest() -> None:
+    import yaml
+
+    manifest = Path(__file__).resolve().parents[2] / ".pre-commit-hooks.yaml"
+    hooks = yaml.safe_load(manifest.read_text())
+    (hook,) = [h for h in hooks if h["id"] == "marathon-verify"]
+    assert {"id", "name", "entry", "language"} <= set(hook)  # pre-commit's required keys
+    assert hook["entry"] == "doit -n 4 verify"
+    assert hook["language"] == "python"
+    assert hook["pass_filenames"] is False
+    assert hook["stages"] == ["pre-push"]
