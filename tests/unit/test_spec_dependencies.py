@@ -230,19 +230,25 @@ def test_schema_rejects_an_edge_without_reason() -> None:
 def test_after_marker_naming_nothing_is_an_error(tmp_path: Path) -> None:
     path = write(
         tmp_path,
-        spec_with('<step number="1"><title>A</title>\n- Make base\n- Sell it (after: make bsae)</step>'),
+        spec_with(
+            '<step number="1"><title>A</title>\n- Make base\n- Sell it (after: make bsae)</step>'
+        ),
     )
     with pytest.raises(MarathonError) as err:
         plan_spec(path)
     assert err.value.where == f"{path}:3"
-    assert "(after: make bsae) names no task or step (did you mean 'make-base'?)" in err.value.message
+    assert (
+        "(after: make bsae) names no task or step (did you mean 'make-base'?)" in err.value.message
+    )
 
 
 def test_ambiguous_after_marker_is_an_error(tmp_path: Path) -> None:
     path = write(
         tmp_path,
-        spec_with('<step number="1"><title>A</title>- Make red paint\n- Make blue paint\n'
-                  "- Sell (after: paint)</step>"),
+        spec_with(
+            '<step number="1"><title>A</title>- Make red paint\n- Make blue paint\n'
+            "- Sell (after: paint)</step>"
+        ),
     )
     with pytest.raises(MarathonError, match="matches 2 tasks"):
         plan_spec(path)

@@ -36,7 +36,9 @@ CASES = {
     ),
     "empty_step": (spec_with('<step number="1"></step>'), "app_spec.xml:4", "step 1 has no title"),
     "duplicate_numbers": (
-        spec_with('<step number="1">A</step>\n<step number="2">B</step>\n<step number="1">C</step>'),
+        spec_with(
+            '<step number="1">A</step>\n<step number="2">B</step>\n<step number="1">C</step>'
+        ),
         "app_spec.xml:6",
         "step number 1 is used twice (lines 4 and 6)",
     ),

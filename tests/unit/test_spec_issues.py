@@ -106,7 +106,9 @@ def test_secondary_testing_and_explicit_priorities(tmp_path: Path) -> None:
 def test_description_gives_context_from_the_spec() -> None:
     drafts = by_key(EXAMPLE)
     storage = drafts["storage"].description
-    assert storage.startswith("Create TodoStore in src/todo/storage.py for TodoItem on top of db.py")
+    assert storage.startswith(
+        "Create TodoStore in src/todo/storage.py for TodoItem on top of db.py"
+    )
     assert 'Step 2 of 5, "Data model and storage", of Todo (stdlib Python).' in storage
     assert "### Database schema" in storage and "CREATE TABLE IF NOT EXISTS todos" in storage
     assert "### Technology stack" in storage
@@ -156,7 +158,10 @@ def test_example_spec_shape() -> None:
 def test_slug() -> None:
     assert slug("Create the TodoItem model!") == "create-todoitem-model"
     assert slug("x" * 50) == "x" * 40
-    assert slug("one two three four five six seven eight nine") == "one-two-three-four-five-six-seven-eight"
+    assert (
+        slug("one two three four five six seven eight nine")
+        == "one-two-three-four-five-six-seven-eight"
+    )
 
 
 def test_keys_survive_reordering_and_renumbering(tmp_path: Path) -> None:
@@ -172,7 +177,8 @@ def test_keys_survive_reordering_and_renumbering(tmp_path: Path) -> None:
         tmp_path,
         spec_with(
             '<step number="1"><title>New first step</title>- Install tools</step>'
-            '<step number="2"><title>A, renamed</title>- Create the store\n- Create the model</step>'
+            '<step number="2"><title>A, renamed</title>'
+            "- Create the store\n- Create the model</step>"
             '<step number="3"><title>B</title>- Add the API</step>'
         ),
         "after.xml",
@@ -198,14 +204,17 @@ def test_duplicate_task_text_gets_step_prefixes(tmp_path: Path) -> None:
 def test_explicit_id_and_reserved_meta(tmp_path: Path) -> None:
     path = write(tmp_path, spec_with('<step number="1" id="boot">Boot the project</step>'))
     assert [t.key for t in plan_tasks(parse_spec(path))] == ["boot"]
-    bad = write(tmp_path, spec_with('<step number="1"><title>A</title>- X (id: meta)</step>'), "bad.xml")
+    bad = write(
+        tmp_path, spec_with('<step number="1"><title>A</title>- X (id: meta)</step>'), "bad.xml"
+    )
     with pytest.raises(MarathonError, match="cannot be used"):
         plan_tasks(parse_spec(bad))
 
 
 def test_duplicate_explicit_id_is_an_error(tmp_path: Path) -> None:
     path = write(
-        tmp_path, spec_with('<step number="1"><title>A</title>- X (id: same)\n- Y (id: same)</step>')
+        tmp_path,
+        spec_with('<step number="1"><title>A</title>- X (id: same)\n- Y (id: same)</step>'),
     )
     with pytest.raises(MarathonError) as err:
         plan_tasks(parse_spec(path))

@@ -168,14 +168,26 @@ def test_comments_cdata_entities_and_step_attributes(tmp_path: Path) -> None:
 
 
 def test_xml_without_project_specification_root(tmp_path: Path) -> None:
-    path = write(tmp_path, "<implementation_steps><step number='1'>Only</step></implementation_steps>")
+    path = write(
+        tmp_path, "<implementation_steps><step number='1'>Only</step></implementation_steps>"
+    )
     spec = parse_spec(path)
     assert [s.title for s in spec.steps] == ["Only"]
 
 
 def test_crlf_and_byte_order_mark(tmp_path: Path) -> None:
     path = tmp_path / "win.xml"
-    text = '<project_specification>\r\n<implementation_steps>\r\n<step number="1">\r\n<title>A</title>\r\n- one\r\n</step>\r\n</implementation_steps>\r\n</project_specification>\r\n'
+    lines = [
+        "<project_specification>",
+        "<implementation_steps>",
+        '<step number="1">',
+        "<title>A</title>",
+        "- one",
+        "</step>",
+        "</implementation_steps>",
+        "</project_specification>",
+    ]
+    text = "\r\n".join(lines) + "\r\n"
     path.write_bytes(b"\xef\xbb\xbf" + text.encode())
     spec = parse_spec(path)
     assert spec.steps[0].tasks[0].text == "one"
