@@ -188,10 +188,6 @@ def _issue_tasks(
                 "log": str(pipeline.log_path(issue.id, name)),
             },
         }
-        if phase.checks:
-            # doit runs setup tasks only when this task is not up to date: a finished gate
-            # does not re-run the checks, a gate that must run runs them all in parallel.
-            task["setup"] = [f"verify:{check}" for check in phase.checks]
         tasks.append(task)
     return tasks
 

@@ -22,6 +22,7 @@ from engine.config.load import load_pipeline
 from engine.config.model import Pipeline
 from engine.errors import MarathonError
 from engine.issue import PRIORITY_NAMES, IssueDraft
+from engine.report.session import reporter_for
 from engine.run import process
 from engine.run.check import check_up_to_date, run_check
 from engine.run.phase import phase_up_to_date, run_phase
@@ -64,7 +65,10 @@ def dodo_namespace(root: Path) -> dict[str, Any]:
     def task_workflow() -> Iterator[TaskDict]:
         yield from workflow
 
-    namespace: dict[str, Any] = {"DOIT_CONFIG": doit_config(), "task_workflow": task_workflow}
+    config = doit_config()
+    # Progress while tasks run, and a timeline report after each run that did something.
+    config["reporter"] = reporter_for(pipeline.state_dir)
+    namespace: dict[str, Any] = {"DOIT_CONFIG": config, "task_workflow": task_workflow}
     for name, creator in _commands(pipeline).items():
         namespace[f"task_{name}"] = creator
     return namespace

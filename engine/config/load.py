@@ -17,6 +17,7 @@ from typing import Any
 import jsonschema
 
 from engine import globs, prompts
+from engine.breaker import BreakerLimits, Budgets
 from engine.config.model import (
     DEFAULT_TIMEOUT,
     AgentConfig,
@@ -217,6 +218,8 @@ def _build(data: Mapping[str, Any], *, path: Path, root: Path) -> Pipeline:
         phases=phases,
         template_dirs=(root / "templates", Path(str(resources.files("engine.templates")))),
         on_write_outside=data.get("on_write_outside", "fail"),
+        breaker=BreakerLimits.from_mapping(data.get("breaker", {})),
+        budgets=Budgets.from_mapping(data.get("budgets", {})),
     )
 
 

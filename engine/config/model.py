@@ -9,6 +9,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from engine.breaker import BreakerLimits, Budgets
+
 DEFAULT_TIMEOUT = 1800.0
 
 
@@ -97,6 +99,8 @@ class Pipeline:
     phases: Mapping[str, PhaseConfig]  # in file order
     template_dirs: tuple[Path, ...] = ()
     on_write_outside: str = "fail"  # fail | warn
+    breaker: BreakerLimits = field(default_factory=BreakerLimits)
+    budgets: Budgets = field(default_factory=Budgets)
 
     @property
     def state_dir(self) -> Path:

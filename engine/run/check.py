@@ -4,9 +4,12 @@ from __future__ import annotations
 
 import os
 import time
+from concurrent.futures import ThreadPoolExecutor
+from pathlib import Path
 
 from doit.exceptions import TaskFailed
 
+from engine.breaker import decide, error_signature
 from engine.compile import CheckTask
 from engine.fingerprint import check_inputs, digest
 from engine.run import process
@@ -22,20 +25,42 @@ def check_up_to_date(ctx: CheckTask) -> bool:
 
 
 def run_check(ctx: CheckTask) -> bool | TaskFailed:
+    """Run the check unless another thread just made it up to date; True when it passes."""
+    rt = runtime_for(ctx.pipeline)
+    with rt.check_lock(ctx.check.name):
+        if check_up_to_date(ctx):
+            return True
+        return _run(ctx)
+
+
+def run_checks(ctxs: list[CheckTask]) -> list[tuple[CheckTask, TaskFailed]]:
+    """Run the checks that are not up to date, all at once; returns the failures."""
+    if not ctxs:
+        return []
+    with ThreadPoolExecutor(max_workers=len(ctxs)) as pool:
+        results = list(pool.map(run_check, ctxs))
+    return [(ctx, r) for ctx, r in zip(ctxs, results, strict=True) if isinstance(r, TaskFailed)]
+
+
+def _run(ctx: CheckTask) -> bool | TaskFailed:
     rt = runtime_for(ctx.pipeline)
     rt.reap_stale_runs()
     log = ctx.pipeline.log_path("verify", ctx.check.name)
+    decision = decide(ctx.pipeline.breaker, rt.records.runs(), "", ctx.check.name)
+    if not decision.allow:
+        run_id = rt.records.start_run(SESSION, ctx.name, "", ctx.check.name, str(log))
+        rt.records.finish_run(run_id, "skipped", error=decision.reason)
+        return TaskFailed(f"{ctx.name} skipped: {decision.reason}")
     # The inputs are read before the check runs: a check must not change what it reads.
     inputs = check_inputs(ctx)
     run_id = rt.records.start_run(SESSION, ctx.name, "", ctx.check.name, str(log))
-    _header(log, ctx)
-    env = {**os.environ, "MARATHON_CHECK": ctx.check.name}
+    offset = _header(log, ctx)
     outcome = process.run_process(
         ctx.check.command,
         cwd=ctx.pipeline.root,
         log_path=log,
         timeout=ctx.check.timeout,
-        env=env,
+        env={**os.environ, "MARATHON_CHECK": ctx.check.name},
         on_start=lambda pgid: rt.records.set_child(run_id, pgid),
     )
     if outcome.exit_code == 0:
@@ -51,14 +76,33 @@ def run_check(ctx: CheckTask) -> bool | TaskFailed:
     else:
         error = f"exited with status {outcome.exit_code}"
     status = "interrupted" if outcome.interrupted else "failed"
-    rt.records.finish_run(run_id, status, exit_code=outcome.exit_code, error=error)
-    return TaskFailed(f"verify:{ctx.check.name} {error}; log: {log}")
+    output = attempt_output(log, offset)
+    rt.records.finish_run(
+        run_id,
+        status,
+        exit_code=outcome.exit_code,
+        error=error,
+        signature=error_signature(f"{error}\n{_tail(output)}"),
+    )
+    return TaskFailed(f"{ctx.name} {error}; log: {log}")
 
 
-def _header(log: os.PathLike[str], ctx: CheckTask) -> None:
-    os.makedirs(os.path.dirname(log), exist_ok=True)
+def attempt_output(log: Path, offset: int) -> str:
+    """What one attempt wrote to a log that earlier attempts also wrote to."""
+    with open(log, "rb") as handle:
+        handle.seek(offset)
+        return handle.read().decode("utf-8", "replace")
+
+
+def _tail(text: str, lines: int = 30) -> str:
+    return "\n".join(text.splitlines()[-lines:])
+
+
+def _header(log: Path, ctx: CheckTask) -> int:
+    log.parent.mkdir(parents=True, exist_ok=True)
     with open(log, "a", encoding="utf-8") as handle:
         handle.write(
             f"=== {ctx.name} at {time.strftime('%Y-%m-%d %H:%M:%S')}: "
             f"{' '.join(ctx.check.command)}\n"
         )
+        return handle.tell()

@@ -21,13 +21,17 @@ from doit.exceptions import TaskFailed
 
 from engine import globs, prompts
 from engine.agents.base import AgentResult
+from engine.agents.cassette import record_run
 from engine.agents.presets import get_preset
-from engine.compile import PhaseTask
+from engine.breaker import check_budget, decide, error_signature
+from engine.compile import CheckTask, PhaseTask
 from engine.errors import MarathonError
 from engine.fingerprint import phase_inputs, phase_outputs
 from engine.git import repo
 from engine.issue import OPEN_STATES
 from engine.run import process
+from engine.run.bugs import file_bug
+from engine.run.check import attempt_output, check_up_to_date, run_checks
 from engine.run.runtime import SESSION, Runtime, runtime_for
 
 
@@ -84,14 +88,22 @@ class _Outcome:
     error: str = ""
     exit_code: int | None = None
     result: AgentResult | None = None
+    transcript: str = ""
+    duration: float = 0.0
 
 
 def run_phase(ctx: PhaseTask) -> bool | TaskFailed:
     rt = runtime_for(ctx.pipeline)
     rt.reap_stale_runs()
     log = ctx.pipeline.log_path(ctx.issue.id, ctx.phase.name)
+    stop = _stop_reason(ctx, rt)
     run_id = rt.records.start_run(SESSION, ctx.name, ctx.issue.id, ctx.phase.name, str(log))
-    _log_line(log, f"=== {ctx.name} at {time.strftime('%Y-%m-%d %H:%M:%S')}")
+    if stop:
+        # Counted in the durable records, so a restarted marathon still knows.
+        rt.records.finish_run(run_id, "skipped", error=stop)
+        _log_line(log, f"=== skipped: {stop}")
+        return TaskFailed(f"{ctx.name} skipped: {stop}")
+    offset = _log_line(log, f"=== {ctx.name} at {time.strftime('%Y-%m-%d %H:%M:%S')}")
     try:
         if not ctx.phase.after:
             _mark_started(ctx, rt)
@@ -113,6 +125,8 @@ def run_phase(ctx: PhaseTask) -> bool | TaskFailed:
         )
     if not outcome.ok:
         status = "interrupted" if process.was_interrupted() else "failed"
+        tail = "\n".join(attempt_output(log, offset).splitlines()[-30:])
+        fields["signature"] = error_signature(f"{outcome.error}\n{tail}")
         rt.records.finish_run(run_id, status, error=outcome.error, **fields)
         _log_line(log, f"=== failed: {outcome.error}")
         return TaskFailed(f"{ctx.name} failed: {outcome.error}; log: {log}")
@@ -127,7 +141,7 @@ def run_phase(ctx: PhaseTask) -> bool | TaskFailed:
 def _execute(ctx: PhaseTask, rt: Runtime, run_id: int, log: Path) -> _Outcome:
     phase = ctx.phase
     if phase.checks:
-        return _Outcome(ok=True)  # the checks ran as this gate's setup tasks and passed
+        return _gate(ctx, rt)
     if phase.builtin == "exit":
         return _exit(ctx, rt)
     root = ctx.pipeline.root
@@ -170,12 +184,55 @@ def _execute(ctx: PhaseTask, rt: Runtime, run_id: int, log: Path) -> _Outcome:
                 ok=False, error=message, exit_code=outcome.exit_code, result=outcome.result
             )
         _log_line(log, f"=== warning: {message}")
+    if phase.agent and outcome.result is not None:
+        cassette = record_run(
+            ctx.pipeline.agents[phase.agent],
+            root,
+            ctx.issue.id,
+            phase.name,
+            mine,
+            outcome.transcript,
+            outcome.duration,
+            outcome.result,
+        )
+        if cassette:
+            _log_line(log, f"=== recorded cassette {cassette}")
     sha = repo.commit_paths(
         root, ctx.pipeline.state_dir, mine, f"{ctx.issue.id} {phase.name}: {ctx.issue.title}"
     )
     if sha:
         _log_line(log, f"=== committed {len(mine)} file(s) as {sha[:12]}")
     return outcome
+
+
+def _stop_reason(ctx: PhaseTask, rt: Runtime) -> str:
+    """Why this phase must not start (circuit breaker, budget), or ""."""
+    runs = rt.records.runs()
+    decision = decide(ctx.pipeline.breaker, runs, ctx.issue.id, ctx.phase.name)
+    if not decision.allow:
+        return decision.reason
+    return check_budget(ctx.pipeline.budgets, runs, ctx.issue.id, ctx.phase.name) or ""
+
+
+def _gate(ctx: PhaseTask, rt: Runtime) -> _Outcome:
+    """Run the gate's checks that are not up to date, in parallel; file a bug per failure."""
+    if ctx.issue.kind == "bug":
+        # A bug issue exists because VERIFY fails; its fix must not wait for VERIFY to pass.
+        return _Outcome(ok=True)
+    checks = [CheckTask(ctx.pipeline, ctx.pipeline.checks[name]) for name in ctx.phase.checks]
+    failures = run_checks([c for c in checks if not check_up_to_date(c)])
+    if not failures:
+        return _Outcome(ok=True)
+    bugs = []
+    for check, _ in failures:
+        error = next((r.error for r in reversed(rt.records.runs(task=check.name))), "failed")
+        bugs.append(file_bug(rt.tracker, check, error, ctx.issue).id)
+    names = ", ".join(check.check.name for check, _ in failures)
+    return _Outcome(
+        ok=False,
+        error=f"checks failed: {names}; filed {', '.join(bugs)} to fix "
+        f"first (logs: {ctx.pipeline.state_dir / 'logs' / 'verify'})",
+    )
 
 
 def _run_agent(ctx: PhaseTask, rt: Runtime, run_id: int, log: Path) -> _Outcome:
@@ -204,7 +261,14 @@ def _run_agent(ctx: PhaseTask, rt: Runtime, run_id: int, log: Path) -> _Outcome:
     result = preset.parse(finished.exit_code, output)
     if result.permission_denials:
         _log_line(log, f"=== permission denials: {', '.join(result.permission_denials)}")
-    return _Outcome(ok=result.ok, error=result.error, exit_code=finished.exit_code, result=result)
+    return _Outcome(
+        ok=result.ok,
+        error=result.error,
+        exit_code=finished.exit_code,
+        result=result,
+        transcript=output,
+        duration=finished.duration,
+    )
 
 
 def _exit(ctx: PhaseTask, rt: Runtime) -> _Outcome:
@@ -244,7 +308,9 @@ def _process_error(ctx: PhaseTask, finished: process.ProcessOutcome) -> str:
     return f"exited with status {finished.exit_code}"
 
 
-def _log_line(log: Path, text: str) -> None:
+def _log_line(log: Path, text: str) -> int:
+    """Append one line; returns the log's size after it."""
     log.parent.mkdir(parents=True, exist_ok=True)
     with open(log, "a", encoding="utf-8") as handle:
         handle.write(text + "\n")
+        return handle.tell()

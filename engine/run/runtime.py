@@ -26,6 +26,12 @@ class Runtime:
     _tracker: Tracker | None = None
     _reaped: bool = False
     _lock: threading.Lock = field(default_factory=threading.Lock)
+    _check_locks: dict[str, threading.Lock] = field(default_factory=dict)
+
+    def check_lock(self, check: str) -> threading.Lock:
+        """One run of a check at a time, when several issues' gates want it at once."""
+        with self._lock:
+            return self._check_locks.setdefault(check, threading.Lock())
 
     @property
     def tracker(self) -> Tracker:

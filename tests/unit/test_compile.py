@@ -53,8 +53,8 @@ def test_phase_edges_come_from_after(pipeline) -> None:
     assert tasks["issue:PROJ-5:test"]["task_dep"] == ["issue:PROJ-5:code"]
     assert tasks["issue:PROJ-5:qa"]["task_dep"] == ["issue:PROJ-5:code"]
     assert tasks["issue:PROJ-5:exit"]["task_dep"] == ["issue:PROJ-5:test", "issue:PROJ-5:qa"]
-    # the gate runs the checks as setup tasks: only when the gate itself must run
-    assert tasks["issue:PROJ-5:verify"]["setup"] == ["verify:unit", "verify:lint"]
+    gate: PhaseTask = tasks["issue:PROJ-5:verify"]["actions"][0][1][0]
+    assert gate.phase.checks == ("unit", "lint")
     assert tasks["issue:PROJ-5"]["doc"] == "Add login"
     assert tasks["issue"]["task_dep"] == ["issue:PROJ-5"]
     meta = tasks["issue:PROJ-5:code"]["meta"]

@@ -1,0 +1,48 @@
+"""Bug issues: a VERIFY check that fails before an issue becomes an issue of its own.
+
+Deduplicated by error signature (the draft key carries it), prioritised urgent, and blocking
+the issue whose gate found it, so the fix goes first.
+"""
+
+from __future__ import annotations
+
+import shlex
+
+from engine.breaker import error_signature
+from engine.compile import CheckTask
+from engine.issue import Issue, IssueDraft
+from engine.run import process
+from engine.trackers.base import Tracker
+
+TAIL_LINES = 40
+
+
+def bug_draft(check: CheckTask, error: str, output_tail: str) -> IssueDraft:
+    command = shlex.join(check.check.command)
+    signature = error_signature(f"{error}\n{output_tail}")
+    first = next(
+        (
+            line.strip()
+            for line in reversed(output_tail.splitlines())
+            if line.strip() and not line.startswith("===")
+        ),
+        error,
+    )
+    return IssueDraft(
+        key=f"bug:{check.check.name}:{signature}",
+        title=f"[Bug] {check.name} fails: {first}"[:160],
+        description=(
+            f"The VERIFY check `{check.check.name}` failed ({error}).\n\n"
+            f"Command: `{command}`\n\nLast lines of its output:\n\n```\n{output_tail}\n```\n"
+        ),
+        acceptance=(f"`{command}` passes", "no other check starts failing"),
+        priority=1,
+        kind="bug",
+        labels=("bug", "verify"),
+    )
+
+
+def file_bug(tracker: Tracker, check: CheckTask, error: str, blocked: Issue) -> Issue:
+    """Create (or find, by signature) the bug issue and make it block `blocked`."""
+    tail = process.tail(check.pipeline.log_path("verify", check.check.name), TAIL_LINES)
+    return tracker.create_issue(bug_draft(check, error, tail), blocks=[blocked.id])
