@@ -467,7 +467,7 @@ class FakeLinear:
     # -- lifecycle
     def __enter__(self) -> FakeLinear:
         handler = type("Handler", (_Handler,), {"fake": self})
-        self._server = ThreadingHTTPServer(("127.0.0.1", 0), handler)
+        self._server = _Server(("127.0.0.1", 0), handler)
         self._server.daemon_threads = True
         # A short poll interval: shutdown() waits up to one interval, once per test.
         self._thread = threading.Thread(
@@ -625,9 +625,18 @@ def _format(error: GraphQLError, default_code: str) -> dict[str, Any]:
     return formatted
 
 
+class _Server(ThreadingHTTPServer):
+    # socketserver's default backlog is 5: a burst of concurrent connections overflows it and
+    # the kernel drops SYNs, which clients retry a full second later.
+    request_queue_size = 128
+
+
 class _Handler(BaseHTTPRequestHandler):
     fake: FakeLinear
     protocol_version = "HTTP/1.1"  # keep-alive, like the real API behind its load balancer
+    # Headers and body go out in two writes; with Nagle on, delayed ACKs add ~40 ms to every
+    # keep-alive request, which would swamp the latency knob.
+    disable_nagle_algorithm = True
     timeout = 30
 
     def log_message(self, *_: Any) -> None:  # quiet: tests read `requests` instead

@@ -9,6 +9,7 @@ formats the key: it lives in `ApiKey`, which hides itself, and only reaches the 
 from __future__ import annotations
 
 import asyncio
+import functools
 import json
 import logging
 import re
@@ -31,6 +32,10 @@ _AUTH_CODES = {"AUTHENTICATION_ERROR", "FORBIDDEN", "UNAUTHENTICATED"}
 _OPERATION = re.compile(r"\b(?:query|mutation)\s+(\w+)")
 
 Sleep = Callable[[float], Awaitable[None]]
+
+# Building an SSL context reads the CA bundle (tens of ms); every tracker call opens a fresh
+# AsyncClient (one per asyncio.run), so the context is made once per process and shared.
+_ssl_context = functools.cache(httpx.create_ssl_context)
 
 
 @dataclass(frozen=True)
@@ -113,6 +118,7 @@ class LinearClient:
         if self._depth == 0:
             self._http = httpx.AsyncClient(
                 timeout=httpx.Timeout(self.timeout),
+                verify=_ssl_context(),
                 transport=self._transport,
                 limits=httpx.Limits(max_connections=self.max_in_flight),
                 headers={"Content-Type": "application/json", "User-Agent": "marathon-engine"},
