@@ -208,8 +208,11 @@ def _resolve(
 
 
 def _within_step(items: list[PlannedTask]) -> Iterable[tuple[PlannedTask, PlannedTask, str]]:
-    for a in items:
-        for b in items:
+    # Wiring tasks ("connect the editor to the API") are placed by the wiring rule below; as
+    # layered work they would be put before the very components they connect.
+    layered = [item for item in items if not INTEGRATION.match(item.text)]
+    for a in layered:
+        for b in layered:
             if a is b:
                 continue
             if a.layer is not None and b.layer is not None and a.layer < b.layer:

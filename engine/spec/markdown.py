@@ -17,6 +17,9 @@ from engine.spec.model import Spec, SpecStep, SpecTask
 from engine.spec.text import FENCE, split_bullets, squash, step_numbers, take_markers, tidy_block
 
 HEADING = re.compile(r"^(#{1,6})[ \t]+(.*?)[ \t#]*$")
+# "### 1. Setup" counts as a step only under a heading such as "Implementation plan".
+NUMBERED_HEADING = re.compile(r"^(\d+)\s*[.):]\s*(.*)$")
+CONTAINER = re.compile(r"\b(?:steps?|plan|phases?|milestones?|roadmap)\b", re.IGNORECASE)
 STEP_HEADING = re.compile(
     r"^(?:step|phase|stage|milestone)\s+(\d+)\s*(?:[:.)\-–—]+\s*)?(.*)$", re.IGNORECASE
 )
@@ -71,10 +74,17 @@ def parse_markdown(text: str, path: Path) -> Spec:
     sections: dict[str, str] = {}
     seen: dict[int, int] = {}
     name = ""
+    container: _Heading | None = None
     for pos, heading in enumerate(headings):
         end = next((h.index for h in headings[pos + 1 :] if h.level <= heading.level), len(lines))
         block = "\n".join(lines[heading.index + 1 : end])
-        step = STEP_HEADING.match(heading.text)
+        if container is not None and heading.level <= container.level:
+            container = None
+        step = STEP_HEADING.match(heading.text) or (
+            NUMBERED_HEADING.match(heading.text) if container is not None else None
+        )
+        if not step and CONTAINER.search(heading.text):
+            container = heading
         if heading.level == 1 and not name and not step:
             name = heading.text
             continue
@@ -118,7 +128,11 @@ def _headings(lines: list[str]) -> list[_Heading]:
 
 def _contains_steps(headings: list[_Heading], pos: int, end: int) -> bool:
     """An "Implementation steps" heading is a container, not a section of prose."""
-    return any(STEP_HEADING.match(h.text) for h in headings[pos + 1 :] if h.index < end)
+    return any(
+        STEP_HEADING.match(h.text) or NUMBERED_HEADING.match(h.text)
+        for h in headings[pos + 1 :]
+        if h.index < end
+    )
 
 
 def _step(number: int, heading: str, block: str, line: int, path: Path) -> SpecStep:

@@ -65,6 +65,10 @@ def _parse_xml(text: str, path: Path) -> Spec:
     steps_el = top.find(*STEPS_TAGS)
     step_els = (steps_el or top).find_all(*STEP_TAGS)
     _check_unclosed(doc, steps_el, path)
+    if not step_els and steps_el is not None:
+        numbered = _numbered_lines(doc, steps_el)
+        if numbered:
+            return _spec(doc, top, numbered, path)
     if not step_els:
         where = f"{path}:{doc.line(steps_el.start)}" if steps_el else str(path)
         raise MarathonError(NO_STEPS, where=where)
@@ -72,6 +76,10 @@ def _parse_xml(text: str, path: Path) -> Spec:
     steps = tuple(
         _xml_step(doc, el, number, path) for el, number in zip(step_els, numbers, strict=True)
     )
+    return _spec(doc, top, steps, path)
+
+
+def _spec(doc: Document, top: Element, steps: tuple[SpecStep, ...], path: Path) -> Spec:
     name_el = top.child("project_name")
     name = squash(doc.plain(name_el)) if name_el else top.attrs.get("name", "")
     overview_el = top.child("overview", "description", "summary")
@@ -88,6 +96,20 @@ def _parse_xml(text: str, path: Path) -> Spec:
         steps=steps,
         sections=sections,
     )
+
+
+def _numbered_lines(doc: Document, steps_el: Element) -> tuple[SpecStep, ...]:
+    """`<implementation_steps>` holding plain "1. Setup" lines: each line is a step, and the
+    bullets under it are its tasks."""
+    bullets, _ = split_bullets(doc.loose(steps_el), doc.line(steps_el.inner_start))
+    steps = []
+    for number, bullet in enumerate(bullets, start=1):
+        tasks = []
+        for detail in bullet.details:
+            text, after, key = take_markers(detail)
+            tasks.append(SpecTask(text, bullet.line, (), after, key))
+        steps.append(SpecStep(number, squash(bullet.text), bullet.line, tuple(tasks)))
+    return tuple(steps)
 
 
 def _check_unclosed(doc: Document, steps_el: Element | None, path: Path) -> None:

@@ -252,3 +252,24 @@ def test_ambiguous_after_marker_is_an_error(tmp_path: Path) -> None:
     )
     with pytest.raises(MarathonError, match="matches 2 tasks"):
         plan_spec(path)
+
+
+def test_real_world_shape_three_spec() -> None:
+    path = FIXTURES / "recipe_box.txt"
+    plan = plan_spec(path)
+    assert len(plan.tasks) == 16
+    edges = edges_of(path)
+    assert ("build-recipecard-component", "build-recipelist-component-with-tag",
+            "RecipeList is built from RecipeCard") in edges  # fmt: skip
+    # "Connect ... to the API" is wiring: after the components it connects, not before them
+    wiring = {a for a, b, _ in edges if b == "connect-recipeeditor-and-recipelist-to"}
+    assert wiring == {
+        "build-recipelist-component-with-tag",
+        "build-recipeeditor-form-with-ingredient",
+    }
+    assert ("initialize-vite-express-monorepo-with", "seed-database-with-5-sample-recipes",
+            "setup before database work") in edges  # fmt: skip
+    spec = plan.spec
+    assert "Node.js >= 20" in spec.sections["prerequisites"]
+    assert "GET /api/recipes?tag=a&tag=b" in spec.sections["api_endpoints_summary"]
+    assert "< 2s" in spec.overview

@@ -197,3 +197,30 @@ def test_crlf_and_byte_order_mark(tmp_path: Path) -> None:
 @pytest.mark.parametrize("name", ["shapes.xml", "ralph_todo.txt", "todo.md", "explicit.xml"])
 def test_parsing_is_deterministic(name: str) -> None:
     assert parse_spec(FIXTURES / name) == parse_spec(FIXTURES / name)
+
+
+def test_markdown_numbered_headings_under_an_implementation_plan(tmp_path: Path) -> None:
+    path = write(
+        tmp_path,
+        "# Shop\n\n## Features\n\n### 1. Not a step\n\n## Implementation plan\n\n"
+        "### 1. Catalogue\n- Create the products table\n\n### 2) Checkout\n- Add the cart\n",
+        "spec.md",
+    )
+    spec = parse_spec(path)
+    assert [(s.number, s.title) for s in spec.steps] == [(1, "Catalogue"), (2, "Checkout")]
+    assert "implementation_plan" not in spec.sections
+
+
+def test_numbered_lines_inside_implementation_steps(tmp_path: Path) -> None:
+    path = write(
+        tmp_path,
+        "<project_specification><implementation_steps>\n"
+        "1. Auth\n   - Registration form\n   - Login with JWT\n2. Tasks CRUD endpoints\n"
+        "</implementation_steps></project_specification>\n",
+    )
+    spec = parse_spec(path)
+    assert [(s.number, s.title, len(s.tasks)) for s in spec.steps] == [
+        (1, "Auth", 2),
+        (2, "Tasks CRUD endpoints", 0),
+    ]
+    assert spec.steps[0].tasks[1].text == "Login with JWT"
