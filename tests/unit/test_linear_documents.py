@@ -38,3 +38,30 @@ def test_literal_page_sizes_stay_within_linears_maximum() -> None:
 def test_relations_use_the_blocks_type_of_the_schema() -> None:
     relation_type = linear_schema().type_map["IssueRelationType"]
     assert "blocks" in relation_type.values  # type: ignore[attr-defined]
+
+
+def test_the_fake_schema_is_linears_schema_without_its_descriptions() -> None:
+    # The fake drops descriptions before parsing to build faster; nothing a query can use may go.
+    from tests.fakes.linear_server import SCHEMA_PATH
+
+    full = graphql.build_schema(SCHEMA_PATH.read_text(encoding="utf-8"), assume_valid=True)
+    fast = linear_schema()
+
+    def shape(schema: graphql.GraphQLSchema) -> dict[str, object]:
+        found: dict[str, object] = {}
+        for name, kind in schema.type_map.items():
+            fields = getattr(kind, "fields", None) or {}
+            found[name] = (
+                type(kind).__name__,
+                {
+                    f: (
+                        str(d.type),
+                        sorted((a, str(v.type)) for a, v in getattr(d, "args", {}).items()),
+                    )
+                    for f, d in fields.items()
+                },
+                sorted(getattr(kind, "values", None) or {}),
+            )
+        return found
+
+    assert shape(full) == shape(fast)
