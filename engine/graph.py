@@ -74,6 +74,16 @@ def graph_from_drafts(drafts: Sequence[IssueDraft], edges: Sequence[Edge]) -> Gr
     return Graph(tuple(Node(draft.key, draft.title) for draft in work), kept)
 
 
+def relabel(graph: Graph, ids: dict[str, str]) -> Graph:
+    """The same graph with node ids renamed (draft keys -> issue ids); unknown ids stay."""
+    nodes = tuple(node._replace(id=ids.get(node.id, node.id)) for node in graph.nodes)
+    edges = tuple(
+        Edge(ids.get(e.blocker, e.blocker), ids.get(e.blocked, e.blocked), e.reason)
+        for e in graph.edges
+    )
+    return Graph(nodes, edges)
+
+
 # -- analysis --------------------------------------------------------------------------------
 
 

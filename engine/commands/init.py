@@ -6,37 +6,40 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import TextIO
 
-from engine.graph import Graph, graph_from_drafts, graph_from_issues, summarize
+from engine.graph import Graph, graph_from_drafts, relabel, summarize
 from engine.issue import PRIORITY_NAMES, Edge, IssueDraft
-from engine.spec.importer import import_spec
+from engine.spec.importer import import_spec, left_over, preview
 from engine.trackers.base import Tracker
 
 
 def run_init(tracker: Tracker, spec_path: Path, *, dry_run: bool, out: TextIO) -> int:
     """Print the issues (with priorities and what they wait for) and the graph summary.
 
-    With `dry_run` nothing is written and draft keys stand in for issue ids. Bad input raises
-    MarathonError before anything is written.
+    With `dry_run` nothing is written: draft keys stand in for the ids of new issues and the
+    last line says what an import would change. Bad input raises MarathonError before anything
+    is written.
     """
     plan, report = import_spec(tracker, spec_path, dry_run=dry_run)
     spec = plan.spec
-    tasks = plan.tasks
     out.write(
-        f"{spec_path}: {spec.name}, {len(spec.steps)} steps, {len(tasks)} issues + META"
+        f"{spec_path}: {spec.name}, {len(spec.steps)} steps, {len(plan.tasks)} issues + META"
         f"{' (dry run: nothing written)' if dry_run else ''}\n\n"
     )
-    if report is None:
-        ids = {draft.key: draft.key for draft in plan.drafts}
-        graph = graph_from_drafts(plan.drafts, plan.edges)
-    else:
-        keys = {draft.key for draft in plan.drafts}
-        issues = [issue for issue in tracker.snapshot() if issue.key in keys]
-        ids = {issue.key: issue.id for issue in issues}
-        graph = graph_from_issues(issues, tracker.edges())
+    # Read the local snapshot (never the network): in a dry run only to compare, and a
+    # LocalTracker whose database does not exist yet answers [] without creating it.
+    snapshot = tracker.snapshot()
+    ids = {issue.key: issue.id for issue in snapshot if issue.key}
     _print_issues(plan.drafts, plan.edges, ids, out)
+    graph = relabel(graph_from_drafts(plan.drafts, plan.edges), ids)
     out.write("\n" + summary_text(graph) + "\n")
-    if report is not None:
+    if report is None:
+        out.write(f"dry run, an import would make: {preview(plan, snapshot).summary()}\n")
+    else:
         out.write(f"tracker: {report.summary()}\n")
+    stale = left_over(plan, snapshot)
+    if stale:
+        names = ", ".join(issue.id for issue in stale)
+        out.write(f"no longer in the spec (left as they are): {names}\n")
     return 0
 
 

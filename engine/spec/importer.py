@@ -8,10 +8,11 @@ by draft key: the same spec twice changes nothing, an edited spec updates in pla
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
-from engine.issue import Edge, IssueDraft
+from engine.issue import Edge, Issue, IssueDraft
 from engine.spec.dependencies import infer_edges
 from engine.spec.issues import build_drafts, plan_tasks
 from engine.spec.model import Spec
@@ -53,3 +54,34 @@ def import_spec(
     if dry_run:
         return plan, None
     return plan, tracker.import_issues(plan.drafts, plan.edges)
+
+
+def preview(plan: SpecPlan, snapshot: Sequence[Issue]) -> ImportReport:
+    """What importing `plan` would do to a tracker holding `snapshot` (for a dry run).
+
+    `created` lists draft keys (they have no id yet); `updated` / `unchanged` list issue ids.
+    Edge changes are not predicted: they need the ids the import would assign.
+    """
+    by_key = {issue.key: issue for issue in snapshot if issue.key}
+    report = ImportReport()
+    for draft in plan.drafts:
+        issue = by_key.get(draft.key)
+        if issue is None:
+            report.created.append(draft.key)
+        elif (issue.title, issue.description, issue.acceptance, issue.priority, issue.kind) == (
+            draft.title,
+            draft.description,
+            draft.acceptance,
+            draft.priority,
+            draft.kind,
+        ):
+            report.unchanged.append(issue.id)
+        else:
+            report.updated.append(issue.id)
+    return report
+
+
+def left_over(plan: SpecPlan, snapshot: Sequence[Issue]) -> list[Issue]:
+    """Issues an earlier import made whose keys this spec no longer has (never deleted)."""
+    keys = {draft.key for draft in plan.drafts}
+    return [issue for issue in snapshot if issue.key and issue.key not in keys]

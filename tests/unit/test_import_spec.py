@@ -160,3 +160,19 @@ def test_import_is_one_tracker_call_with_draft_keys(tmp_path: Path) -> None:
     assert drafts == list(plan.drafts)
     keys = {d.key for d in drafts}
     assert all(e.blocker in keys and e.blocked in keys for e in edges)
+
+
+def test_dry_run_after_an_import_says_what_would_change(tmp_path: Path) -> None:
+    t = tracker(tmp_path)
+    path = write(tmp_path, SPEC)
+    import_spec(t, path, dry_run=False)
+    before = (t.snapshot(), t.edges())
+    write(tmp_path, SPEC.replace("Add GET /products endpoint", "Add GET /products/:id endpoint"))
+    out = io.StringIO()
+    run_init(t, path, dry_run=True, out=out)
+    text = out.getvalue()
+    assert "dry run, an import would make: 1 created, 0 updated, 3 unchanged" in text
+    assert "  add-get-products-id-endpoint  high    [API] Add GET /products/:id endpoint" in text
+    assert "after PROJ-2" in text  # known issues show their ids
+    assert "no longer in the spec (left as they are): PROJ-3" in text
+    assert (t.snapshot(), t.edges()) == before
