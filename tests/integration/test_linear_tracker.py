@@ -280,3 +280,26 @@ def test_bad_import_input_is_refused_before_any_request(fake: FakeLinear, tmp_pa
     with pytest.raises(MarathonError, match="share a key"):
         t.import_issues([*drafts(3), drafts(3)[1]], [])
     assert fake.requests == []
+
+
+def test_linear_reformatting_a_description_is_not_a_change(
+    fake: FakeLinear, tmp_path: Path
+) -> None:
+    t = tracker(fake, tmp_path)
+    t.import_issues(drafts(4), [])
+    for issue in fake.issues_in(PROJECT):  # the editor re-spaces what it stores
+        issue["description"] = issue["description"].replace("\n\n", "\n\n\n") + "\n"
+    report = t.import_issues(drafts(4), [])
+    assert not report.changed_anything and len(report.unchanged) == 4
+
+
+def test_a_duplicated_issue_in_linear_does_not_break_sync(fake: FakeLinear, tmp_path: Path) -> None:
+    t = tracker(fake, tmp_path)
+    t.import_issues(drafts(3), [])
+    original = next(i for i in fake.issues_in(PROJECT) if "key=f1 " in i["description"])
+    copy = fake.add_issue("ENG", "Copy", project=PROJECT, description=original["description"])
+    t.sync()
+    by_id = {i.id: i for i in t.snapshot()}
+    assert by_id[original["identifier"]].key == "f1"
+    assert by_id[copy["identifier"]].key == ""
+    assert not t.import_issues(drafts(3), []).changed_anything

@@ -78,3 +78,21 @@ def parse_description(text: str | None) -> ParsedDescription:
             acceptance = [m.group(1) for line in tail if (m := _CHECKBOX.match(line))]
             lines = lines[:head]
     return ParsedDescription("\n".join(lines).strip(), tuple(acceptance), key, kind)
+
+
+def same_content(title: str, description: str, priority: int, draft: IssueDraft) -> bool:
+    """Does Linear already hold what `draft` says? Compared field by field with whitespace
+    folded, because Linear's editor may re-wrap or re-space Markdown it stores."""
+    parsed = parse_description(description)
+
+    def fold(text: str) -> str:
+        return " ".join(text.split())
+
+    return (
+        fold(title) == fold(draft.title)
+        and priority == draft.priority
+        and fold(parsed.description) == fold(draft.description)
+        and tuple(map(fold, parsed.acceptance)) == tuple(map(fold, draft.acceptance))
+        and parsed.key == draft.key
+        and parsed.kind == draft.kind
+    )

@@ -212,16 +212,15 @@ class LinearTracker:
                 continue
             uuid_by_key[draft.key] = uid
             have = found.issues[uid]
-            want = {
+            if identity.same_content(have.title, have.description, have.priority, draft):
+                report.unchanged.append(have.identifier)
+                continue
+            changes = {
                 "title": draft.title,
                 "description": identity.render_description(draft),
                 "priority": draft.priority,
             }
-            changes = {k: v for k, v in want.items() if getattr(have, k) != v}
-            if changes:
-                updates.append((draft, uid, changes))
-            else:
-                report.unchanged.append(have.identifier)
+            updates.append((draft, uid, changes))
         made = await remote.create_issues(client, to_create)
         for uid, issue in made.issues.items():
             found.issues[uid] = issue
@@ -306,12 +305,13 @@ class LinearTracker:
         before = {issue.remote_id: issue for issue in self.local.snapshot() if issue.remote_id}
         old_reasons = {(e.blocker, e.blocked): e.reason for e in self.local.edges()}
         issues: list[Issue] = []
+        owner = self._key_owners(found, before)
         for uid, node in found.issues.items():
             parsed = identity.parse_description(node.description)
             old = before.get(uid)
             key = parsed.key or (old.key if old else "")
             kind = parsed.kind if parsed.key else (old.kind if old else "task")
-            issues.append(self._issue(node, key, kind))
+            issues.append(self._issue(node, key if owner.get(key) == uid else "", kind))
         ident = {uid: node.identifier for uid, node in found.issues.items()}
         key_of = {issue.id: issue.key for issue in issues}
         edges: list[Edge] = []
@@ -327,6 +327,24 @@ class LinearTracker:
             reason = (keyed_reasons or {}).get((key_of[pair[0]], key_of[pair[1]]))
             edges.append(Edge(pair[0], pair[1], reason or old_reasons.get(pair, "")))
         return issues, edges
+
+    def _key_owners(self, found: remote.Remote, before: Mapping[str, Issue]) -> dict[str, str]:
+        """Which issue holds each key. A key is unique in the snapshot, but Linear can hold two
+        issues with one footer (someone duplicated an issue): the one with our derived id wins,
+        else the oldest; the copy syncs as a hand-made issue."""
+        owners: dict[str, str] = {}
+        for uid, node in found.issues.items():
+            parsed = identity.parse_description(node.description)
+            old = before.get(uid)
+            key = parsed.key or (old.key if old else "")
+            if not key:
+                continue
+            ours = self._place is not None and uid == identity.issue_id(
+                self._place.team.id, self._place.project_id, key
+            )
+            if key not in owners or ours:
+                owners[key] = uid
+        return owners
 
     def _issue(self, node: remote.RemoteIssue, key: str, kind: str) -> Issue:
         parsed = identity.parse_description(node.description)
