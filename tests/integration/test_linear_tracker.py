@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import contextlib
 import io
+import socket
 from collections import Counter
 from pathlib import Path
 from typing import Any
@@ -14,8 +15,10 @@ from engine.commands.sync import run_sync
 from engine.config.model import TrackerConfig
 from engine.errors import MarathonError
 from engine.issue import Edge, IssueDraft
-from engine.trackers.linear.client import LinearUnavailable
+from engine.trackers.linear.auth import ApiKey
+from engine.trackers.linear.client import LinearClient, LinearUnavailable
 from engine.trackers.linear.identity import parse_description
+from engine.trackers.linear.retry import RetryPolicy
 from engine.trackers.linear.tracker import LinearTracker
 from engine.trackers.local import LocalTracker
 from tests.fakes.linear_server import FakeLinear, Fault, client_for
@@ -303,3 +306,20 @@ def test_a_duplicated_issue_in_linear_does_not_break_sync(fake: FakeLinear, tmp_
     assert by_id[original["identifier"]].key == "f1"
     assert by_id[copy["identifier"]].key == ""
     assert not t.import_issues(drafts(3), []).changed_anything
+
+
+def test_network_down_is_one_line_and_exit_code_one(tmp_path: Path) -> None:
+    with socket.socket() as sock:  # a port that was free a moment ago: nothing listens there
+        sock.bind(("127.0.0.1", 0))
+        url = f"http://127.0.0.1:{sock.getsockname()[1]}/graphql"
+    config = TrackerConfig(kind="linear", team="ENG", project=PROJECT, url=url)
+    client = LinearClient(
+        ApiKey("lin_api_x", source="$LINEAR_API_KEY"),
+        url=url,
+        policy=RetryPolicy(max_attempts=2, base_delay=0.001),
+    )
+    t = LinearTracker(config, LocalTracker(tmp_path / "t.db", "ENG"), client=client)
+    out = io.StringIO()
+    assert run_sync(t, out=out) == 1
+    assert out.getvalue().startswith("sync failed: cannot reach Linear at http://127.0.0.1:")
+    assert out.getvalue().count("\n") == 1
