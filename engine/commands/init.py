@@ -33,7 +33,11 @@ def run_init(tracker: Tracker, spec_path: Path, *, dry_run: bool, out: TextIO) -
     graph = relabel(graph_from_drafts(plan.drafts, plan.edges), ids)
     out.write("\n" + summary_text(graph) + "\n")
     if report is None:
-        out.write(f"dry run, an import would make: {preview(plan, snapshot).summary()}\n")
+        would = preview(plan, snapshot)
+        out.write(
+            f"dry run, an import would make: {len(would.created)} created, "
+            f"{len(would.updated)} updated, {len(would.unchanged)} unchanged\n"
+        )
     else:
         out.write(f"tracker: {report.summary()}\n")
     stale = left_over(plan, snapshot)

@@ -32,6 +32,7 @@ from engine.spec.text import split_bullets
 META_KEY = "meta"
 SECTION_LIMIT = 1500  # characters of one spec section quoted in an issue description
 TITLE_LIMIT = 120
+SIBLING_LIMIT = 8  # other tasks of the step named in a description
 
 # Ordered: the category whose keyword appears first in a task's text wins.
 CATEGORY_WORDS: tuple[tuple[str, str], ...] = (
@@ -171,7 +172,8 @@ def plan_tasks(spec: Spec) -> list[PlannedTask]:
 
 def slug(text: str, limit: int = 40) -> str:
     """Lower-case words joined by '-', articles dropped, cut at a word boundary."""
-    words = [w for w in re.findall(r"[a-z0-9]+", text.lower()) if w not in ("the", "a", "an")]
+    # Unicode letters count, so a spec written in any language still gets distinct keys.
+    words = [w for w in re.findall(r"[^\W_]+", text.lower()) if w not in ("the", "a", "an")]
     out = ""
     for word in words:
         candidate = f"{out}-{word}" if out else word
@@ -277,7 +279,10 @@ def _description(spec: Spec, item: PlannedTask) -> str:
     where = f'Step {step.number} of {len(spec.steps)}, "{step.title}", of {spec.name}.'
     if item.task is not None and len(step.tasks) > 1:
         others = [t.text for t in step.tasks if t is not item.task]
-        where += " Other work in this step: " + "; ".join(others) + "."
+        shown = others[:SIBLING_LIMIT]
+        if len(others) > len(shown):
+            shown.append(f"and {len(others) - len(shown)} more")
+        where += " Other work in this step: " + "; ".join(shown) + "."
     parts.append(where)
     if step.body:
         parts.append(step.body)

@@ -46,21 +46,16 @@ def parse_spec(path: Path) -> Spec:
 
 
 def parse_text(text: str, path: Path) -> Spec:
-    if _looks_like_xml(text):
-        return _parse_xml(text, path)
-    return parse_markdown(text, path)
-
-
-def _looks_like_xml(text: str) -> bool:
     doc = parse_document(text)
-    return doc.root.find("project_specification", *STEPS_TAGS, *STEP_TAGS) is not None
+    if doc.root.find("project_specification", *STEPS_TAGS, *STEP_TAGS) is not None:
+        return _parse_xml(doc, path)
+    return parse_markdown(text, path)
 
 
 # -- XML ---------------------------------------------------------------------------------------
 
 
-def _parse_xml(text: str, path: Path) -> Spec:
-    doc = parse_document(text)
+def _parse_xml(doc: Document, path: Path) -> Spec:
     top = doc.root.find("project_specification") or doc.root
     steps_el = top.find(*STEPS_TAGS)
     step_els = (steps_el or top).find_all(*STEP_TAGS)

@@ -214,7 +214,8 @@ def split_bullets(block: str, first_line: int) -> tuple[list[Bullet], str]:
 
 # -- markers inside a bullet ----------------------------------------------------------------
 
-MARKER = re.compile(r"\(\s*(after|depends(?:\s+on)?|needs|id)\s*:?\s*([^()]*)\)", re.IGNORECASE)
+# The colon is required: "(needs tests)" in prose is not a marker.
+MARKER = re.compile(r"\(\s*(after|depends(?:\s+on)?|needs|id)\s*:\s*([^()]*)\)", re.IGNORECASE)
 
 
 def take_markers(text: str) -> tuple[str, tuple[str, ...], str]:
@@ -235,15 +236,19 @@ def take_markers(text: str) -> tuple[str, tuple[str, ...], str]:
 
 
 def step_numbers(value: str) -> tuple[list[int], list[str]]:
-    """`"1, 2"` / `"step 1 and step 3"` -> ([1, 2], []); words that are not numbers come back."""
+    """`"1, 2"` / `"step 1 and step 3"` / `"1-3"` -> numbers; words that are not numbers come
+    back as the second list."""
     numbers: list[int] = []
     bad: list[str] = []
     for part in re.split(r"[,;\s]+|\band\b", value):
         part = part.strip()
         if not part or part.lower() in ("step", "steps", "and"):
             continue
+        span = re.fullmatch(r"(\d+)\s*[-–]\s*(\d+)", part)
         if part.isdigit():
             numbers.append(int(part))
+        elif span and int(span.group(1)) <= int(span.group(2)):
+            numbers.extend(range(int(span.group(1)), int(span.group(2)) + 1))
         else:
             bad.append(part)
     return numbers, bad

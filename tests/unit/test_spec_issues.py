@@ -225,3 +225,18 @@ def test_duplicate_explicit_id_is_an_error(tmp_path: Path) -> None:
 @pytest.mark.parametrize("name", ["shapes.xml", "ralph_todo.txt", "todo.md", "explicit.xml"])
 def test_drafts_and_edges_are_deterministic(name: str) -> None:
     assert plan_spec(FIXTURES / name) == plan_spec(FIXTURES / name)
+
+
+def test_keys_for_non_latin_task_text(tmp_path: Path) -> None:
+    path = write(
+        tmp_path,
+        spec_with('<step number="1"><title>Старт</title>- Создать модель\n- 创建接口</step>'),
+    )
+    assert [t.key for t in plan_tasks(parse_spec(path))] == ["создать-модель", "创建接口"]
+
+
+def test_long_steps_name_only_some_siblings(tmp_path: Path) -> None:
+    bullets = "\n".join(f"- Task number {n}" for n in range(12))
+    path = write(tmp_path, spec_with(f'<step number="1"><title>Many</title>\n{bullets}\n</step>'))
+    first = plan_spec(path).drafts[0].description
+    assert "Task number 8; and 3 more." in first

@@ -224,3 +224,20 @@ def test_numbered_lines_inside_implementation_steps(tmp_path: Path) -> None:
         (2, "Tasks CRUD endpoints", 0),
     ]
     assert spec.steps[0].tasks[1].text == "Login with JWT"
+
+
+def test_marker_needs_a_colon_and_depends_takes_ranges(tmp_path: Path) -> None:
+    path = write(
+        tmp_path,
+        "<project_specification><implementation_steps>"
+        '<step number="1">A</step><step number="2">B</step>'
+        '<step number="3" depends="1-2"><title>C</title>\n'
+        "- Refactor the parser (needs tests)\n- Ship it (needs: step 1)\n"
+        "</step></implementation_steps></project_specification>\n",
+    )
+    step = parse_spec(path).steps[2]
+    assert step.depends == (1, 2)
+    assert [(t.text, t.after) for t in step.tasks] == [
+        ("Refactor the parser (needs tests)", ()),
+        ("Ship it", ("step 1",)),
+    ]
