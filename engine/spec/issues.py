@@ -157,7 +157,7 @@ def plan_tasks(spec: Spec) -> list[PlannedTask]:
     taken = set(explicit_lines)
     planned: list[PlannedTask] = []
     for step, task, key, given in raw:
-        if not given and (counts[key] > 1 or key in explicit_lines):
+        if not given and (counts[key] > 1 or key in explicit_lines or key in taken):
             base = f"s{step.number}-{key}"
             key, n = base, 1
             while key in taken:

@@ -57,7 +57,9 @@ def parse_text(text: str, path: Path) -> Spec:
 
 def _parse_xml(doc: Document, path: Path) -> Spec:
     top = doc.root.find("project_specification") or doc.root
-    steps_el = top.find(*STEPS_TAGS)
+    # The most specific container wins: a <steps> list inside some flow description must not
+    # shadow the real <implementation_steps> further down.
+    steps_el = next((el for tag in STEPS_TAGS if (el := top.find(tag)) is not None), None)
     step_els = (steps_el or top).find_all(*STEP_TAGS)
     _check_unclosed(doc, steps_el, path)
     if not step_els and steps_el is not None:
