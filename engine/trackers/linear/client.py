@@ -216,7 +216,7 @@ class LinearClient:
                 f"{self._key.fix_hint()}",
                 exit_code=2,
             )
-        if status >= 500 or (body is None and status != 200):
+        if status >= 500 or status == 408:  # the server or a proxy in front of it hiccuped
             return "transient"
         if problems:
             raise LinearError(operation, problems)

@@ -90,6 +90,10 @@ async def team_keys(client: LinearClient) -> list[str]:
         after = page["endCursor"]
 
 
+# An issue's relation fields and the query that pages through the rest of each.
+_FOLLOW = {"relations": docs.ISSUE_RELATIONS, "inverseRelations": docs.ISSUE_INVERSE_RELATIONS}
+
+
 async def read_issues(client: LinearClient, *, project_id: str = "", team_id: str = "") -> Remote:
     """Every issue of the project (or of the team, with no project) with its relations."""
     document, owner, scope = (
@@ -98,7 +102,7 @@ async def read_issues(client: LinearClient, *, project_id: str = "", team_id: st
         else (docs.TEAM_ISSUES, "team", team_id)
     )
     remote = Remote()
-    more: list[tuple[str, str, str]] = []  # (document, issue id, cursor) still to page through
+    more: list[tuple[str, str, str]] = []  # (field, issue id, cursor) still to page through
     after: str | None = None
     while True:
         variables = {
@@ -111,13 +115,10 @@ async def read_issues(client: LinearClient, *, project_id: str = "", team_id: st
         connection = data[owner]["issues"]
         for node in connection["nodes"]:
             remote.issues[node["id"]] = _issue(node)
-            for name, follow in (
-                ("relations", docs.ISSUE_RELATIONS),
-                ("inverseRelations", docs.ISSUE_INVERSE_RELATIONS),
-            ):
+            for name in _FOLLOW:
                 _add_relations(remote, node[name]["nodes"])
                 if node[name]["pageInfo"]["hasNextPage"]:
-                    more.append((follow, node["id"], node[name]["pageInfo"]["endCursor"]))
+                    more.append((name, node["id"], node[name]["pageInfo"]["endCursor"]))
         if not connection["pageInfo"]["hasNextPage"]:
             break
         after = connection["pageInfo"]["endCursor"]
@@ -127,13 +128,12 @@ async def read_issues(client: LinearClient, *, project_id: str = "", team_id: st
 
 
 async def _more_relations(
-    client: LinearClient, remote: Remote, document: str, issue_id: str, after: str
+    client: LinearClient, remote: Remote, name: str, issue_id: str, after: str
 ) -> None:
-    name = "relations" if document is docs.ISSUE_RELATIONS else "inverseRelations"
     cursor: str | None = after
     while cursor:
         data = await client.execute(
-            document, {"id": issue_id, "first": docs.MAX_FIRST, "after": cursor}
+            _FOLLOW[name], {"id": issue_id, "first": docs.MAX_FIRST, "after": cursor}
         )
         connection = data["issue"][name]
         _add_relations(remote, connection["nodes"])
