@@ -66,8 +66,11 @@ def check_inputs(ctx: CheckTask) -> dict[str, str]:
     }
 
 
-def phase_inputs(ctx: PhaseTask, records: Records, prompt: str | None) -> dict[str, str]:
-    """Every input of a phase; `prompt` is the rendered prompt (None for non-agent phases)."""
+def phase_inputs(
+    ctx: PhaseTask, records: Records, prompt: str | None, workdir: Path
+) -> dict[str, str]:
+    """Every input of a phase; `prompt` is the rendered prompt (None for non-agent phases),
+    `workdir` where its files are (the issue's worktree, or the workspace)."""
     phase = ctx.phase
     inputs = {"issue": digest(ctx.issue.text_fields())}
     if phase.agent:
@@ -81,15 +84,15 @@ def phase_inputs(ctx: PhaseTask, records: Records, prompt: str | None) -> dict[s
         stamp = records.stamp(phase_task_name(ctx.issue.id, dep))
         inputs[f"after:{dep}"] = stamp.outputs if stamp else MISSING
     if phase.reads:
-        inputs["files"] = files_digest(ctx.pipeline.root, ctx.reads)
+        inputs["files"] = files_digest(workdir, ctx.reads)
     return inputs
 
 
-def phase_outputs(ctx: PhaseTask) -> str:
+def phase_outputs(ctx: PhaseTask, workdir: Path) -> str:
     """A phase's result as its dependents see it: the files in its write set."""
     if not ctx.phase.writes:
         return digest({"task": ctx.name, "result": "success"})
-    return files_digest(ctx.pipeline.root, ctx.writes)
+    return files_digest(workdir, ctx.writes)
 
 
 def changed_components(stamp: Stamp | None, inputs: Mapping[str, str]) -> list[str]:

@@ -11,7 +11,7 @@ import os
 import sqlite3
 import threading
 import time
-from collections.abc import Mapping
+from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -42,6 +42,7 @@ CREATE TABLE IF NOT EXISTS runs (
     session_id TEXT NOT NULL DEFAULT ''
 );
 CREATE INDEX IF NOT EXISTS runs_task ON runs (task);
+CREATE INDEX IF NOT EXISTS runs_issue ON runs (issue);
 CREATE TABLE IF NOT EXISTS stamps (
     task TEXT PRIMARY KEY,
     inputs TEXT NOT NULL,
@@ -144,12 +145,21 @@ class Records:
             query, args = query + " WHERE task = ?", [task]
         elif issue is not None:
             query, args = query + " WHERE issue = ?", [issue]
-        rows = self._conn.execute(query + " ORDER BY id", args)
+        return self._records(self._conn.execute(query + " ORDER BY id", args))
+
+    def _records(self, rows: Iterable[sqlite3.Row]) -> list[RunRecord]:
         # sqlite3.Row iterates values, not keys
         return [
             RunRecord(**{k: row[k] for k in row.keys() if k not in _INTERNAL})  # noqa: SIM118
             for row in rows
         ]
+
+    def recent(self, limit: int) -> list[RunRecord]:
+        """The last `limit` runs of the whole workspace, oldest first."""
+        if not self.path.exists() or limit <= 0:
+            return []
+        rows = self._conn.execute("SELECT * FROM runs ORDER BY id DESC LIMIT ?", (limit,))
+        return list(reversed(self._records(rows)))
 
     def stale_running(self) -> list[tuple[int, int | None]]:
         """Runs still marked running whose doit process is gone: (run id, child pgid)."""

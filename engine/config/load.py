@@ -22,6 +22,7 @@ from engine.config.model import (
     DEFAULT_TIMEOUT,
     AgentConfig,
     CheckConfig,
+    GitConfig,
     PhaseConfig,
     Pipeline,
     TrackerConfig,
@@ -220,6 +221,7 @@ def _build(data: Mapping[str, Any], *, path: Path, root: Path) -> Pipeline:
         on_write_outside=data.get("on_write_outside", "fail"),
         breaker=BreakerLimits.from_mapping(data.get("breaker", {})),
         budgets=Budgets.from_mapping(data.get("budgets", {})),
+        git=GitConfig(**data.get("git", {})),
     )
 
 

@@ -87,6 +87,13 @@ class TrackerConfig:
 
 
 @dataclass(frozen=True)
+class GitConfig:
+    target: str = ""  # "" = the branch checked out in the workspace
+    merge: str = "rebase"  # rebase | merge
+    worktrees: bool = True
+
+
+@dataclass(frozen=True)
 class Pipeline:
     """A loaded, validated marathon.yaml."""
 
@@ -101,6 +108,7 @@ class Pipeline:
     on_write_outside: str = "fail"  # fail | warn
     breaker: BreakerLimits = field(default_factory=BreakerLimits)
     budgets: Budgets = field(default_factory=Budgets)
+    git: GitConfig = field(default_factory=GitConfig)
 
     @property
     def state_dir(self) -> Path:

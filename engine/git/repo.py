@@ -43,9 +43,10 @@ def exclude_state_dir(root: Path) -> None:
     info = Path(git(root, "rev-parse", "--git-path", "info/exclude").stdout.strip())
     info = info if info.is_absolute() else root / info
     text = info.read_text() if info.exists() else ""
-    if ".marathon/" not in text.split():
+    # No trailing slash: in an issue's worktree `.marathon` is a link, not a folder.
+    if "/.marathon" not in text.split():
         info.parent.mkdir(parents=True, exist_ok=True)
-        info.write_text(text + ("" if text.endswith("\n") or not text else "\n") + ".marathon/\n")
+        info.write_text(text + ("" if text.endswith("\n") or not text else "\n") + "/.marathon\n")
 
 
 def dirty_files(root: Path) -> dict[str, FileSignature]:

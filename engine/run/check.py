@@ -9,11 +9,11 @@ from pathlib import Path
 
 from doit.exceptions import TaskFailed
 
-from engine.breaker import decide, error_signature
+from engine.breaker import error_signature
 from engine.compile import CheckTask
 from engine.fingerprint import check_inputs, digest
 from engine.run import process
-from engine.run.runtime import SESSION, runtime_for
+from engine.run.runtime import SESSION, runtime_for, stop_reason
 
 PASSED = digest({"check": "passed"})
 
@@ -46,11 +46,11 @@ def _run(ctx: CheckTask) -> bool | TaskFailed:
     rt = runtime_for(ctx.pipeline)
     rt.reap_stale_runs()
     log = ctx.pipeline.log_path("verify", ctx.check.name)
-    decision = decide(ctx.pipeline.breaker, rt.records.runs(), "", ctx.check.name)
-    if not decision.allow:
+    stop = stop_reason(rt, "", ctx.check.name)
+    if stop:
         run_id = rt.records.start_run(SESSION, ctx.name, "", ctx.check.name, str(log))
-        rt.records.finish_run(run_id, "skipped", error=decision.reason)
-        return TaskFailed(f"{ctx.name} skipped: {decision.reason}")
+        rt.records.finish_run(run_id, "skipped", error=stop)
+        return TaskFailed(f"{ctx.name} skipped: {stop}")
     # The inputs are read before the check runs: a check must not change what it reads.
     inputs = check_inputs(ctx)
     run_id = rt.records.start_run(SESSION, ctx.name, "", ctx.check.name, str(log))

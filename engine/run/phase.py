@@ -23,25 +23,26 @@ from engine import globs, prompts
 from engine.agents.base import AgentResult
 from engine.agents.cassette import record_run
 from engine.agents.presets import get_preset
-from engine.breaker import check_budget, decide, error_signature
+from engine.breaker import error_signature
 from engine.compile import CheckTask, PhaseTask
 from engine.errors import MarathonError
 from engine.fingerprint import phase_inputs, phase_outputs
-from engine.git import repo
+from engine.git import repo, worktrees
 from engine.issue import OPEN_STATES
 from engine.run import process
 from engine.run.bugs import file_bug
 from engine.run.check import attempt_output, check_up_to_date, run_checks
-from engine.run.runtime import SESSION, Runtime, runtime_for
+from engine.run.runtime import SESSION, Runtime, runtime_for, stop_reason
 
 
 def plan_path(ctx: PhaseTask) -> str:
     return f".marathon/plans/{ctx.issue.id}.md"
 
 
-def prompt_context(ctx: PhaseTask) -> dict[str, Any]:
+def prompt_context(ctx: PhaseTask, workspace: Path) -> dict[str, Any]:
+    """`workspace` is where the agent works: the same path for every run of the issue."""
     issue = ctx.issue
-    plan_file = ctx.pipeline.root / plan_path(ctx)
+    plan_file = ctx.pipeline.state_dir / "plans" / f"{issue.id}.md"
     return {
         "issue": {
             "id": issue.id,
@@ -57,18 +58,24 @@ def prompt_context(ctx: PhaseTask) -> dict[str, Any]:
         "plan": plan_file.read_text(encoding="utf-8") if plan_file.exists() else "",
         "plan_path": plan_path(ctx),
         "checks": {name: shlex.join(check.command) for name, check in ctx.pipeline.checks.items()},
-        "workspace": str(ctx.pipeline.root),
+        "workspace": str(workspace),
     }
 
 
-def render_prompt(ctx: PhaseTask) -> str | None:
+def render_prompt(ctx: PhaseTask, rt: Runtime) -> str | None:
     if not ctx.phase.agent:
         return None
-    return prompts.render(ctx.pipeline.template_dirs, ctx.phase.prompt, prompt_context(ctx))
+    context = prompt_context(ctx, rt.planned_workdir(ctx.issue.id))
+    return prompts.render(ctx.pipeline.template_dirs, ctx.phase.prompt, context)
 
 
 def current_inputs(ctx: PhaseTask, rt: Runtime) -> dict[str, str]:
-    return phase_inputs(ctx, rt.records, render_prompt(ctx))
+    inputs = phase_inputs(ctx, rt.records, render_prompt(ctx, rt), rt.reading_dir(ctx.issue.id))
+    if ctx.phase.builtin == "exit" and rt.uses_worktrees:
+        # EXIT is not done while the issue's branch still waits to be merged.
+        pending = rt.planned_workdir(ctx.issue.id).exists()
+        inputs["merged"] = "no" if pending else "yes"
+    return inputs
 
 
 def phase_up_to_date(ctx: PhaseTask) -> bool:
@@ -132,7 +139,9 @@ def run_phase(ctx: PhaseTask) -> bool | TaskFailed:
         return TaskFailed(f"{ctx.name} failed: {outcome.error}; log: {log}")
     # Inputs are taken after the run: a phase that reads what it writes (CODE reads and
     # writes src/**) is then up to date with its own result.
-    rt.records.save_stamp(ctx.name, current_inputs(ctx, rt), phase_outputs(ctx))
+    rt.records.save_stamp(
+        ctx.name, current_inputs(ctx, rt), phase_outputs(ctx, rt.reading_dir(ctx.issue.id))
+    )
     rt.records.finish_run(run_id, "success", **fields)
     _log_line(log, "=== success")
     return True
@@ -144,13 +153,13 @@ def _execute(ctx: PhaseTask, rt: Runtime, run_id: int, log: Path) -> _Outcome:
         return _gate(ctx, rt)
     if phase.builtin == "exit":
         return _exit(ctx, rt)
-    root = ctx.pipeline.root
-    track_writes = repo.is_repo(root)
+    root = rt.workdir(ctx.issue.id)
+    track_writes = repo.is_repo(ctx.pipeline.root)
     if track_writes:
         repo.exclude_state_dir(root)
         before = repo.dirty_files(root)
     if phase.agent:
-        outcome = _run_agent(ctx, rt, run_id, log)
+        outcome = _run_agent(ctx, rt, run_id, log, root)
     else:
         finished = process.run_process(
             phase.command,
@@ -207,11 +216,7 @@ def _execute(ctx: PhaseTask, rt: Runtime, run_id: int, log: Path) -> _Outcome:
 
 def _stop_reason(ctx: PhaseTask, rt: Runtime) -> str:
     """Why this phase must not start (circuit breaker, budget), or ""."""
-    runs = rt.records.runs()
-    decision = decide(ctx.pipeline.breaker, runs, ctx.issue.id, ctx.phase.name)
-    if not decision.allow:
-        return decision.reason
-    return check_budget(ctx.pipeline.budgets, runs, ctx.issue.id, ctx.phase.name) or ""
+    return stop_reason(rt, ctx.issue.id, ctx.phase.name)
 
 
 def _gate(ctx: PhaseTask, rt: Runtime) -> _Outcome:
@@ -235,18 +240,18 @@ def _gate(ctx: PhaseTask, rt: Runtime) -> _Outcome:
     )
 
 
-def _run_agent(ctx: PhaseTask, rt: Runtime, run_id: int, log: Path) -> _Outcome:
+def _run_agent(ctx: PhaseTask, rt: Runtime, run_id: int, log: Path, workdir: Path) -> _Outcome:
     agent = ctx.pipeline.agents[ctx.phase.agent]
     preset = get_preset(agent)
-    prompt = render_prompt(ctx) or ""
+    prompt = render_prompt(ctx, rt) or ""
     prompt_file = ctx.pipeline.state_dir / "prompts" / ctx.issue.id / f"{ctx.phase.name}.md"
     prompt_file.parent.mkdir(parents=True, exist_ok=True)
     prompt_file.write_text(prompt, encoding="utf-8")
-    invocation = preset.build(agent, prompt_file, ctx.pipeline.root)
+    invocation = preset.build(agent, prompt_file, workdir)
     offset = log.stat().st_size if log.exists() else 0
     finished = process.run_process(
         invocation.argv,
-        cwd=ctx.pipeline.root,
+        cwd=workdir,
         log_path=log,
         timeout=ctx.phase.timeout,
         env={**_env(ctx, log), "MARATHON_PROMPT_FILE": str(prompt_file), **invocation.env},
@@ -272,6 +277,23 @@ def _run_agent(ctx: PhaseTask, rt: Runtime, run_id: int, log: Path) -> _Outcome:
 
 
 def _exit(ctx: PhaseTask, rt: Runtime) -> _Outcome:
+    if rt.uses_worktrees and worktrees.worktree_path(ctx.pipeline.state_dir, ctx.issue.id).exists():
+        root, state = ctx.pipeline.root, ctx.pipeline.state_dir
+        merged = worktrees.merge_back(
+            root, state, ctx.issue.id, rt.target_branch(), ctx.pipeline.git.merge
+        )
+        if not merged.merged:
+            if merged.conflicts:
+                # Back to the queue: the next run redoes the issue on top of the new target.
+                worktrees.remove_worktree(root, state, ctx.issue.id)
+                rt.records.forget(f"issue:{ctx.issue.id}")
+                return _Outcome(
+                    ok=False,
+                    error=f"{merged.message}; the issue goes back to "
+                    "the queue and restarts from the target branch",
+                )
+            return _Outcome(ok=False, error=merged.message)
+        worktrees.remove_worktree(root, state, ctx.issue.id)
     tracker = rt.tracker
     tracker.set_state(ctx.issue.id, "completed")
     meta = [issue for issue in tracker.snapshot() if issue.kind == "meta"]

@@ -7,7 +7,9 @@ import uuid
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from engine.breaker import check_budget, decide
 from engine.config.model import Pipeline
+from engine.git import repo, worktrees
 from engine.records import Records
 from engine.run import process
 from engine.trackers.base import Tracker
@@ -25,6 +27,7 @@ class Runtime:
     records: Records
     _tracker: Tracker | None = None
     _reaped: bool = False
+    _target: str = ""
     _lock: threading.Lock = field(default_factory=threading.Lock)
     _check_locks: dict[str, threading.Lock] = field(default_factory=dict)
 
@@ -39,6 +42,39 @@ class Runtime:
             if self._tracker is None:
                 self._tracker = open_tracker(self.pipeline)
             return self._tracker
+
+    @property
+    def uses_worktrees(self) -> bool:
+        return self.pipeline.git.worktrees and repo.is_repo(self.pipeline.root)
+
+    def target_branch(self) -> str:
+        with self._lock:
+            if not self._target:
+                self._target = self.pipeline.git.target or worktrees.current_branch(
+                    self.pipeline.root
+                )
+            return self._target
+
+    def planned_workdir(self, issue_id: str) -> Path:
+        """Where the issue's phases run: its worktree (existing or not), or the workspace."""
+        if self.uses_worktrees:
+            return worktrees.worktree_path(self.pipeline.state_dir, issue_id)
+        return self.pipeline.root
+
+    def reading_dir(self, issue_id: str) -> Path:
+        """Where the issue's files are read for up-to-date checks: its worktree while it
+        exists, the workspace once the issue has merged."""
+        planned = self.planned_workdir(issue_id)
+        return planned if planned.exists() else self.pipeline.root
+
+    def workdir(self, issue_id: str) -> Path:
+        """The issue's working directory, creating its worktree if needed."""
+        if not self.uses_worktrees:
+            return self.pipeline.root
+        repo.exclude_state_dir(self.pipeline.root)
+        return worktrees.ensure_worktree(
+            self.pipeline.root, self.pipeline.state_dir, issue_id, self.target_branch()
+        )
 
     def reap_stale_runs(self) -> None:
         """Runs left 'running' by a doit that died (kill -9): stop their agents, mark them."""
@@ -59,3 +95,22 @@ def runtime_for(pipeline: Pipeline) -> Runtime:
             found = Runtime(pipeline, Records(pipeline.records_db))
             _runtimes[pipeline.root] = found
         return found
+
+
+def stop_reason(rt: Runtime, issue: str, phase: str) -> str:
+    """Why a phase (or, with issue "", a check) must not start: breaker or budget; "" if none.
+
+    Reads only the runs the rules look at (this issue's, the last few of the workspace), so
+    the check stays cheap in a marathon of thousands of runs.
+    """
+    limits, budgets = rt.pipeline.breaker, rt.pipeline.budgets
+    if budgets.marathon_cost_usd is not None or budgets.marathon_turns is not None:
+        runs = rt.records.runs()
+    else:
+        recent = rt.records.recent(limits.consecutive_failures)
+        own = rt.records.runs(issue=issue) if issue else rt.records.runs(task=f"verify:{phase}")
+        runs = sorted({run.id: run for run in [*own, *recent]}.values(), key=lambda r: r.id)
+    decision = decide(limits, runs, issue, phase)
+    if not decision.allow:
+        return decision.reason
+    return check_budget(budgets, runs, issue, phase) or ""

@@ -80,7 +80,10 @@ def test_issue_runs_checks_and_test_qa_in_parallel_then_skips_everything(workspa
 def test_changed_source_file_reruns_code_and_its_dependents_but_not_plan(workspace: Path) -> None:
     add_issue(workspace, "Add login")
     assert run_doit(workspace, "-n", "4", "issue:PROJ-1").returncode == 0
+    # someone commits a change under src/ to the target branch
     (workspace / "src" / "extra.py").write_text("x = 1\n")
+    subprocess.run(["git", "add", "src/extra.py"], cwd=workspace, check=True)
+    subprocess.run(["git", "commit", "-qm", "extra"], cwd=workspace, check=True, env=doit_env())
     result = run_doit(workspace, "-n", "4", "issue:PROJ-1")
     assert result.returncode == 0, result.stdout + result.stderr
     counts = successes(workspace)
@@ -89,6 +92,7 @@ def test_changed_source_file_reruns_code_and_its_dependents_but_not_plan(workspa
     assert counts["issue:PROJ-1:code"] == 2
     assert counts["issue:PROJ-1:test"] == 2
     assert counts["issue:PROJ-1:qa"] == 2
+    assert counts["issue:PROJ-1:exit"] == 2
 
 
 def test_changed_issue_text_reruns_agent_phases(workspace: Path) -> None:

@@ -51,7 +51,8 @@ def render_description(draft: IssueDraft) -> str:
     if draft.acceptance:
         items = "\n".join(f"- [ ] {item}" for item in draft.acceptance)
         parts.append(f"{_ACCEPTANCE_HEAD}\n{items}")
-    parts.append(f"marathon: key={quote(draft.key, safe='')} kind={draft.kind}")
+    if draft.key:  # an issue without a key (added by hand through the engine) has no footer
+        parts.append(f"marathon: key={quote(draft.key, safe='')} kind={draft.kind}")
     return "\n\n".join(parts)
 
 

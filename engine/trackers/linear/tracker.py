@@ -9,6 +9,7 @@ claims something Linear does not have. Each public method is a thin `asyncio.run
 from __future__ import annotations
 
 import asyncio
+import uuid
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, replace
 from typing import Any
@@ -123,22 +124,37 @@ class LinearTracker:
         return report
 
     async def create_issue_async(self, draft: IssueDraft, blocks: Sequence[str] = ()) -> Issue:
-        """One issue outside an import (a bug found by QA, say), blocking `blocks` (issue ids)."""
+        """One issue outside an import (a bug found by a gate, say), blocking `blocks` (ids).
+
+        With a key it is idempotent like an import (the same bug signature finds the same
+        issue); without one (`doit add`) every call makes a new issue, as by hand in Linear.
+        """
         by_id = {issue.id: issue for issue in self.local.snapshot()}
         targets = [_remote_id(by_id, blocked) for blocked in blocks]
+        known = next((i for i in by_id.values() if draft.key and i.key == draft.key), None)
         async with self.client as client:
             place = await self._locate(client, create_project=True)
-            uid = identity.issue_id(place.team.id, place.project_id, draft.key)
-            made = await remote.create_issues(client, [_create_input(place, uid, draft)])
-            if uid in made.failed:
-                raise MarathonError(f"Linear refused issue {draft.key!r}: {made.failed[uid]}")
-            created = made.issues[uid]
+            if known is not None and known.remote_id:
+                uid, created = known.remote_id, None
+            else:
+                uid = (
+                    identity.issue_id(place.team.id, place.project_id, draft.key)
+                    if draft.key
+                    else str(uuid.uuid4())
+                )
+                made = await remote.create_issues(client, [_create_input(place, uid, draft)])
+                if uid in made.failed:
+                    raise MarathonError(f"Linear refused issue {draft.title!r}: {made.failed[uid]}")
+                created = made.issues[uid]
             await asyncio.gather(*(remote.create_relation(client, uid, t) for t in targets))
+        issue = known if created is None else self._issue(created, draft.key, draft.kind)
+        assert issue is not None
         reason = f"{draft.kind} issue goes first"
-        issue = self._issue(created, draft.key, draft.kind)
+        # Read the snapshot again only now, after the network calls, to keep the window in
+        # which a concurrent writer's change could be overwritten as small as possible.
+        current = [i for i in self.local.snapshot() if i.id != issue.id]
         edges = [*self.local.edges(), *(Edge(issue.id, b, reason) for b in blocks)]
-        others = [i for i in by_id.values() if i.id != issue.id]
-        self.local.replace_snapshot([*others, issue], edges)
+        self.local.replace_snapshot([*current, issue], edges)
         return self.local.get(issue.id)
 
     async def set_state_async(self, issue_id: str, state: str) -> None:

@@ -1,0 +1,168 @@
+"""One git worktree per issue, on its own branch, merged back at EXIT.
+
+An issue's phases run in `.marathon/worktrees/<ID>` on branch `marathon/<ID>`, created from the
+target branch when the issue starts (after the issues it depends on have merged), reused after
+a crash, and removed when the issue has merged. Merging happens under the repository lock; a
+conflict is aborted and reported, never recorded as success.
+"""
+
+from __future__ import annotations
+
+import os
+from dataclasses import dataclass
+from pathlib import Path
+
+from engine.errors import MarathonError
+from engine.git.repo import git, repo_lock
+
+BRANCH_PREFIX = "marathon/"
+
+
+@dataclass(frozen=True)
+class MergeResult:
+    merged: bool
+    sha: str = ""
+    conflicts: tuple[str, ...] = ()
+    message: str = ""
+
+
+def worktree_path(state_dir: Path, issue_id: str) -> Path:
+    return state_dir / "worktrees" / issue_id
+
+
+def branch_name(issue_id: str) -> str:
+    return f"{BRANCH_PREFIX}{issue_id}"
+
+
+def current_branch(root: Path) -> str:
+    result = git(root, "symbolic-ref", "--quiet", "--short", "HEAD", check=False)
+    if result.returncode != 0:
+        raise MarathonError(
+            f"{root} is on a detached HEAD; check out the branch issues should merge into "
+            "(or set git.target in marathon.yaml)"
+        )
+    return result.stdout.strip()
+
+
+def ensure_worktree(root: Path, state_dir: Path, issue_id: str, target: str) -> Path:
+    """The issue's worktree, created from `target` if it does not exist yet."""
+    path = worktree_path(state_dir, issue_id)
+    with repo_lock(state_dir):
+        if (path / ".git").exists():
+            _abort_unfinished_merge(path)
+            return path
+        git(root, "worktree", "prune")
+        branch = branch_name(issue_id)
+        exists = (
+            git(
+                root, "rev-parse", "--verify", "--quiet", f"refs/heads/{branch}", check=False
+            ).returncode
+            == 0
+        )
+        path.parent.mkdir(parents=True, exist_ok=True)
+        if exists:
+            # A branch left by an interrupted run keeps its finished phases' commits.
+            git(root, "worktree", "add", "-q", str(path), branch)
+        else:
+            git(root, "worktree", "add", "-q", "-b", branch, str(path), target)
+        # The worktree shares the workspace's state (plans, logs, prompts) by a link.
+        link = path / ".marathon"
+        if not link.exists():
+            os.symlink(state_dir.resolve(), link)
+    return path
+
+
+def merge_back(
+    root: Path, state_dir: Path, issue_id: str, target: str, strategy: str
+) -> MergeResult:
+    """Bring `marathon/<ID>` into `target`: rebase (or merge) in the worktree, then fast-forward.
+
+    `target` may be checked out in the main worktree: it is then fast-forwarded there, which
+    refuses (and reports) rather than overwrite local changes.
+    """
+    path = worktree_path(state_dir, issue_id)
+    branch = branch_name(issue_id)
+    with repo_lock(state_dir):
+        _abort_unfinished_merge(path)
+        if strategy == "rebase":
+            step = git(path, "rebase", target, check=False)
+        else:
+            step = git(
+                path,
+                "merge",
+                "--no-edit",
+                "-m",
+                f"Merge {target} into {branch}",
+                target,
+                check=False,
+            )
+        if step.returncode != 0:
+            conflicts = _conflicted(path)
+            _abort_unfinished_merge(path)
+            return MergeResult(
+                False,
+                conflicts=conflicts,
+                message=f"{strategy} onto {target} conflicts in "
+                f"{', '.join(conflicts) or 'the work tree'}",
+            )
+        sha = git(path, "rev-parse", "HEAD").stdout.strip()
+        if checked_out_in(root) == target:
+            ff = git(root, "merge", "--ff-only", "-q", branch, check=False)
+            if ff.returncode != 0:
+                reason = (ff.stderr or ff.stdout).strip().splitlines()
+                return MergeResult(
+                    False,
+                    message=f"cannot fast-forward {target} in {root}: "
+                    f"{reason[-1] if reason else 'refused'}",
+                )
+        else:
+            old = git(root, "rev-parse", f"refs/heads/{target}").stdout.strip()
+            git(root, "update-ref", f"refs/heads/{target}", sha, old)
+        return MergeResult(True, sha=sha)
+
+
+def remove_worktree(root: Path, state_dir: Path, issue_id: str) -> bool:
+    """Remove the issue's worktree and branch; False when there was nothing to remove."""
+    path = worktree_path(state_dir, issue_id)
+    branch = branch_name(issue_id)
+    removed = False
+    with repo_lock(state_dir):
+        if path.exists():
+            git(root, "worktree", "remove", "--force", str(path), check=False)
+            removed = True
+        git(root, "worktree", "prune")
+        if (
+            git(
+                root, "rev-parse", "--verify", "--quiet", f"refs/heads/{branch}", check=False
+            ).returncode
+            == 0
+        ):
+            git(root, "branch", "-q", "-D", branch)
+            removed = True
+    return removed
+
+
+def marathon_worktrees(root: Path) -> list[str]:
+    """Issue ids that have a marathon branch (worktree or not)."""
+    out = git(root, "for-each-ref", "--format=%(refname:short)", f"refs/heads/{BRANCH_PREFIX}")
+    return sorted(line[len(BRANCH_PREFIX) :] for line in out.stdout.split() if line)
+
+
+def checked_out_in(root: Path) -> str:
+    result = git(root, "symbolic-ref", "--quiet", "--short", "HEAD", check=False)
+    return result.stdout.strip() if result.returncode == 0 else ""
+
+
+def _conflicted(path: Path) -> tuple[str, ...]:
+    out = git(path, "diff", "--name-only", "--diff-filter=U", check=False).stdout
+    return tuple(sorted(set(out.split())))
+
+
+def _abort_unfinished_merge(path: Path) -> None:
+    """A rebase or merge interrupted by a crash is undone before anything else happens."""
+    git_dir = Path(git(path, "rev-parse", "--git-dir").stdout.strip())
+    git_dir = git_dir if git_dir.is_absolute() else path / git_dir
+    if (git_dir / "rebase-merge").exists() or (git_dir / "rebase-apply").exists():
+        git(path, "rebase", "--abort", check=False)
+    if (git_dir / "MERGE_HEAD").exists():
+        git(path, "merge", "--abort", check=False)
