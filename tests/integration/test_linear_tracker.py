@@ -245,6 +245,11 @@ def test_create_issue_outside_an_import(fake: FakeLinear, tmp_path: Path) -> Non
     assert again.id == bug.id
     assert keys_in_linear(fake)["bug-1"] == 1
     assert len(fake.blocks()) == 1
+    # Without a key (`doit add`) each call is a new issue, with no footer in its text.
+    first = t.create_issue(IssueDraft("", "Tidy the README", "By hand."))
+    second = t.create_issue(IssueDraft("", "Tidy the README", "By hand."))
+    assert first.id != second.id and first.key == second.key == ""
+    assert fake.store.find_issue(first.id)["description"] == "By hand."
 
 
 def test_reading_the_snapshot_never_calls_linear(tmp_path: Path) -> None:
