@@ -168,7 +168,7 @@ class LinearClient:
                     ) from None
                 await self._back_off(operation, attempt, reason)
                 continue
-            outcome = self._classify(operation, response)
+            outcome, data = self._classify(operation, response)
             if outcome == "ratelimited":
                 limited += 1
                 wait = rate_limit_wait(
@@ -192,15 +192,15 @@ class LinearClient:
                     )
                 await self._back_off(operation, attempt, reason)
                 continue
-            return outcome
+            return data
 
     async def _back_off(self, operation: str, attempt: int, reason: str) -> None:
         delay = self.policy.backoff(attempt - 1)
         log.info("linear %s: %s, retry %d in %.2fs", operation, reason, attempt, delay)
         await self._sleep(delay)
 
-    def _classify(self, operation: str, response: httpx.Response) -> Any:
-        """`"ratelimited"`, `"transient"`, the `data` of a success, or raise."""
+    def _classify(self, operation: str, response: httpx.Response) -> tuple[str, Any]:
+        """`("ok", data)`, `("ratelimited", None)`, `("transient", None)`, or raise."""
         status = response.status_code
         try:
             body = response.json()
@@ -209,7 +209,7 @@ class LinearClient:
         problems = _problems(body)
         codes = {p.code for p in problems}
         if "RATELIMITED" in codes or status == 429:
-            return "ratelimited"
+            return "ratelimited", None
         if status in (401, 403) or codes & _AUTH_CODES:
             raise LinearAuthError(
                 f"Linear rejected the API key from {self._key.source} (HTTP {status}); "
@@ -217,12 +217,12 @@ class LinearClient:
                 exit_code=2,
             )
         if status >= 500 or status == 408:  # the server or a proxy in front of it hiccuped
-            return "transient"
+            return "transient", None
         if problems:
             raise LinearError(operation, problems)
         if not isinstance(body, dict) or body.get("data") is None:
             raise LinearError(operation, [GraphQLProblem(f"unexpected answer (HTTP {status})")])
-        return body["data"]
+        return "ok", body["data"]
 
 
 def _problems(body: object) -> list[GraphQLProblem]:
