@@ -84,6 +84,15 @@ def merge_back(
     branch = branch_name(issue_id)
     with repo_lock(state_dir):
         _abort_unfinished_merge(path)
+        dirty = git(path, "status", "--porcelain", "--untracked-files=all").stdout.splitlines()
+        if dirty:
+            # Removing the worktree after the merge would lose them.
+            files = ", ".join(line[3:] for line in dirty[:10])
+            return MergeResult(
+                False,
+                message=f"uncommitted changes in {path}: {files}; commit "
+                f"them on {branch} or remove them, then run again",
+            )
         if strategy == "rebase":
             step = git(path, "rebase", target, check=False)
         else:

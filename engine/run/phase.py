@@ -26,9 +26,10 @@ from engine.agents.presets import get_preset
 from engine.breaker import error_signature
 from engine.compile import CheckTask, PhaseTask
 from engine.errors import MarathonError
-from engine.fingerprint import phase_inputs, phase_outputs
+from engine.fingerprint import changed_components, phase_inputs, phase_outputs
 from engine.git import repo, worktrees
 from engine.issue import OPEN_STATES
+from engine.records import Stamp
 from engine.run import process
 from engine.run.bugs import file_bug
 from engine.run.check import attempt_output, check_up_to_date, run_checks
@@ -84,9 +85,27 @@ def phase_up_to_date(ctx: PhaseTask) -> bool:
     if stamp is None:
         return False
     try:
-        return dict(stamp.inputs) == current_inputs(ctx, rt)
+        return not changed_inputs(ctx, rt, stamp)
     except MarathonError:
         return False  # the run itself will report the problem
+
+
+def changed_inputs(ctx: PhaseTask, rt: Runtime, stamp: Stamp | None) -> list[str]:
+    """The names of the inputs that differ from the stamp ("never succeeded" without one).
+
+    Once an issue is completed its branch has merged and its files belong to the target
+    branch, which later issues keep changing: then only the issue's own inputs (text, prompt,
+    agent settings) count, or no marathon would ever be finished. Reopen an issue to redo it.
+    """
+    current = current_inputs(ctx, rt)
+    changed = changed_components(stamp, current)
+    if ctx.issue.state == "completed":
+        changed = [name for name in changed if not name.startswith(_DRIFTING)]
+    return changed
+
+
+# Inputs that other issues change after this one merged.
+_DRIFTING = ("files", "after:", "merged")
 
 
 @dataclass(frozen=True)

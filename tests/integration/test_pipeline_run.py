@@ -79,11 +79,13 @@ def test_issue_runs_checks_and_test_qa_in_parallel_then_skips_everything(workspa
 
 def test_changed_source_file_reruns_code_and_its_dependents_but_not_plan(workspace: Path) -> None:
     add_issue(workspace, "Add login")
-    assert run_doit(workspace, "-n", "4", "issue:PROJ-1").returncode == 0
-    # someone commits a change under src/ to the target branch
-    (workspace / "src" / "extra.py").write_text("x = 1\n")
-    subprocess.run(["git", "add", "src/extra.py"], cwd=workspace, check=True)
-    subprocess.run(["git", "commit", "-qm", "extra"], cwd=workspace, check=True, env=doit_env())
+    # up to QA: the issue is in progress in its worktree, not merged yet
+    assert run_doit(workspace, "-n", "4", "issue:PROJ-1:qa", "issue:PROJ-1:test").returncode == 0
+    worktree = workspace / ".marathon" / "worktrees" / "PROJ-1"
+    assert (worktree / "src").is_dir()
+    (worktree / "src" / "extra.py").write_text("x = 1\n")  # a hand edit in the issue's tree
+    subprocess.run(["git", "add", "src/extra.py"], cwd=worktree, check=True)
+    subprocess.run(["git", "commit", "-qm", "fix"], cwd=worktree, check=True, env=doit_env())
     result = run_doit(workspace, "-n", "4", "issue:PROJ-1")
     assert result.returncode == 0, result.stdout + result.stderr
     counts = successes(workspace)
@@ -92,7 +94,20 @@ def test_changed_source_file_reruns_code_and_its_dependents_but_not_plan(workspa
     assert counts["issue:PROJ-1:code"] == 2
     assert counts["issue:PROJ-1:test"] == 2
     assert counts["issue:PROJ-1:qa"] == 2
-    assert counts["issue:PROJ-1:exit"] == 2
+    assert counts["issue:PROJ-1:exit"] == 1
+    assert not worktree.exists()  # merged and removed
+    assert (workspace / "src" / "extra.py").exists()  # merged with the issue's branch
+
+
+def test_completed_issue_stays_done_when_later_work_changes_files(workspace: Path) -> None:
+    add_issue(workspace, "Add login")
+    assert run_doit(workspace, "-n", "4", "issue:PROJ-1").returncode == 0
+    (workspace / "src" / "later.py").write_text("y = 2\n")
+    subprocess.run(["git", "add", "src/later.py"], cwd=workspace, check=True)
+    subprocess.run(["git", "commit", "-qm", "later"], cwd=workspace, check=True, env=doit_env())
+    before = len(runs(workspace))
+    assert run_doit(workspace, "-n", "4", "issue:PROJ-1").returncode == 0
+    assert len(runs(workspace)) == before
 
 
 def test_changed_issue_text_reruns_agent_phases(workspace: Path) -> None:
