@@ -17,6 +17,7 @@ from engine.errors import MarathonError
 from engine.issue import Edge, IssueDraft
 from engine.trackers.linear.auth import ApiKey
 from engine.trackers.linear.client import LinearClient, LinearUnavailable
+from engine.trackers.linear.documents import PAGE_SIZE
 from engine.trackers.linear.identity import parse_description
 from engine.trackers.linear.retry import RetryPolicy
 from engine.trackers.linear.tracker import LinearTracker
@@ -166,7 +167,7 @@ def test_more_than_fifty_drafts_go_in_chunks_and_reads_page(
     fresh = tracker(fake, tmp_path / "fresh")
     fresh.sync()
     reads = fake.operations()[before:]
-    assert reads.count("ProjectIssues") == 2  # 120 issues, 100 a page
+    assert reads.count("ProjectIssues") == -(-120 // PAGE_SIZE)  # pages of PAGE_SIZE issues
     assert "IssueRelations" in reads  # f1 has more relations than fit in one page
     assert len(fresh.snapshot()) == 120 and len(fresh.edges()) == 61
 

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import math
 import re
 
 import graphql
@@ -65,3 +66,77 @@ def test_the_fake_schema_is_linears_schema_without_its_descriptions() -> None:
         return found
 
     assert shape(full) == shape(fast)
+
+
+# The page sizes the engine sends with each document (see engine/trackers/linear/remote.py).
+_SENT = {
+    "PROJECT_ISSUES": {"first": documents.PAGE_SIZE, "relFirst": documents.RELATION_PAGE},
+    "TEAM_ISSUES": {"first": documents.PAGE_SIZE, "relFirst": documents.RELATION_PAGE},
+}
+_LIST_ITEMS = 50  # a plain list in an answer (issueBatchCreate.issues) holds at most a batch
+
+
+def _complexity(document: graphql.DocumentNode, variables: dict[str, int]) -> float:
+    """Linear's published scoring: a scalar 0.1, an object 1, and a connection multiplies what
+    it selects by its `first` (50 when absent), rounded up."""
+    schema = linear_schema()
+    fragments = {
+        d.name.value: d
+        for d in document.definitions
+        if isinstance(d, graphql.FragmentDefinitionNode)
+    }
+
+    def first_of(field: graphql.FieldNode) -> int:
+        for argument in field.arguments or ():
+            if argument.name.value != "first":
+                continue
+            value = argument.value
+            if isinstance(value, graphql.VariableNode):
+                return variables[value.name.value]
+            assert isinstance(value, graphql.IntValueNode)
+            return int(value.value)
+        return 50
+
+    def cost(selections: graphql.SelectionSetNode, parent: graphql.GraphQLObjectType) -> float:
+        # A connection's `nodes` list is what its `first` counts: no second multiplier there.
+        in_connection = parent.name.endswith("Connection")
+        total = 0.0
+        for selection in selections.selections:
+            if isinstance(selection, graphql.FragmentSpreadNode):
+                total += cost(fragments[selection.name.value].selection_set, parent)
+                continue
+            assert isinstance(selection, graphql.FieldNode)
+            if selection.name.value == "__typename":
+                continue
+            field = parent.fields[selection.name.value]
+            named = graphql.get_named_type(field.type)
+            if selection.selection_set is None:
+                total += 0.1
+                continue
+            assert isinstance(named, graphql.GraphQLObjectType)
+            inner = cost(selection.selection_set, named)
+            if named.name.endswith("Connection"):
+                total += 1 + math.ceil(first_of(selection) * inner)
+            elif not in_connection and isinstance(
+                graphql.get_nullable_type(field.type), graphql.GraphQLList
+            ):
+                total += _LIST_ITEMS * (1 + inner)
+            else:
+                total += 1 + inner
+        return total
+
+    total = 0.0
+    for definition in document.definitions:
+        if isinstance(definition, graphql.OperationDefinitionNode):
+            root = schema.get_root_type(definition.operation)
+            assert root is not None
+            total += cost(definition.selection_set, root)
+    return total
+
+
+@pytest.mark.parametrize("name", sorted(documents.ALL))
+def test_document_stays_under_linears_complexity_limit(name: str) -> None:
+    variables = {"first": documents.MAX_FIRST, "relFirst": documents.RELATION_PAGE}
+    variables.update(_SENT.get(name, {}))
+    points = _complexity(graphql.parse(documents.ALL[name]), variables)
+    assert points <= documents.MAX_COMPLEXITY, f"{name}: {points:.0f} points"

@@ -7,9 +7,13 @@ Page sizes are variables; `first` must stay at or below 250 (Linear's maximum).
 
 from __future__ import annotations
 
-PAGE_SIZE = 100  # issues per page: with 50 relations each this stays well inside query complexity
-RELATION_PAGE = 50
+# Linear rejects a query whose complexity exceeds 10,000 points (an object costs 1, a scalar 0.1,
+# and a connection multiplies what it selects by `first`). 50 issues a page with 20 relations
+# each way costs about 5,000; a unit test recomputes every document's worst case.
+PAGE_SIZE = 50
+RELATION_PAGE = 20
 MAX_FIRST = 250
+MAX_COMPLEXITY = 10_000
 
 _ISSUE_FIELDS = """
 fragment IssueFields on Issue {
@@ -20,11 +24,11 @@ fragment IssueFields on Issue {
   priority
   state { id type }
   relations(first: $relFirst) {
-    nodes { id type issue { id } relatedIssue { id } }
+    nodes { id type relatedIssue { id } }
     pageInfo { hasNextPage endCursor }
   }
   inverseRelations(first: $relFirst) {
-    nodes { id type issue { id } relatedIssue { id } }
+    nodes { id type issue { id } }
     pageInfo { hasNextPage endCursor }
   }
 }
@@ -93,7 +97,7 @@ ISSUE_RELATIONS = """
 query IssueRelations($id: String!, $first: Int!, $after: String) {
   issue(id: $id) {
     relations(first: $first, after: $after) {
-      nodes { id type issue { id } relatedIssue { id } }
+      nodes { id type relatedIssue { id } }
       pageInfo { hasNextPage endCursor }
     }
   }
@@ -104,7 +108,7 @@ ISSUE_INVERSE_RELATIONS = """
 query IssueInverseRelations($id: String!, $first: Int!, $after: String) {
   issue(id: $id) {
     inverseRelations(first: $first, after: $after) {
-      nodes { id type issue { id } relatedIssue { id } }
+      nodes { id type issue { id } }
       pageInfo { hasNextPage endCursor }
     }
   }

@@ -116,7 +116,7 @@ async def read_issues(client: LinearClient, *, project_id: str = "", team_id: st
         for node in connection["nodes"]:
             remote.issues[node["id"]] = _issue(node)
             for name in _FOLLOW:
-                _add_relations(remote, node[name]["nodes"])
+                _add_relations(remote, name, node["id"], node[name]["nodes"])
                 if node[name]["pageInfo"]["hasNextPage"]:
                     more.append((name, node["id"], node[name]["pageInfo"]["endCursor"]))
         if not connection["pageInfo"]["hasNextPage"]:
@@ -136,18 +136,23 @@ async def _more_relations(
             _FOLLOW[name], {"id": issue_id, "first": docs.MAX_FIRST, "after": cursor}
         )
         connection = data["issue"][name]
-        _add_relations(remote, connection["nodes"])
+        _add_relations(remote, name, issue_id, connection["nodes"])
         cursor = (
             connection["pageInfo"]["endCursor"] if connection["pageInfo"]["hasNextPage"] else None
         )
 
 
-def _add_relations(remote: Remote, nodes: list[dict[str, Any]]) -> None:
+def _add_relations(remote: Remote, name: str, issue_id: str, nodes: list[dict[str, Any]]) -> None:
+    """Relations as read from one issue: in `relations` it is the blocker, in
+    `inverseRelations` the blocked one; only the other end is fetched."""
     for node in nodes:
-        if node["type"] == "blocks":  # duplicate / related / similar are not dependencies
-            remote.relations[node["id"]] = Relation(
-                node["id"], node["issue"]["id"], node["relatedIssue"]["id"]
-            )
+        if node["type"] != "blocks":  # duplicate / related / similar are not dependencies
+            continue
+        if name == "relations":
+            relation = Relation(node["id"], issue_id, node["relatedIssue"]["id"])
+        else:
+            relation = Relation(node["id"], node["issue"]["id"], issue_id)
+        remote.relations[node["id"]] = relation
 
 
 def _issue(node: dict[str, Any]) -> RemoteIssue:
