@@ -251,6 +251,10 @@ def test_create_issue_outside_an_import(fake: FakeLinear, tmp_path: Path) -> Non
     second = t.create_issue(IssueDraft("", "Tidy the README", "By hand."))
     assert first.id != second.id and first.key == second.key == ""
     assert fake.store.find_issue(first.id)["description"] == "By hand."
+    t.add_edge(Edge(target, first.id, "added by hand"))  # `doit add --after`
+    t.add_edge(Edge(target, first.id, "added by hand"))
+    assert len(fake.blocks()) == 2
+    assert t.local.get(first.id).dependencies == (target,)
 
 
 def test_reading_the_snapshot_never_calls_linear(tmp_path: Path) -> None:

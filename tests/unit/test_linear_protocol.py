@@ -25,7 +25,7 @@ def test_linear_tracker_has_every_protocol_method_with_its_signature() -> None:
 
 def test_each_network_method_has_an_async_twin_with_the_same_parameters() -> None:
     ours = _public(LinearTracker)
-    for name in ("import_issues", "create_issue", "set_state", "comment", "sync"):
+    for name in ("import_issues", "create_issue", "set_state", "comment", "sync", "add_edge"):
         twin = ours[f"{name}_async"]
         assert inspect.iscoroutinefunction(getattr(LinearTracker, f"{name}_async"))
         assert list(twin.parameters) == list(ours[name].parameters)

@@ -93,6 +93,10 @@ class LinearTracker:
     def sync(self) -> str:
         return asyncio.run(self.sync_async())
 
+    def add_edge(self, edge: Edge) -> None:
+        """Like LocalTracker.add_edge: `edge.blocker` blocks `edge.blocked` (issue ids)."""
+        asyncio.run(self.add_edge_async(edge))
+
     # -- async ---------------------------------------------------------------------------------
 
     async def sync_async(self) -> str:
@@ -156,6 +160,13 @@ class LinearTracker:
         edges = [*self.local.edges(), *(Edge(issue.id, b, reason) for b in blocks)]
         self.local.replace_snapshot([*current, issue], edges)
         return self.local.get(issue.id)
+
+    async def add_edge_async(self, edge: Edge) -> None:
+        by_id = {issue.id: issue for issue in self.local.snapshot()}
+        blocker, blocked = _remote_id(by_id, edge.blocker), _remote_id(by_id, edge.blocked)
+        async with self.client as client:
+            await remote.create_relation(client, blocker, blocked)
+        self.local.add_edge(edge)
 
     async def set_state_async(self, issue_id: str, state: str) -> None:
         if state not in STATE_TYPES:
