@@ -66,11 +66,8 @@ def check_inputs(ctx: CheckTask) -> dict[str, str]:
     }
 
 
-def phase_inputs(
-    ctx: PhaseTask, records: Records, prompt: str | None, workdir: Path
-) -> dict[str, str]:
-    """Every input of a phase; `prompt` is the rendered prompt (None for non-agent phases),
-    `workdir` where its files are (the issue's worktree, or the workspace)."""
+def own_inputs(ctx: PhaseTask, prompt: str | None) -> dict[str, str]:
+    """The inputs that belong to the issue and the pipeline, not to the files of the tree."""
     phase = ctx.phase
     inputs = {"issue": digest(ctx.issue.text_fields())}
     if phase.agent:
@@ -80,10 +77,19 @@ def phase_inputs(
         inputs["command"] = digest(list(phase.command))
     if phase.checks:
         inputs["checks"] = digest(sorted(phase.checks))
-    for dep in phase.after:
+    return inputs
+
+
+def phase_inputs(
+    ctx: PhaseTask, records: Records, prompt: str | None, workdir: Path
+) -> dict[str, str]:
+    """Every input of a phase; `prompt` is the rendered prompt (None for non-agent phases),
+    `workdir` where its files are (the issue's worktree, or the workspace)."""
+    inputs = own_inputs(ctx, prompt)
+    for dep in ctx.phase.after:
         stamp = records.stamp(phase_task_name(ctx.issue.id, dep))
         inputs[f"after:{dep}"] = stamp.outputs if stamp else MISSING
-    if phase.reads:
+    if ctx.phase.reads:
         inputs["files"] = files_digest(workdir, ctx.reads)
     return inputs
 

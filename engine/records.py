@@ -96,6 +96,8 @@ class Records:
     def __init__(self, path: Path) -> None:
         self.path = path
         self._local = threading.local()
+        self._stamps: dict[str, Stamp] | None = None
+        self._stamps_lock = threading.Lock()
 
     @property
     def _conn(self) -> sqlite3.Connection:
@@ -173,14 +175,18 @@ class Records:
     # -- stamps --------------------------------------------------------------------------
 
     def stamp(self, task: str) -> Stamp | None:
-        if not self.path.exists():
-            return None
-        row = self._conn.execute("SELECT * FROM stamps WHERE task = ?", (task,)).fetchone()
-        if row is None:
-            return None
-        return Stamp(row["task"], json.loads(row["inputs"]), row["outputs"], row["finished"])
+        return self.all_stamps().get(task)
 
     def all_stamps(self) -> dict[str, Stamp]:
+        """Every stamp, read once per Records object: one query instead of one per task when
+        doit checks thousands of tasks. Writes through this object keep it current; only one
+        doit runs tasks in a workspace at a time."""
+        with self._stamps_lock:
+            if self._stamps is None:
+                self._stamps = self._read_stamps()
+            return self._stamps
+
+    def _read_stamps(self) -> dict[str, Stamp]:
         if not self.path.exists():
             return {}
         rows = self._conn.execute("SELECT * FROM stamps")
@@ -192,21 +198,26 @@ class Records:
         }
 
     def save_stamp(self, task: str, inputs: Mapping[str, str], outputs: str) -> None:
+        finished = time.time()
         with sqlite.transaction(self._conn) as conn:
             conn.execute(
                 "INSERT OR REPLACE INTO stamps (task, inputs, outputs, finished)"
                 " VALUES (?, ?, ?, ?)",
-                (task, json.dumps(dict(inputs), sort_keys=True), outputs, time.time()),
+                (task, json.dumps(dict(inputs), sort_keys=True), outputs, finished),
             )
+        self.all_stamps()[task] = Stamp(task, dict(inputs), outputs, finished)
 
     def forget(self, task_prefix: str) -> int:
         """Drop stamps of tasks whose name starts with `task_prefix` (they will run again)."""
         with sqlite.transaction(self._conn) as conn:
             cursor = conn.execute(
-                "DELETE FROM stamps WHERE task = ? OR task LIKE ?",
-                (task_prefix, task_prefix.replace("%", r"\%") + ":%"),
+                "DELETE FROM stamps WHERE task = ? OR substr(task, 1, ?) = ?",
+                (task_prefix, len(task_prefix) + 1, task_prefix + ":"),
             )
-            return cursor.rowcount
+            removed = cursor.rowcount
+        with self._stamps_lock:
+            self._stamps = None
+        return removed
 
 
 _INTERNAL = {"owner_pid", "child_pgid"}

@@ -26,7 +26,7 @@ from engine.agents.presets import get_preset
 from engine.breaker import error_signature
 from engine.compile import CheckTask, PhaseTask
 from engine.errors import MarathonError
-from engine.fingerprint import changed_components, phase_inputs, phase_outputs
+from engine.fingerprint import changed_components, own_inputs, phase_inputs, phase_outputs
 from engine.git import repo, worktrees
 from engine.issue import OPEN_STATES
 from engine.records import Stamp
@@ -97,15 +97,17 @@ def changed_inputs(ctx: PhaseTask, rt: Runtime, stamp: Stamp | None) -> list[str
     branch, which later issues keep changing: then only the issue's own inputs (text, prompt,
     agent settings) count, or no marathon would ever be finished. Reopen an issue to redo it.
     """
-    current = current_inputs(ctx, rt)
-    changed = changed_components(stamp, current)
-    if ctx.issue.state == "completed":
-        changed = [name for name in changed if not name.startswith(_DRIFTING)]
-    return changed
-
-
-# Inputs that other issues change after this one merged.
-_DRIFTING = ("files", "after:", "merged")
+    if ctx.issue.state != "completed":
+        return changed_components(stamp, current_inputs(ctx, rt))
+    own = own_inputs(ctx, render_prompt(ctx, rt))
+    if stamp is not None:
+        stamp = Stamp(
+            stamp.task,
+            {k: v for k, v in stamp.inputs.items() if k in own},
+            stamp.outputs,
+            stamp.finished,
+        )
+    return changed_components(stamp, own)
 
 
 @dataclass(frozen=True)
