@@ -18,6 +18,7 @@ from typing import Any
 
 from engine.config.load import concurrent_pairs, phase_ancestors, phase_order
 from engine.config.model import CheckConfig, PhaseConfig, Pipeline
+from engine.graph import chain_lengths, graph_from_issues
 from engine.issue import Issue
 
 TaskDict = dict[str, Any]
@@ -97,6 +98,7 @@ def compile_tasks(pipeline: Pipeline, issues: Sequence[Issue], runners: Runners)
     finals = final_phases(pipeline)
     for issue in selected:
         tasks += _issue_tasks(pipeline, issue, order, concurrent, by_id, finals, runners)
+    tasks.append(_marathon_task(selected))
     tasks.append(
         {
             "basename": "issue",
@@ -202,3 +204,31 @@ def _phase_summary(phase: PhaseConfig) -> str:
     else:
         what = f"builtin {phase.builtin}"
     return f"{phase.doc} [{what}]" if phase.doc else what
+
+
+def marathon_order(issues: Sequence[Issue]) -> list[Issue]:
+    """Open issues in the order a marathon should start them when several are ready: bug
+    issues first, then by priority (urgent first, "no priority" last), then the issues that
+    head the longest chains (the critical path first), then by number."""
+    open_issues = [issue for issue in issues if issue.is_open]
+    chains = chain_lengths(graph_from_issues(open_issues))
+
+    def key(issue: Issue) -> tuple[int, int, int, int]:
+        priority = issue.priority if issue.priority > 0 else 5
+        number = int(issue.id.rsplit("-", 1)[1])
+        return (0 if issue.kind == "bug" else 1, priority, -chains[issue.id], number)
+
+    return sorted(open_issues, key=key)
+
+
+def _marathon_task(issues: Sequence[Issue]) -> TaskDict:
+    ordered = marathon_order(issues)
+    return {
+        "basename": "marathon",
+        "doc": f"every open issue in dependency order, independent ones at once "
+        f"({len(ordered)} open)",
+        "actions": None,
+        # doit starts ready tasks in the order of this list.
+        "task_dep": [f"issue:{issue.id}" for issue in ordered],
+        "meta": {"kind": "group", "issue": "", "phase": "", "log": ""},
+    }

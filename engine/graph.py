@@ -136,6 +136,17 @@ def critical_path(graph: Graph) -> list[str]:
     return path[::-1]
 
 
+def chain_lengths(graph: Graph) -> dict[str, int]:
+    """For each issue, the longest chain of issues that starts with it (itself included):
+    how much of the remaining critical path finishing it unblocks."""
+    children = _children(graph)
+    order = [node for level in levels(graph) for node in level]
+    length: dict[str, int] = {}
+    for node in reversed(order):
+        length[node] = 1 + max((length[kid] for kid in children[node]), default=0)
+    return length
+
+
 def summarize(graph: Graph) -> Summary:
     return Summary(
         issues=len(graph.nodes),

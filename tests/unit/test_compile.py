@@ -106,4 +106,30 @@ def test_compiling_is_deterministic(pipeline) -> None:
         for t in compile_tasks(pipeline, issues, RUNNERS)
     ]
     assert first == second
-    assert len(first) == 1 + 2 + 19 * 7 + 1  # verify group, 2 checks, 19 x (group + 6), issue
+    assert (
+        len(first) == 1 + 2 + 19 * 7 + 2
+    )  # verify group, 2 checks, 19 x (group + 6), marathon, issue
+
+
+def test_marathon_orders_bugs_then_priority_then_longest_chain(pipeline) -> None:
+    issues = [
+        Issue("PROJ-1", "polish", priority=4),
+        Issue("PROJ-2", "short branch", priority=2),
+        Issue("PROJ-3", "head of the long chain", priority=2, blocks=("PROJ-4",)),
+        Issue("PROJ-4", "middle", priority=2, dependencies=("PROJ-3",), blocks=("PROJ-5",)),
+        Issue("PROJ-5", "end", priority=2, dependencies=("PROJ-4",)),
+        Issue("PROJ-6", "lint is red", priority=1, kind="bug"),
+        Issue("PROJ-7", "done", state="completed"),
+        Issue("PROJ-8", "no priority", priority=0),
+    ]
+    tasks = by_name(compile_tasks(pipeline, issues, RUNNERS))
+    assert tasks["marathon"]["task_dep"] == [
+        "issue:PROJ-6",
+        "issue:PROJ-3",
+        "issue:PROJ-4",
+        "issue:PROJ-2",
+        "issue:PROJ-5",
+        "issue:PROJ-1",
+        "issue:PROJ-8",
+    ]
+    assert "(7 open)" in tasks["marathon"]["doc"]
