@@ -67,6 +67,7 @@ class Runners:
     check_up_to_date: Callable[[CheckTask], bool]
     run_phase: Callable[[PhaseTask], Any]
     phase_up_to_date: Callable[[PhaseTask], bool]
+    clean_issue: Callable[[Pipeline, str], Any]  # `doit clean issue:<ID>`
 
 
 def phase_task_name(issue_id: str, phase: str) -> str:
@@ -161,6 +162,7 @@ def _issue_tasks(
             "basename": f"issue:{issue.id}",
             "name": None,
             "doc": f"{issue.title}{waits}",
+            "clean": [(runners.clean_issue, [pipeline, issue.id])],
             "meta": {"kind": "group", "issue": issue.id, "phase": "", "log": ""},
         }
     ]

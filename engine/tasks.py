@@ -25,7 +25,7 @@ from engine.issue import PRIORITY_NAMES, IssueDraft
 from engine.report.session import reporter_for
 from engine.run import process
 from engine.run.check import check_up_to_date, run_check
-from engine.run.phase import phase_up_to_date, run_phase
+from engine.run.phase import clean_issue, phase_up_to_date, run_phase
 from engine.trackers.open import open_snapshot, open_tracker
 
 RUNNERS = Runners(
@@ -33,6 +33,7 @@ RUNNERS = Runners(
     check_up_to_date=check_up_to_date,
     run_phase=run_phase,
     phase_up_to_date=phase_up_to_date,
+    clean_issue=clean_issue,
 )
 
 

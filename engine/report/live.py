@@ -17,7 +17,7 @@ from rich.text import Text
 
 from engine.report import events as ev
 from engine.report.events import Event, display_path, format_duration
-from engine.report.plain import report_lines, summary_line
+from engine.report.plain import failure_body, report_lines, summary_line
 from engine.report.state import RunState
 
 
@@ -73,7 +73,7 @@ class RichSink:
         if event.kind == ev.FAILURE:
             head = _status_line("✗", task.name, format_duration(event.duration), "red")
             subtitle = f"log: {display_path(task.log)}" if task.log else None
-            body = Text(event.tail or event.message or "(no output)")
+            body = Text(failure_body(event))
             panel = Panel(
                 body,
                 title=Text(f"{task.name} failed: {event.error}"),

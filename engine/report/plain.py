@@ -44,12 +44,22 @@ def report_lines(summary: dict[str, object]) -> str:
     return text
 
 
+def failure_body(event: Event) -> str:
+    """The log tail, closed by the engine's one-line reason when it has one (a long or
+    multi-line message is doit's own dump of a failed command, whose output is the tail)."""
+    body = event.tail or ""
+    message = (event.message or "").strip()
+    if message and "\n" not in message and len(message) <= 400 and message not in body:
+        body = f"{body.rstrip()}\n{message}" if body else message
+    return body or event.message or "(no output)"
+
+
 def failure_text(event: Event) -> str:
     """The failure block every human mode prints: a header, the tail, a footer."""
     assert event.task is not None
     where = f" (log: {display_path(event.task.log)})" if event.task.log else ""
     header = f"---- {event.task.name} failed: {event.error}{where} ----"
-    body = event.tail or event.message or "(no output)"
+    body = failure_body(event)
     return f"{header}\n{body.rstrip()}\n---- end of {event.task.name} ----\n"
 
 

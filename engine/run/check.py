@@ -11,6 +11,7 @@ from doit.exceptions import TaskFailed
 
 from engine.breaker import error_signature
 from engine.compile import CheckTask
+from engine.errors import MarathonError
 from engine.fingerprint import check_inputs, digest
 from engine.run import process
 from engine.run.runtime import SESSION, runtime_for, stop_reason
@@ -44,7 +45,10 @@ def run_checks(ctxs: list[CheckTask]) -> list[tuple[CheckTask, TaskFailed]]:
 
 def _run(ctx: CheckTask) -> bool | TaskFailed:
     rt = runtime_for(ctx.pipeline)
-    rt.reap_stale_runs()
+    try:
+        rt.begin()
+    except MarathonError as exc:
+        return TaskFailed(exc.one_line())
     log = ctx.pipeline.log_path("verify", ctx.check.name)
     stop = stop_reason(rt, "", ctx.check.name)
     if stop:

@@ -25,6 +25,7 @@ from engine.agents.cassette import record_run
 from engine.agents.presets import get_preset
 from engine.breaker import error_signature
 from engine.compile import CheckTask, PhaseTask
+from engine.config.model import Pipeline
 from engine.errors import MarathonError
 from engine.fingerprint import changed_components, own_inputs, phase_inputs, phase_outputs
 from engine.git import repo, worktrees
@@ -122,7 +123,10 @@ class _Outcome:
 
 def run_phase(ctx: PhaseTask) -> bool | TaskFailed:
     rt = runtime_for(ctx.pipeline)
-    rt.reap_stale_runs()
+    try:
+        rt.begin()
+    except MarathonError as exc:
+        return TaskFailed(exc.one_line())
     log = ctx.pipeline.log_path(ctx.issue.id, ctx.phase.name)
     stop = _stop_reason(ctx, rt)
     run_id = rt.records.start_run(SESSION, ctx.name, ctx.issue.id, ctx.phase.name, str(log))
@@ -357,3 +361,12 @@ def _log_line(log: Path, text: str) -> int:
     with open(log, "a", encoding="utf-8") as handle:
         handle.write(text + "\n")
         return handle.tell()
+
+
+def clean_issue(pipeline: Pipeline, issue_id: str) -> None:
+    """`doit clean issue:<ID>`: drop the issue's worktree, branch and finished phases."""
+    rt = runtime_for(pipeline)
+    if repo.is_repo(pipeline.root):
+        worktrees.remove_worktree(pipeline.root, pipeline.state_dir, issue_id)
+    removed = rt.records.forget(f"issue:{issue_id}")
+    print(f"{issue_id}: worktree and branch removed, {removed} finished phase(s) forgotten")

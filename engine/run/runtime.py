@@ -6,12 +6,13 @@ import threading
 import uuid
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import IO
 
 from engine.breaker import check_budget, decide
 from engine.config.model import Pipeline
 from engine.git import repo, worktrees
 from engine.records import Records
-from engine.run import process
+from engine.run import lock, process
 from engine.trackers.base import Tracker
 from engine.trackers.open import open_tracker
 
@@ -27,6 +28,7 @@ class Runtime:
     records: Records
     _tracker: Tracker | None = None
     _reaped: bool = False
+    _lock_file: IO[str] | None = None
     _target: str = ""
     _lock: threading.Lock = field(default_factory=threading.Lock)
     _check_locks: dict[str, threading.Lock] = field(default_factory=dict)
@@ -76,9 +78,12 @@ class Runtime:
             self.pipeline.root, self.pipeline.state_dir, issue_id, self.target_branch()
         )
 
-    def reap_stale_runs(self) -> None:
-        """Runs left 'running' by a doit that died (kill -9): stop their agents, mark them."""
+    def begin(self) -> None:
+        """Before this process's first task does any work: take the workspace lock, then
+        clean up after a doit that died (kill -9): stop its agents, mark its runs."""
         with self._lock:
+            if self._lock_file is None:
+                self._lock_file = lock.acquire(self.pipeline.state_dir)
             if self._reaped:
                 return
             self._reaped = True

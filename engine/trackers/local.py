@@ -209,11 +209,14 @@ class LocalTracker:
             json.dumps(list(draft.labels)),
         )
         # A draft without a key (made by hand) is always a new issue.
-        row = draft.key and conn.execute(
-            "SELECT id, title, description, acceptance, priority, kind, labels"
-            " FROM issues WHERE key = ?",
-            (draft.key,),
-        ).fetchone()
+        row = (
+            draft.key
+            and conn.execute(
+                "SELECT id, title, description, acceptance, priority, kind, labels"
+                " FROM issues WHERE key = ?",
+                (draft.key,),
+            ).fetchone()
+        )
         if row:
             if tuple(row)[1:] == fields:
                 return row["id"], "unchanged"

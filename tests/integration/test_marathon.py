@@ -1,0 +1,202 @@
+"""`doit marathon`: issues in their own worktrees, in dependency order, merged back at EXIT."""
+
+from __future__ import annotations
+
+import os
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import pytest
+
+from engine.records import Records, RunRecord
+from engine.trackers.local import LocalTracker
+from engine.workspace import scaffold
+from tests.conftest import FAST_PIPELINE, doit_env, run_doit
+
+pytestmark = pytest.mark.integration
+
+# CODE lists what its worktree holds before it works, so a test can see where it started.
+PEEK = (
+    "import os, pathlib; "
+    "seen = sorted(str(p) for p in pathlib.Path('src').rglob('*') if p.is_file()); "
+    "out = pathlib.Path('.marathon/seen'); out.mkdir(exist_ok=True); "
+    "(out / os.environ['MARATHON_ISSUE']).write_text(chr(10).join(seen))"
+)
+PIPELINE = FAST_PIPELINE.replace(
+    "  code:\n",
+    f'  peek: {{after: [plan], command: [python, -c, "{PEEK}"]}}\n  code:\n',
+).replace(
+    "    after: [plan]\n    agent: bot\n    prompt: code.md.j2",
+    "    after: [peek]\n    agent: bot\n    prompt: code.md.j2",
+)
+
+
+def git(root: Path, *args: str) -> str:
+    return subprocess.run(
+        ["git", *args], cwd=root, capture_output=True, text=True, check=True
+    ).stdout
+
+
+def runs(ws: Path) -> list[RunRecord]:
+    return Records(ws / ".marathon" / "records.db").runs()
+
+
+def only(ws: Path, task: str, status: str = "success") -> RunRecord:
+    found = [r for r in runs(ws) if r.task == task and r.status == status]
+    assert len(found) == 1, [(r.task, r.status, r.error) for r in runs(ws) if r.task == task]
+    return found[0]
+
+
+def add(ws: Path, title: str, *extra: str) -> None:
+    result = run_doit(ws, "add", "--title", title, *extra)
+    assert result.returncode == 0, result.stdout + result.stderr
+
+
+def assert_clean(ws: Path) -> None:
+    """No worktree, no marathon branch left behind."""
+    assert git(ws, "worktree", "list").count("\n") == 1
+    assert git(ws, "branch", "--list", "marathon/*").strip() == ""
+    assert not any((ws / ".marathon" / "worktrees").glob("*"))
+
+
+@pytest.fixture
+def ws(tmp_path: Path) -> Path:
+    return scaffold(tmp_path / "ws", pipeline_text=PIPELINE)
+
+
+def test_independent_issues_overlap_and_dependent_starts_from_merged_work(ws: Path) -> None:
+    add(ws, "Schema")  # PROJ-1
+    add(ws, "Logging")  # PROJ-2, independent of PROJ-1
+    add(ws, "API on the schema", "--after", "PROJ-1")  # PROJ-3
+    result = run_doit(ws, "-n", "4", "marathon")
+    assert result.returncode == 0, result.stdout + result.stderr
+
+    one, two = only(ws, "issue:PROJ-1:code"), only(ws, "issue:PROJ-2:code")
+    assert min(one.ended or 0, two.ended or 0) > max(one.started, two.started)  # overlapped
+    # PROJ-3 began after PROJ-1 merged, from a tree holding PROJ-1's code
+    assert only(ws, "issue:PROJ-3:plan").started >= only(ws, "issue:PROJ-1:exit").ended
+    seen = (ws / ".marathon" / "seen" / "PROJ-3").read_text().split()
+    assert "src/proj-1-code.txt" in seen
+    assert (ws / ".marathon" / "seen" / "PROJ-1").read_text() == ""
+
+    subjects = git(ws, "log", "--format=%s").splitlines()
+    for issue in ("PROJ-1", "PROJ-2", "PROJ-3"):
+        assert sum(s.startswith(f"{issue} code:") for s in subjects) == 1
+    assert subjects.index("PROJ-3 code: API on the schema") < subjects.index("PROJ-1 code: Schema")
+    tracker = LocalTracker(ws / ".marathon/tracker.db", "PROJ")
+    assert {i.state for i in tracker.snapshot()} == {"completed"}
+    assert_clean(ws)
+
+    again = run_doit(ws, "-n", "4", "marathon")
+    assert again.returncode == 0 and "ran 0" in again.stdout
+
+
+def test_merge_conflict_is_reported_and_the_issue_is_redone(ws: Path) -> None:
+    writer = (
+        "import os, pathlib; src = pathlib.Path('src'); src.mkdir(exist_ok=True); "
+        "(src / 'shared.txt').write_text(os.environ['MARATHON_ISSUE'])"
+    )
+    text = PIPELINE.replace(
+        "agents:\n", f'agents:\n  writer: {{preset: command, command: [python, -c, "{writer}"]}}\n'
+    )
+    text = text.replace(
+        "    after: [peek]\n    agent: bot\n", "    after: [peek]\n    agent: writer\n"
+    )
+    (ws / "marathon.yaml").write_text(text)
+    add(ws, "First")
+    add(ws, "Second")
+    first = run_doit(ws, "-n", "4", "marathon")
+    assert first.returncode != 0
+    failed = [r for r in runs(ws) if r.phase == "exit" and r.status == "failed"]
+    assert len(failed) == 1
+    assert "conflicts in src/shared.txt" in failed[0].error
+    assert "goes back to the queue" in failed[0].error
+    loser = failed[0].issue
+    assert LocalTracker(ws / ".marathon/tracker.db", "PROJ").get(loser).state != "completed"
+
+    second = run_doit(ws, "-n", "4", "marathon")
+    assert second.returncode == 0, second.stdout + second.stderr
+    assert (ws / "src" / "shared.txt").read_text() == loser  # redone on top of the winner
+    assert (
+        len(
+            [
+                r
+                for r in runs(ws)
+                if r.issue == loser and r.phase == "code" and r.status == "success"
+            ]
+        )
+        == 2
+    )
+    assert_clean(ws)
+
+
+def test_kill_9_during_a_marathon_then_resume(ws: Path) -> None:
+    add(ws, "Slow one")
+    add(ws, "After it", "--after", "PROJ-1")
+    env = {**doit_env(), "MARATHON_STANDIN_SLEEP_SCALE": "20"}  # code takes 4 s
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "doit", "-n", "4", "marathon"],
+        cwd=ws,
+        env=env,
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+    )
+    deadline = time.monotonic() + 60
+    while not any(r.task == "issue:PROJ-1:code" and r.status == "running" for r in runs(ws)):
+        assert time.monotonic() < deadline, "CODE never started"
+        time.sleep(0.05)
+    os.kill(proc.pid, signal.SIGKILL)
+    proc.wait()
+    assert (ws / ".marathon" / "worktrees" / "PROJ-1").is_dir()  # kept for the resume
+
+    result = run_doit(ws, "-n", "4", "marathon", env={"MARATHON_STANDIN_SLEEP_SCALE": "0.1"})
+    assert result.returncode == 0, result.stdout + result.stderr
+    statuses = [r.status for r in runs(ws) if r.task == "issue:PROJ-1:code"]
+    assert statuses == ["interrupted", "success"]
+    assert len([r for r in runs(ws) if r.task == "issue:PROJ-1:plan"]) == 1  # not redone
+    subjects = git(ws, "log", "--format=%s").splitlines()
+    assert sum(s.startswith("PROJ-1 code:") for s in subjects) == 1
+    assert sum(s.startswith("PROJ-2 code:") for s in subjects) == 1
+    assert_clean(ws)
+
+
+def test_second_doit_on_the_same_workspace_is_refused(ws: Path) -> None:
+    add(ws, "Slow one")
+    env = {**doit_env(), "MARATHON_STANDIN_SLEEP_SCALE": "15"}
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "doit", "-n", "4", "marathon"],
+        cwd=ws,
+        env=env,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
+    deadline = time.monotonic() + 60
+    while not any(r.task == "issue:PROJ-1:code" and r.status == "running" for r in runs(ws)):
+        assert time.monotonic() < deadline, "CODE never started"
+        time.sleep(0.05)
+    (ws / "src").mkdir(exist_ok=True)
+    (ws / "src" / "new.py").write_text("x = 1\n")  # verify:unit must run again
+    second = run_doit(ws, "verify:unit")
+    status = run_doit(ws, "list")
+    assert status.returncode == 0
+    out, err = proc.communicate(timeout=120)
+    assert proc.returncode == 0, out + err
+    assert second.returncode != 0
+    assert "another doit (pid " in second.stdout + second.stderr
+    assert "MARATHON_WAIT=1" in second.stdout + second.stderr
+    assert_clean(ws)
+
+
+def test_clean_removes_worktrees_of_unfinished_issues(ws: Path) -> None:
+    add(ws, "Half done")
+    result = run_doit(ws, "-n", "4", "issue:PROJ-1:code")
+    assert result.returncode == 0, result.stdout + result.stderr
+    assert (ws / ".marathon" / "worktrees" / "PROJ-1").is_dir()
+    assert "marathon/PROJ-1" in git(ws, "branch", "--list", "marathon/*")
+    cleaned = run_doit(ws, "clean", "issue:PROJ-1")
+    assert cleaned.returncode == 0, cleaned.stdout + cleaned.stderr
+    assert_clean(ws)
