@@ -197,7 +197,21 @@ def _commands(pipeline: Pipeline) -> dict[str, Callable[[], TaskDict]]:
             raise MarathonError("doit hooks takes one action: install, uninstall or status")
         return run_hooks(pipeline.root, action_args[0] if action_args else "install", out=out)
 
+    def demo(dir: str, jobs: int, compare: bool) -> int:
+        from engine.commands.demo import run_demo
+
+        return run_demo(directory=dir, jobs=jobs, compare=compare, out=out)
+
     return {
+        "demo": _command_task(
+            "build the example todo app end to end with recorded agents (no keys needed)",
+            demo,
+            [
+                _param("dir", "", "where to build it (default: a new temporary folder)"),
+                _param("jobs", 4, "issues at once in the demo marathon", kind=int),
+                _param("compare", True, "also run it with -n 1 and print both times", kind=bool),
+            ],
+        ),
         "init": _command_task(
             "spec -> issues with dependencies in the tracker (--spec PATH [--dry-run])",
             init,
