@@ -202,7 +202,26 @@ def _commands(pipeline: Pipeline) -> dict[str, Callable[[], TaskDict]]:
 
         return run_demo(directory=dir, jobs=jobs, compare=compare, out=out)
 
+    def status() -> int:
+        from engine.commands.status import run_status
+
+        return run_status(pipeline, open_snapshot(pipeline).snapshot(), out=out)
+
+    def why(task_names: list[str]) -> int:
+        from engine.commands.why import run_why
+
+        return run_why(pipeline, open_snapshot(pipeline).snapshot(), task_names, out=out)
+
     return {
+        "status": _command_task(
+            "done / running / waiting / skipped issues, cost so far, what runs now", status, []
+        ),
+        "why": _command_task(
+            "why TASK... would run or is up to date (changes nothing)",
+            why,
+            [],
+            pos_arg="task_names",
+        ),
         "demo": _command_task(
             "build the example todo app end to end with recorded agents (no keys needed)",
             demo,
@@ -224,7 +243,7 @@ def _commands(pipeline: Pipeline) -> dict[str, Callable[[], TaskDict]]:
             "the issue graph: levels, widest level, critical path (--format mermaid|dot|svg|png)",
             graph,
             [
-                _param("format", "mermaid", "mermaid, dot, svg or png", short="f"),
+                _param("format", "mermaid", "mermaid, dot, json, svg or png", short="f"),
                 _param("output", "", "write the picture to this file", short="o"),
             ],
         ),

@@ -9,20 +9,27 @@ from engine.records import Records
 from engine.report.console import MarathonReporter
 from engine.report.critical import critical_path
 from engine.report.timeline import write_timeline
+from engine.run.runtime import SESSION
 
 
 def report_latest_session(
-    state_dir: Path, *, deps: Mapping[str, Iterable[str]] | None = None, title: str = ""
+    state_dir: Path,
+    *,
+    deps: Mapping[str, Iterable[str]] | None = None,
+    title: str = "",
+    session: str = "",
 ) -> Path | None:
-    """Timeline of the session of the newest run in `state_dir/records.db`; None if no runs.
+    """Timeline of one session's runs (default: the newest run's session); None if it has none.
 
     `deps` (task -> tasks it waits for) makes the critical path exact instead of inferred.
     """
     runs = Records(state_dir / "records.db").runs()
     if not runs:
         return None
-    session = runs[-1].session  # runs() is ordered by id: the newest run's session
+    session = session or runs[-1].session  # runs() is ordered by id
     mine = [run for run in runs if run.session == session]
+    if not mine:
+        return None
     path = critical_path(mine, deps) if deps is not None else None
     return write_timeline(
         mine, state_dir / "reports", title=title or f"marathon run {session}", critical_path=path
@@ -40,7 +47,8 @@ def reporter_for(
 
     class WorkspaceReporter(MarathonReporter):
         def write_report(self) -> str:
-            path = report_latest_session(state_dir, deps=deps)
+            # Only this process's phases and checks: `doit status` or `doit why` add none.
+            path = report_latest_session(state_dir, deps=deps, session=SESSION)
             return "" if path is None else str(path)
 
     return WorkspaceReporter

@@ -254,10 +254,12 @@ def test_reporter_for_writes_the_timeline_when_a_run_ends(tmp_path: Path) -> Non
     from doit.task import Task
 
     from engine.report.session import reporter_for
+    from engine.run.runtime import SESSION
 
     state = tmp_path / ".marathon"
     records = Records(state / "records.db")
-    run_id = records.start_run("s9", "verify:lint", "", "lint", "")
+    # the runs of this process (its session), as the tasks a doit run executes would record
+    run_id = records.start_run(SESSION, "verify:lint", "", "lint", "")
     records.finish_run(run_id, "success", exit_code=0)
 
     out = io.StringIO()
