@@ -201,8 +201,11 @@ def _execute(ctx: PhaseTask, rt: Runtime, run_id: int, log: Path) -> _Outcome:
         )
     if not outcome.ok or not track_writes:
         return outcome
-    changed = repo.changed_between(before, repo.dirty_files(root))
-    mine = [p for p in changed if globs.matches(p, ctx.writes)]
+    after = repo.dirty_files(root)
+    changed = repo.changed_between(before, after)
+    # Everything uncommitted inside the write set is this phase's to commit, a hand edit
+    # made there before it ran included; only what changed *during* it can be outside.
+    mine = sorted(p for p in set(after) | set(changed) if globs.matches(p, ctx.writes))
     outside = [
         p
         for p in changed
