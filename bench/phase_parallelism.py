@@ -24,16 +24,22 @@ CRITICAL_PATH = (
 )
 SEQUENTIAL = sum(CHECKS.values()) + sum(PHASES.values())
 
+
+# Stand-in agents as plain commands: sleep the phase's time, then write one file inside the
+# phase's write set, so commits and write-set checks are measured too. The issue id reaches sh
+# as an environment variable inside quotes, never as part of the script.
+def agent(seconds: float, folder: str, name: str) -> str:
+    script = f'sleep {seconds}; mkdir -p {folder}; cat > "{folder}/{name}"'
+    return f"{{preset: command, command: [sh, -c, '{script}']}}"
+
+
 PIPELINE = (
-    f"""\
-key_prefix: PROJ
-agents:
-  bot:
-    preset: standin
-    sleep: {{plan: {PHASES["plan"]}, code: {PHASES["code"]}, test: {PHASES["test"]}, \
-qa: {PHASES["qa"]}}}
-checks:
-"""
+    "key_prefix: PROJ\nagents:\n"
+    f"  planner: {agent(PHASES['plan'], '.marathon/plans', '$MARATHON_ISSUE.md')}\n"
+    f"  coder: {agent(PHASES['code'], 'src', '$MARATHON_ISSUE.py')}\n"
+    f"  tester: {agent(PHASES['test'], 'tests/unit', 'test_$MARATHON_ISSUE.py')}\n"
+    f"  qa: {agent(PHASES['qa'], 'tests/e2e', 'test_$MARATHON_ISSUE.py')}\n"
+    "checks:\n"
     + "".join(
         f"  {name}: {{command: [sleep, '{seconds}'], reads: ['src/**']}}\n"
         for name, seconds in CHECKS.items()
@@ -41,10 +47,10 @@ checks:
     + f"""\
 phases:
   verify: {{checks: all}}
-  plan: {{after: [verify], agent: bot, prompt: plan.md.j2, writes: [".marathon/plans/{{id}}.md"]}}
-  code: {{after: [plan], agent: bot, prompt: code.md.j2, reads: ["src/**"], writes: ["src/**"]}}
-  test: {{after: [code], agent: bot, prompt: test.md.j2, writes: ["tests/unit/**"]}}
-  qa: {{after: [code], agent: bot, prompt: qa.md.j2, writes: ["tests/e2e/**"]}}
+  plan: {{after: [verify], agent: planner, prompt: plan.md.j2, writes: [".marathon/plans/{{id}}.md"]}}
+  code: {{after: [plan], agent: coder, prompt: code.md.j2, reads: ["src/**"], writes: ["src/**"]}}
+  test: {{after: [code], agent: tester, prompt: test.md.j2, writes: ["tests/unit/**"]}}
+  qa: {{after: [code], agent: qa, prompt: qa.md.j2, writes: ["tests/e2e/**"]}}
   wrapup: {{after: [test, qa], command: [sleep, '{PHASES["exit"]}']}}
   exit: {{after: [wrapup], builtin: exit}}
 """
