@@ -7,14 +7,13 @@ same file editors use; the meaning (references, cycles, templates, write sets) i
 from __future__ import annotations
 
 import functools
+import hashlib
 import json
 import shlex
 from collections.abc import Mapping
 from importlib import resources
 from pathlib import Path
 from typing import Any
-
-import jsonschema
 
 from engine import globs, prompts
 from engine.breaker import BreakerLimits, Budgets
@@ -49,19 +48,35 @@ def load_pipeline(root: Path, path: Path | None = None) -> Pipeline:
         text = path.read_text(encoding="utf-8")
     except (OSError, UnicodeDecodeError) as exc:
         raise MarathonError(f"cannot read the pipeline: {exc}", where=str(path)) from None
-    return parse_pipeline(text, path=path, root=root)
+    # Every doit call loads the pipeline; the schema check (and importing jsonschema) is
+    # skipped when this exact text already passed it with this exact schema.
+    stamp = root / ".marathon" / "pipeline.checked"
+    key = hashlib.sha256((text + _schema_text()).encode()).hexdigest()
+    checked = stamp.is_file() and stamp.read_text() == key
+    pipeline = parse_pipeline(text, path=path, root=root, structure_checked=checked)
+    if not checked and stamp.parent.is_dir():
+        stamp.write_text(key)
+    return pipeline
 
 
-def parse_pipeline(text: str, *, path: Path, root: Path) -> Pipeline:
+def parse_pipeline(
+    text: str, *, path: Path, root: Path, structure_checked: bool = False
+) -> Pipeline:
     shown = _shown_name(path, root)
     data, positions = load_with_positions(text, shown)
     if data is None:
         data = {}
     problem = _Problems(shown, positions)
-    _check_schema(data, problem)
+    if not structure_checked:
+        _check_schema(data, problem)
     pipeline = _build(data, path=path, root=root)
     _check_meaning(pipeline, problem)
     return pipeline
+
+
+@functools.cache
+def _schema_text() -> str:
+    return resources.files("engine.config").joinpath("marathon.schema.json").read_text()
 
 
 class _Problems:
@@ -80,13 +95,14 @@ class _Problems:
 
 
 @functools.cache
-def _validator() -> jsonschema.Draft202012Validator:
-    schema_text = resources.files("engine.config").joinpath("marathon.schema.json").read_text()
-    return jsonschema.Draft202012Validator(json.loads(schema_text))
+def _validator() -> Any:
+    import jsonschema  # only when a pipeline text is new (see load_pipeline)
+
+    return jsonschema.Draft202012Validator(schema())
 
 
 def schema() -> dict[str, Any]:
-    return dict(_validator().schema)
+    return dict(json.loads(_schema_text()))
 
 
 def _check_schema(data: Any, problem: _Problems) -> None:

@@ -8,6 +8,7 @@ moment both land, one after the other.
 from __future__ import annotations
 
 import fcntl
+import functools
 import os
 import subprocess
 from collections.abc import Iterator, Sequence
@@ -38,8 +39,11 @@ def is_repo(root: Path) -> bool:
     return (root / ".git").exists()
 
 
+@functools.cache
 def exclude_state_dir(root: Path) -> None:
-    """Keep `.marathon/` out of `git status` without touching the user's .gitignore."""
+    """Keep `.marathon/` out of `git status` without touching the user's .gitignore.
+
+    Once per process and repository: every phase asks, the answer does not change."""
     info = Path(git(root, "rev-parse", "--git-path", "info/exclude").stdout.strip())
     info = info if info.is_absolute() else root / info
     text = info.read_text() if info.exists() else ""
@@ -106,10 +110,11 @@ def commit_paths(root: Path, state_dir: Path, paths: Sequence[str], message: str
         return git(root, "rev-parse", "HEAD").stdout.strip()
 
 
-def _identity(root: Path) -> list[str]:
+@functools.cache
+def _identity(root: Path) -> tuple[str, ...]:
     """Commit as the user when git knows who they are, else as the engine."""
     if git(root, "config", "user.email", check=False).stdout.strip() or os.environ.get(
         "GIT_AUTHOR_EMAIL"
     ):
-        return []
-    return ["-c", f"user.name={ENGINE_NAME}", "-c", f"user.email={ENGINE_EMAIL}"]
+        return ()
+    return ("-c", f"user.name={ENGINE_NAME}", "-c", f"user.email={ENGINE_EMAIL}")

@@ -22,12 +22,9 @@ import threading
 import time
 from typing import Any, Protocol, TextIO
 
-from rich.console import Console
-
 from engine.report import events as ev
 from engine.report.events import Event, TaskInfo, log_tail, tail_lines_setting, task_info
 from engine.report.jsonl import JsonSink
-from engine.report.live import RichSink
 from engine.report.plain import PlainSink
 from engine.report.state import RunState
 
@@ -61,6 +58,11 @@ def make_sink(mode: str, outstream: TextIO, options: dict[str, Any]) -> Sink:
     if mode == "json":
         return JsonSink(outstream)
     if mode == "rich":
+        # rich loads only for a terminal: pipes, CI and JSON never pay for its import.
+        from rich.console import Console
+
+        from engine.report.live import RichSink
+
         console = options.get("console")
         if not isinstance(console, Console):
             console = Console(file=outstream, force_terminal=options.get("force_terminal"))

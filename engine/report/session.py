@@ -7,8 +7,6 @@ from pathlib import Path
 
 from engine.records import Records
 from engine.report.console import MarathonReporter
-from engine.report.critical import critical_path
-from engine.report.timeline import write_timeline
 from engine.run.runtime import SESSION
 
 
@@ -23,6 +21,10 @@ def report_latest_session(
 
     `deps` (task -> tasks it waits for) makes the critical path exact instead of inferred.
     """
+    # Loaded when a run ends, not when doit starts.
+    from engine.report.critical import critical_path
+    from engine.report.timeline import write_timeline
+
     runs = Records(state_dir / "records.db").runs()
     if not runs:
         return None
