@@ -9,52 +9,11 @@ from __future__ import annotations
 import tempfile
 from pathlib import Path
 
-from _common import add_issues, doit, make_workspace
+from _common import add_issues, doit, issue_critical_path, issue_work, make_workspace, seed_pipeline
 
-# The seed: VERIFY ~30 s split into unit/integration/lint/typecheck, PLAN 60, CODE 180,
-# TEST 120, QA 120, EXIT 10; all / 100.
-CHECKS = {"unit": 0.15, "integration": 0.08, "lint": 0.04, "typecheck": 0.03}
-PHASES = {"plan": 0.6, "code": 1.8, "test": 1.2, "qa": 1.2, "exit": 0.1}
-CRITICAL_PATH = (
-    max(CHECKS.values())
-    + PHASES["plan"]
-    + PHASES["code"]
-    + max(PHASES["test"], PHASES["qa"])
-    + PHASES["exit"]
-)
-SEQUENTIAL = sum(CHECKS.values()) + sum(PHASES.values())
-
-
-# Stand-in agents as plain commands: sleep the phase's time, then write one file inside the
-# phase's write set, so commits and write-set checks are measured too. The issue id reaches sh
-# as an environment variable inside quotes, never as part of the script.
-def agent(seconds: float, folder: str, name: str) -> str:
-    script = f'sleep {seconds}; mkdir -p {folder}; cat > "{folder}/{name}"'
-    return f"{{preset: command, command: [sh, -c, '{script}']}}"
-
-
-PIPELINE = (
-    "key_prefix: PROJ\nagents:\n"
-    f"  planner: {agent(PHASES['plan'], '.marathon/plans', '$MARATHON_ISSUE.md')}\n"
-    f"  coder: {agent(PHASES['code'], 'src', '$MARATHON_ISSUE.py')}\n"
-    f"  tester: {agent(PHASES['test'], 'tests/unit', 'test_$MARATHON_ISSUE.py')}\n"
-    f"  qa: {agent(PHASES['qa'], 'tests/e2e', 'test_$MARATHON_ISSUE.py')}\n"
-    "checks:\n"
-    + "".join(
-        f"  {name}: {{command: [sleep, '{seconds}'], reads: ['src/**']}}\n"
-        for name, seconds in CHECKS.items()
-    )
-    + f"""\
-phases:
-  verify: {{checks: all}}
-  plan: {{after: [verify], agent: planner, prompt: plan.md.j2, writes: [".marathon/plans/{{id}}.md"]}}
-  code: {{after: [plan], agent: coder, prompt: code.md.j2, reads: ["src/**"], writes: ["src/**"]}}
-  test: {{after: [code], agent: tester, prompt: test.md.j2, writes: ["tests/unit/**"]}}
-  qa: {{after: [code], agent: qa, prompt: qa.md.j2, writes: ["tests/e2e/**"]}}
-  wrapup: {{after: [test, qa], command: [sleep, '{PHASES["exit"]}']}}
-  exit: {{after: [wrapup], builtin: exit}}
-"""
-)
+CRITICAL_PATH = issue_critical_path()
+SEQUENTIAL = issue_work()
+PIPELINE = seed_pipeline()
 
 
 def one_run(jobs: int) -> float:
