@@ -25,12 +25,23 @@ globals().update(dodo_namespace(Path(__file__).resolve().parent))
 GITIGNORE = "__pycache__/\n*.pyc\n.pytest_cache/\n.ruff_cache/\n.marathon/\n"
 
 
-def scaffold(root: Path, *, pipeline_text: str | None = None, git: bool = True) -> Path:
-    """Write dodo.py, marathon.yaml (the default when no text is given) and an initial commit."""
-    root.mkdir(parents=True, exist_ok=True)
-    (root / "dodo.py").write_text(DODO_PY, encoding="utf-8")
+def write_entry_files(root: Path, pipeline_text: str | None = None) -> list[Path]:
+    """dodo.py and marathon.yaml (the default when no text is given), where they are missing;
+    returns the files written. An existing file is never overwritten."""
     text = pipeline_text if pipeline_text is not None else default_config_path().read_text()
-    (root / CONFIG_NAME).write_text(text, encoding="utf-8")
+    written = []
+    for name, content in (("dodo.py", DODO_PY), (CONFIG_NAME, text)):
+        path = root / name
+        if not path.exists():
+            path.write_text(content, encoding="utf-8")
+            written.append(path)
+    return written
+
+
+def scaffold(root: Path, *, pipeline_text: str | None = None, git: bool = True) -> Path:
+    """A new workspace: dodo.py, marathon.yaml, .gitignore and an initial commit."""
+    root.mkdir(parents=True, exist_ok=True)
+    write_entry_files(root, pipeline_text)
     (root / ".gitignore").write_text(GITIGNORE, encoding="utf-8")
     if git:
         _git(root, "init", "-q", "-b", "main")
