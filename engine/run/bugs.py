@@ -11,7 +11,7 @@ import shlex
 from engine.breaker import error_signature
 from engine.compile import CheckTask
 from engine.issue import Issue, IssueDraft
-from engine.run import process
+from engine.report.events import log_tail
 from engine.trackers.base import Tracker
 
 TAIL_LINES = 40
@@ -44,5 +44,10 @@ def bug_draft(check: CheckTask, error: str, output_tail: str) -> IssueDraft:
 
 def file_bug(tracker: Tracker, check: CheckTask, error: str, blocked: Issue) -> Issue:
     """Create (or find, by signature) the bug issue and make it block `blocked`."""
-    tail = process.tail(check.pipeline.log_path("verify", check.check.name), TAIL_LINES)
-    return tracker.create_issue(bug_draft(check, error, tail), blocks=[blocked.id])
+    log = check.pipeline.log_path("verify", check.check.name)
+    # Only the last attempt's output, without its header line (which carries a timestamp).
+    tail = log_tail(log, TAIL_LINES + 1, run_marker=f"=== {check.name} at ")
+    lines = tail.splitlines()
+    if lines and lines[0].startswith("==="):
+        lines = lines[1:]
+    return tracker.create_issue(bug_draft(check, error, "\n".join(lines)), blocks=[blocked.id])

@@ -1,0 +1,167 @@
+"""Agents through the real runner: the fake Claude CLI, the circuit breaker, bug issues, budgets."""
+
+from __future__ import annotations
+
+import os
+import time
+from pathlib import Path
+
+import pytest
+
+from engine.compile import marathon_order
+from engine.records import Records, RunRecord
+from engine.trackers.local import LocalTracker
+from engine.workspace import scaffold
+from tests.conftest import FAST_PIPELINE, run_doit
+from tests.fakes.agents import FAKE_BIN
+
+pytestmark = pytest.mark.integration
+
+CLAUDE_PIPELINE = """\
+key_prefix: PROJ
+agents:
+  claude: {preset: claude, model: haiku, max_turns: 5}
+phases:
+  code: {agent: claude, prompt: code.md.j2, writes: ["claude_output.txt"], timeout: 3}
+  exit: {after: [code], builtin: exit}
+"""
+
+
+def runs(ws: Path) -> list[RunRecord]:
+    return Records(ws / ".marathon" / "records.db").runs()
+
+
+def fake_path() -> dict[str, str]:
+    return {"PATH": f"{FAKE_BIN}{os.pathsep}{os.environ['PATH']}"}
+
+
+@pytest.fixture
+def claude_ws(tmp_path: Path) -> Path:
+    ws = scaffold(tmp_path / "ws", pipeline_text=CLAUDE_PIPELINE)
+    assert run_doit(ws, "add", "--title", "Use the fake claude").returncode == 0
+    return ws
+
+
+def test_claude_run_records_cost_tokens_turns_and_session(claude_ws: Path) -> None:
+    result = run_doit(claude_ws, "issue:PROJ-1", env=fake_path())
+    assert result.returncode == 0, result.stdout + result.stderr
+    code = next(r for r in runs(claude_ws) if r.phase == "code")
+    assert code.status == "success"
+    assert code.cost_usd == pytest.approx(0.0123)
+    assert code.input_tokens and code.output_tokens and code.turns
+    assert code.session_id
+    # the prompt reached the CLI on stdin and its file was committed by the engine
+    assert (claude_ws / "claude_output.txt").read_text().startswith("You are implementing")
+
+
+def test_claude_error_result_with_exit_0_fails_the_phase(claude_ws: Path) -> None:
+    result = run_doit(
+        claude_ws, "issue:PROJ-1", env={**fake_path(), "FAKE_AGENT_MODE": "error_result"}
+    )
+    assert result.returncode != 0
+    code = next(r for r in runs(claude_ws) if r.phase == "code")
+    assert code.status == "failed" and code.error and code.signature
+
+
+def test_hanging_agent_is_killed_with_its_children(claude_ws: Path, tmp_path: Path) -> None:
+    child_pid_file = tmp_path / "child.pid"
+    started = time.monotonic()
+    result = run_doit(
+        claude_ws,
+        "issue:PROJ-1",
+        env={
+            **fake_path(),
+            "FAKE_AGENT_MODE": "hang",
+            "FAKE_AGENT_CHILD_PID_FILE": str(child_pid_file),
+        },
+    )
+    assert result.returncode != 0
+    assert time.monotonic() - started < 20
+    code = next(r for r in runs(claude_ws) if r.phase == "code")
+    assert "timed out after 3s" in code.error
+    pid = int(child_pid_file.read_text())
+    time.sleep(0.2)
+    with pytest.raises(ProcessLookupError):
+        os.kill(pid, 0)
+
+
+def test_missing_agent_binary_is_one_clear_line(claude_ws: Path) -> None:
+    result = run_doit(claude_ws, "issue:PROJ-1", env={"PATH": "/usr/bin:/bin"})
+    assert result.returncode != 0
+    code = next(r for r in runs(claude_ws) if r.phase == "code")
+    assert "uses the claude preset, but `claude` is not installed" in code.error
+
+
+def test_breaker_skips_the_issue_after_repeated_failures(workspace: Path) -> None:
+    text = (workspace / "marathon.yaml").read_text()
+    text = text.replace("preset: standin", "preset: standin\n    fail: [plan]")
+    (workspace / "marathon.yaml").write_text(text + "breaker: {attempts: {plan: 2}}\n")
+    assert run_doit(workspace, "add", "--title", "Always fails").returncode == 0
+    for _ in range(3):
+        assert run_doit(workspace, "-n", "4", "issue:PROJ-1").returncode != 0
+    plan = [r for r in runs(workspace) if r.phase == "plan"]
+    assert [r.status for r in plan] == ["failed", "failed", "skipped"]
+    assert "PROJ-1 plan failed 2 times in a row (limit 2)" in plan[-1].error
+    status = run_doit(workspace, "status")
+    assert "skipped" in status.stdout and "failed 2 times in a row" in status.stdout
+
+
+def test_failed_verify_files_one_bug_issue_that_blocks_the_issue(workspace: Path) -> None:
+    failing = "[python, -c, 'import sys; print(\"E501 line too long\"); sys.exit(1)']"
+    text = (
+        (workspace / "marathon.yaml")
+        .read_text()
+        .replace(
+            "lint: {command: \"python -c 'import time; time.sleep(0.5)'\"",
+            f"lint: {{command: {failing}",
+        )
+    )
+    (workspace / "marathon.yaml").write_text(text)
+    assert run_doit(workspace, "add", "--title", "Feature").returncode == 0
+    assert run_doit(workspace, "-n", "4", "issue:PROJ-1").returncode != 0
+    tracker = LocalTracker(workspace / ".marathon/tracker.db", "PROJ")
+    bugs = [i for i in tracker.snapshot() if i.kind == "bug"]
+    assert len(bugs) == 1
+    bug = bugs[0]
+    assert bug.priority == 1 and bug.title.startswith("[Bug] verify:lint fails: E501 line too long")
+    assert "python -c" in bug.description and "E501 line too long" in bug.description
+    assert bug.id in tracker.get("PROJ-1").dependencies
+    # the same failure again: no second bug
+    (workspace / "src").mkdir(exist_ok=True)
+    (workspace / "src" / "touch.py").write_text("x = 1\n")  # makes the check run again
+    assert run_doit(workspace, "-n", "4", "issue:PROJ-1").returncode != 0
+    assert len([i for i in tracker.snapshot() if i.kind == "bug"]) == 1
+    # the marathon puts the bug first
+    assert [i.id for i in marathon_order(tracker.snapshot())] == [bug.id, "PROJ-1"]
+
+
+def test_budget_stops_new_phases(tmp_path: Path) -> None:
+    from engine.agents.base import AgentResult
+    from engine.agents.cassette import save_cassette
+
+    pipeline = (
+        FAST_PIPELINE.replace(
+            "  bot:\n    preset: standin\n    sleep: {plan: 0.1, code: 0.2, test: 0.6, qa: 0.6}",
+            "  bot: {preset: replay, speed: 1000}",
+        )
+        + "budgets: {issue: {max_cost_usd: 1.5}}\n"
+    )
+    ws = scaffold(tmp_path / "ws", pipeline_text=pipeline)
+    assert run_doit(ws, "add", "--title", "Expensive").returncode == 0
+    for phase in ("plan", "code", "test", "qa"):
+        save_cassette(
+            ws / ".marathon" / "cassettes",
+            "PROJ-1",
+            phase,
+            "spent\n",
+            {},
+            1.0,
+            AgentResult(ok=True, cost_usd=1.0, turns=3),
+        )
+    result = run_doit(ws, "-n", "4", "issue:PROJ-1")
+    assert result.returncode != 0
+    by_phase = {r.phase: r for r in runs(ws)}
+    assert by_phase["plan"].status == "success" and by_phase["plan"].cost_usd == 1.0
+    assert by_phase["code"].status == "success"  # started at $1.00, under the limit
+    assert by_phase["test"].status == "skipped"
+    assert "budget reached: PROJ-1 has spent $2.00 of its $1.50" in by_phase["test"].error
