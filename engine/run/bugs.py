@@ -50,4 +50,9 @@ def file_bug(tracker: Tracker, check: CheckTask, error: str, blocked: Issue) -> 
     lines = tail.splitlines()
     if lines and lines[0].startswith("==="):
         lines = lines[1:]
-    return tracker.create_issue(bug_draft(check, error, "\n".join(lines)), blocks=[blocked.id])
+    bug = tracker.create_issue(bug_draft(check, error, "\n".join(lines)), blocks=[blocked.id])
+    if not bug.is_open:
+        # Marked done, yet the same failure is back: the fix did not hold.
+        tracker.set_state(bug.id, "unstarted")
+        tracker.comment(bug.id, f"reopened: {check.name} fails the same way again")
+    return bug

@@ -126,11 +126,13 @@ def test_failed_verify_files_one_bug_issue_that_blocks_the_issue(workspace: Path
     assert bug.priority == 1 and bug.title.startswith("[Bug] verify:lint fails: E501 line too long")
     assert "python -c" in bug.description and "E501 line too long" in bug.description
     assert bug.id in tracker.get("PROJ-1").dependencies
-    # the same failure again: no second bug
-    (workspace / "src").mkdir(exist_ok=True)
-    (workspace / "src" / "touch.py").write_text("x = 1\n")  # makes the check run again
+    # The next run works on the bug first (the stand-in "fixes" it), then VERIFY fails the
+    # same way again: no second bug, the first one is reopened.
     assert run_doit(workspace, "-n", "4", "issue:PROJ-1").returncode != 0
-    assert len([i for i in tracker.snapshot() if i.kind == "bug"]) == 1
+    assert [r.task for r in runs(workspace)].count(f"issue:{bug.id}:exit") == 1
+    bugs = [i for i in tracker.snapshot() if i.kind == "bug"]
+    assert [b.id for b in bugs] == [bug.id] and bugs[0].is_open
+    assert tracker.comments(bug.id)[-1].startswith("reopened: verify:lint fails the same way")
     # the marathon puts the bug first
     assert [i.id for i in marathon_order(tracker.snapshot())] == [bug.id, "PROJ-1"]
 
