@@ -29,7 +29,8 @@ def git(root: Path, *args: str, check: bool = True) -> subprocess.CompletedProce
     if check and result.returncode != 0:
         message = (result.stderr or result.stdout).strip().splitlines()
         raise MarathonError(
-            f"git {args[0]} failed in {root}: {message[-1] if message else result.returncode}",
+            f"git {next(a for a in args if not a.startswith('-'))} failed in {root}: "
+            f"{message[-1] if message else result.returncode}",
             exit_code=1,
         )
     return result
@@ -55,7 +56,11 @@ def exclude_state_dir(root: Path) -> None:
 
 def dirty_files(root: Path) -> dict[str, FileSignature]:
     """Modified, added, deleted and untracked files (git's ignores respected), with signatures."""
-    out = git(root, "status", "--porcelain=v1", "-z", "--untracked-files=all").stdout
+    # --no-optional-locks: a status must not take the index lock, or a phase committing beside
+    # this one (TEST and QA) finds the lock taken and its `git add` fails.
+    out = git(
+        root, "--no-optional-locks", "status", "--porcelain=v1", "-z", "--untracked-files=all"
+    ).stdout
     entries = out.split("\0")
     files: dict[str, FileSignature] = {}
     i = 0

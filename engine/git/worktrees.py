@@ -84,7 +84,9 @@ def merge_back(
     branch = branch_name(issue_id)
     with repo_lock(state_dir):
         _abort_unfinished_merge(path)
-        dirty = git(path, "status", "--porcelain", "--untracked-files=all").stdout.splitlines()
+        dirty = git(
+            path, "--no-optional-locks", "status", "--porcelain", "--untracked-files=all"
+        ).stdout.splitlines()
         if dirty:
             # Removing the worktree after the merge would lose them.
             files = ", ".join(line[3:] for line in dirty[:10])
