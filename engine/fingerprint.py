@@ -66,10 +66,14 @@ def check_inputs(ctx: CheckTask) -> dict[str, str]:
     }
 
 
+def issue_digest(ctx: PhaseTask) -> str:
+    return digest(ctx.issue.text_fields())
+
+
 def own_inputs(ctx: PhaseTask, prompt: str | None) -> dict[str, str]:
     """The inputs that belong to the issue and the pipeline, not to the files of the tree."""
     phase = ctx.phase
-    inputs = {"issue": digest(ctx.issue.text_fields())}
+    inputs = {"issue": issue_digest(ctx)}
     if phase.agent:
         inputs["prompt"] = digest(prompt or "")
         inputs["agent"] = ctx.pipeline.agents[phase.agent].digest()

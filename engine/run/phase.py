@@ -27,7 +27,7 @@ from engine.breaker import error_signature
 from engine.compile import CheckTask, PhaseTask
 from engine.config.model import Pipeline
 from engine.errors import MarathonError
-from engine.fingerprint import changed_components, own_inputs, phase_inputs, phase_outputs
+from engine.fingerprint import changed_components, issue_digest, phase_inputs, phase_outputs
 from engine.git import repo, worktrees
 from engine.issue import OPEN_STATES
 from engine.records import Stamp
@@ -94,19 +94,16 @@ def phase_up_to_date(ctx: PhaseTask) -> bool:
 def changed_inputs(ctx: PhaseTask, rt: Runtime, stamp: Stamp | None) -> list[str]:
     """The names of the inputs that differ from the stamp ("never succeeded" without one).
 
-    Once an issue is completed its branch has merged and its files belong to the target
-    branch, which later issues keep changing: then only the issue's own inputs (text, prompt,
-    agent settings) count, or no marathon would ever be finished. Reopen an issue to redo it.
+    A completed issue has merged: later issues keep changing the files it read, and a new
+    template wording or model must not redo (and pay for) every finished issue. Only a change
+    of the issue's own text makes its phases run again; reopen it, or `doit clean`, to redo it.
     """
     if ctx.issue.state != "completed":
         return changed_components(stamp, current_inputs(ctx, rt))
-    own = own_inputs(ctx, render_prompt(ctx, rt))
+    own = {"issue": issue_digest(ctx)}
     if stamp is not None:
         stamp = Stamp(
-            stamp.task,
-            {k: v for k, v in stamp.inputs.items() if k in own},
-            stamp.outputs,
-            stamp.finished,
+            stamp.task, {"issue": stamp.inputs.get("issue", "")}, stamp.outputs, stamp.finished
         )
     return changed_components(stamp, own)
 

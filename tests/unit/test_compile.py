@@ -17,7 +17,11 @@ def _never(ctx: object) -> bool:
 
 
 RUNNERS = Runners(
-    run_check=_never, check_up_to_date=_never, run_phase=_never, phase_up_to_date=_never
+    run_check=_never,
+    check_up_to_date=_never,
+    run_phase=_never,
+    phase_up_to_date=_never,
+    clean_issue=_never,
 )
 
 
