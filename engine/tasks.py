@@ -21,7 +21,7 @@ from engine.compile import Runners, TaskDict, compile_tasks
 from engine.config.load import load_pipeline
 from engine.config.model import Pipeline
 from engine.errors import MarathonError
-from engine.issue import PRIORITY_NAMES, IssueDraft
+from engine.issue import PRIORITY_NAMES, Edge, IssueDraft
 from engine.report.session import reporter_for
 from engine.run import process
 from engine.run.check import check_up_to_date, run_check
@@ -169,7 +169,7 @@ def _commands(pipeline: Pipeline) -> dict[str, Callable[[], TaskDict]]:
             raise MarathonError("doit add needs --title TEXT")
         if priority not in PRIORITY_NAMES:
             raise MarathonError(f"--priority {priority}: use 0 (none), 1 (urgent) .. 4 (low)")
-        tracker = open_snapshot(pipeline)
+        tracker = open_tracker(pipeline)  # with Linear, the issue is made there too
         known = {issue.id for issue in tracker.snapshot()}
         blockers = [dep.strip() for dep in after.split(",") if dep.strip()]
         for dep in blockers:
@@ -178,8 +178,6 @@ def _commands(pipeline: Pipeline) -> dict[str, Callable[[], TaskDict]]:
         issue = tracker.create_issue(
             IssueDraft(key="", title=title.strip(), description=description, priority=priority)
         )
-        from engine.issue import Edge
-
         for dep in blockers:
             tracker.add_edge(Edge(dep, issue.id, "added by hand"))
         print(f"{issue.id} {issue.title} (priority {PRIORITY_NAMES[priority]})", file=out)
