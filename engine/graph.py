@@ -10,11 +10,12 @@ from __future__ import annotations
 import re
 import shutil
 import subprocess
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import NamedTuple
 
+from engine.config.model import PhaseConfig
 from engine.errors import MarathonError
 from engine.issue import Edge, Issue, IssueDraft
 
@@ -72,6 +73,17 @@ def graph_from_drafts(drafts: Sequence[IssueDraft], edges: Sequence[Edge]) -> Gr
     keys = {draft.key for draft in work}
     kept = tuple(edge for edge in edges if edge.blocker in keys and edge.blocked in keys)
     return Graph(tuple(Node(draft.key, draft.title) for draft in work), kept)
+
+
+def graph_from_phases(phases: Mapping[str, PhaseConfig]) -> Graph:
+    """One issue's workflow: phases as nodes, `after:` as edges."""
+    nodes = tuple(Node(name, phase.doc or phase.kind) for name, phase in phases.items())
+    edges = tuple(
+        Edge(dep, name, f"{name} after {dep}")
+        for name, phase in phases.items()
+        for dep in phase.after
+    )
+    return Graph(nodes, edges)
 
 
 def relabel(graph: Graph, ids: dict[str, str]) -> Graph:

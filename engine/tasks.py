@@ -152,11 +152,15 @@ def _commands(pipeline: Pipeline) -> dict[str, Callable[[], TaskDict]]:
         tracker = open_snapshot(pipeline) if dry_run else open_tracker(pipeline)
         return run_init(tracker, Path(spec), dry_run=dry_run, out=out)
 
-    def graph(format: str, output: str) -> int:
+    def graph(format: str, output: str, phases: bool) -> int:
         from engine.commands.graph import run_graph
 
         return run_graph(
-            open_snapshot(pipeline), fmt=format, output=Path(output) if output else None, out=out
+            open_snapshot(pipeline),
+            fmt=format,
+            output=Path(output) if output else None,
+            out=out,
+            phases=pipeline.phases if phases else None,
         )
 
     def sync() -> int:
@@ -243,6 +247,7 @@ def _commands(pipeline: Pipeline) -> dict[str, Callable[[], TaskDict]]:
             [
                 _param("format", "mermaid", "mermaid, dot, json, svg or png", short="f"),
                 _param("output", "", "write the picture to this file", short="o"),
+                _param("phases", False, "the phases of one issue instead of the issues", kind=bool),
             ],
         ),
         "sync": _command_task("pull issues, states and relations from the tracker", sync, []),

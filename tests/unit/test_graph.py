@@ -184,3 +184,22 @@ def test_run_graph_on_an_empty_tracker(tmp_path: Path) -> None:
     assert run_graph(LocalTracker(tmp_path / "t.db", "P"), out=out) == 0
     assert "no issues yet" in out.getvalue()
     assert not (tmp_path / "t.db").exists()
+
+
+def test_phase_graph_of_the_default_pipeline(tmp_path) -> None:
+    import io
+
+    from engine.commands.graph import run_graph
+    from engine.config.load import load_pipeline
+    from engine.graph import graph_from_phases, levels
+    from engine.trackers.local import LocalTracker
+
+    pipeline = load_pipeline(tmp_path)  # the packaged default
+    graph = graph_from_phases(pipeline.phases)
+    assert levels(graph) == [["verify"], ["plan"], ["code"], ["test", "qa"], ["exit"]]
+    out = io.StringIO()
+    tracker = LocalTracker(tmp_path / "t.db", "PROJ")
+    assert run_graph(tracker, fmt="dot", out=out, phases=pipeline.phases) == 0
+    text = out.getvalue()
+    assert text.startswith("phases: 6, one after another: verify → plan → code → test → exit")
+    assert '"code" -> "qa"' in text or "code -> qa" in text
