@@ -200,3 +200,89 @@ def test_clean_removes_worktrees_of_unfinished_issues(ws: Path) -> None:
     cleaned = run_doit(ws, "clean", "issue:PROJ-1")
     assert cleaned.returncode == 0, cleaned.stdout + cleaned.stderr
     assert_clean(ws)
+
+
+def wait_for(ws: Path, task: str, status: str, timeout: float = 60) -> None:
+    deadline = time.monotonic() + timeout
+    while not any(r.task == task and r.status == status for r in runs(ws)):
+        assert time.monotonic() < deadline, f"{task} never reached {status}"
+        time.sleep(0.05)
+
+
+def test_kill_9_between_test_and_qa_keeps_the_finished_one(ws: Path) -> None:
+    text = (ws / "marathon.yaml").read_text().replace("qa: 0.6}", "qa: 30}")
+    (ws / "marathon.yaml").write_text(text)
+    add(ws, "Uneven")
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "doit", "-n", "4", "marathon"],
+        cwd=ws,
+        env=doit_env(),
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+    )
+    wait_for(ws, "issue:PROJ-1:test", "success")
+    os.kill(proc.pid, signal.SIGKILL)
+    proc.wait()
+    result = run_doit(ws, "-n", "4", "marathon", env={"MARATHON_STANDIN_SLEEP_SCALE": "0.01"})
+    assert result.returncode == 0, result.stdout + result.stderr
+    assert [r.status for r in runs(ws) if r.task == "issue:PROJ-1:test"] == ["success"]
+    assert [r.status for r in runs(ws) if r.task == "issue:PROJ-1:qa"] == ["interrupted", "success"]
+    assert_clean(ws)
+
+
+def test_merge_interrupted_half_way_is_finished_on_resume(ws: Path) -> None:
+    add(ws, "Merge me")
+    assert run_doit(ws, "-n", "4", "issue:PROJ-1:test", "issue:PROJ-1:qa").returncode == 0
+    worktree = ws / ".marathon" / "worktrees" / "PROJ-1"
+    # main moves on, and a rebase of the issue's branch stops half-way, as if killed
+    (ws / "NOTES.md").write_text("notes\n")
+    git(ws, "add", "NOTES.md")
+    subprocess.run(["git", "commit", "-qm", "notes"], cwd=ws, check=True, env=doit_env())
+    stopped = subprocess.run(
+        ["git", "rebase", "--exec", "false", "main"],
+        cwd=worktree,
+        capture_output=True,
+        text=True,
+        env=doit_env(),
+    )
+    assert stopped.returncode != 0
+    assert (Path(git(worktree, "rev-parse", "--git-dir").strip()) / "rebase-merge").exists()
+
+    result = run_doit(ws, "-n", "4", "marathon")
+    assert result.returncode == 0, result.stdout + result.stderr
+    subjects = git(ws, "log", "--format=%s").splitlines()
+    assert sum(s.startswith("PROJ-1 code:") for s in subjects) == 1
+    assert subjects.index("PROJ-1 code: Merge me") < subjects.index("notes")  # rebased on top
+    assert_clean(ws)
+
+
+def test_ctrl_c_stops_agents_and_records_interrupted(ws: Path) -> None:
+    add(ws, "Interrupt me")
+    env = {**doit_env(), "MARATHON_STANDIN_SLEEP_SCALE": "100"}  # code sleeps 20 s
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "doit", "-n", "4", "marathon"],
+        cwd=ws,
+        env=env,
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+    )
+    wait_for(ws, "issue:PROJ-1:code", "running")
+    time.sleep(0.3)
+    pgid = _child_group(ws, "issue:PROJ-1:code")
+    proc.send_signal(signal.SIGINT)
+    assert proc.wait(timeout=15) != 0
+    code = [r for r in runs(ws) if r.task == "issue:PROJ-1:code"]
+    assert [r.status for r in code] == ["interrupted"]
+    with pytest.raises(ProcessLookupError):
+        os.killpg(pgid, 0)
+
+
+def _child_group(ws: Path, task: str) -> int:
+    import sqlite3
+
+    with sqlite3.connect(ws / ".marathon" / "records.db") as conn:
+        row = conn.execute(
+            "SELECT child_pgid FROM runs WHERE task = ? ORDER BY id DESC", (task,)
+        ).fetchone()
+    assert row and row[0]
+    return int(row[0])
