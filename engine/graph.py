@@ -10,10 +10,10 @@ from __future__ import annotations
 import re
 import shutil
 import subprocess
-from collections.abc import Mapping, Sequence
+from collections.abc import Hashable, Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
-from typing import NamedTuple
+from typing import Any, NamedTuple
 
 from engine.config.model import PhaseConfig
 from engine.errors import MarathonError
@@ -101,9 +101,22 @@ def relabel(graph: Graph, ids: dict[str, str]) -> Graph:
 
 def find_cycle(graph: Graph) -> list[str]:
     """One cycle as [a, b, ..., a], or [] for a DAG."""
-    children = _children(graph)
-    state: dict[str, int] = {}  # 1 on the current path, 2 finished
-    for root in (node.id for node in graph.nodes):
+    _children(graph)  # refuses edges to unknown issues
+    return cycle_in(
+        [node.id for node in graph.nodes], [(e.blocker, e.blocked) for e in graph.edges]
+    )
+
+
+def cycle_in(nodes: Sequence[Hashable], edges: Sequence[tuple[Hashable, Hashable]]) -> list[Any]:
+    """One cycle as [a, b, ..., a], or [] when there is none (iterative depth-first search).
+
+    Works on any hashable nodes (issue ids, spec step numbers, draft keys)."""
+    children: dict[Hashable, list[Hashable]] = {node: [] for node in nodes}
+    for blocker, blocked in edges:
+        children.setdefault(blocker, []).append(blocked)
+        children.setdefault(blocked, [])
+    state: dict[Hashable, int] = {}  # 1 on the current path, 2 finished
+    for root in children:
         if root in state:
             continue
         path, iters = [root], [iter(children[root])]

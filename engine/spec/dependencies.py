@@ -26,6 +26,7 @@ from collections.abc import Iterable, Sequence
 from typing import Any
 
 from engine.errors import MarathonError, did_you_mean
+from engine.graph import cycle_in
 from engine.issue import Edge, Issue, IssueDraft
 from engine.spec.issues import PlannedTask, slug
 from engine.spec.model import Spec
@@ -140,7 +141,7 @@ def _step_prereqs(spec: Spec) -> dict[int, list[tuple[int, str]]]:
                 )
             found.append((number, f"step {step.number} depends on step {number}"))
         prereqs[step.number] = found
-    cycle = _find_cycle(
+    cycle = cycle_in(
         [step.number for step in spec.steps],
         [(blocker, number) for number, items in prereqs.items() for blocker, _ in items],
     )
@@ -371,7 +372,7 @@ def _union(masks: Iterable[int]) -> int:
 
 
 def _refuse_cycle(spec: Spec, planned: Sequence[PlannedTask], edges: _EdgeSet) -> None:
-    cycle = _find_cycle([item.key for item in planned], list(edges.reasons))
+    cycle = cycle_in([item.key for item in planned], list(edges.reasons))
     if not cycle:
         return
     by_key = {item.key: item for item in planned}
@@ -381,33 +382,6 @@ def _refuse_cycle(spec: Spec, planned: Sequence[PlannedTask], edges: _EdgeSet) -
         f"dependency cycle: {names_}; remove one of the (after: ...) markers or depends= on it",
         where=spec.where(marked.line),
     )
-
-
-def _find_cycle(nodes: Sequence[Any], edges: Sequence[tuple[Any, Any]]) -> list[Any]:
-    """A cycle as [a, b, ..., a], or [] when the graph is acyclic (iterative DFS)."""
-    children: dict[Any, list[Any]] = {node: [] for node in nodes}
-    for blocker, blocked in edges:
-        children.setdefault(blocker, []).append(blocked)
-        children.setdefault(blocked, [])
-    state: dict[Any, int] = {}  # 1 on the stack, 2 done
-    for root in children:
-        if root in state:
-            continue
-        path = [root]
-        iters = [iter(children[root])]
-        state[root] = 1
-        while path:
-            nxt = next(iters[-1], None)
-            if nxt is None:
-                state[path.pop()] = 2
-                iters.pop()
-            elif state.get(nxt) == 1:
-                return [*path[path.index(nxt) :], nxt]
-            elif nxt not in state:
-                state[nxt] = 1
-                path.append(nxt)
-                iters.append(iter(children[nxt]))
-    return []
 
 
 # -- dependency metadata (engine/spec/dependencies.schema.json) ------------------------------

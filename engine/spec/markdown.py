@@ -14,7 +14,15 @@ from pathlib import Path
 
 from engine.errors import MarathonError
 from engine.spec.model import Spec, SpecStep, SpecTask
-from engine.spec.text import FENCE, split_bullets, squash, step_numbers, take_markers, tidy_block
+from engine.spec.text import (
+    FENCE,
+    claim_step_number,
+    split_bullets,
+    squash,
+    step_numbers,
+    take_markers,
+    tidy_block,
+)
 
 HEADING = re.compile(r"^(#{1,6})[ \t]+(.*?)[ \t#]*$")
 # "### 1. Setup" counts as a step only under a heading such as "Implementation plan".
@@ -91,13 +99,7 @@ def parse_markdown(text: str, path: Path) -> Spec:
         if step:
             number = int(step.group(1))
             line = heading.index + 1
-            if number in seen:
-                raise MarathonError(
-                    f"step number {number} is used twice (lines {seen[number]} and {line}); "
-                    "give each step its own number",
-                    where=f"{path}:{line}",
-                )
-            seen[number] = line
+            claim_step_number(seen, number, line, path)
             steps.append(_step(number, step.group(2), block, line, path))
         else:
             key = SECTION_NAMES.get(_normal(heading.text), _slug(heading.text))

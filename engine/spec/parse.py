@@ -18,6 +18,7 @@ from engine.errors import MarathonError
 from engine.spec.markdown import parse_markdown
 from engine.spec.model import Spec, SpecStep, SpecTask
 from engine.spec.text import (
+    claim_step_number,
     read_spec_text,
     split_bullets,
     squash,
@@ -141,13 +142,7 @@ def _step_numbers(doc: Document, step_els: list[Element], path: Path) -> list[in
                 where=f"{path}:{line}",
             )
         number = int(value)
-        if number in seen:
-            raise MarathonError(
-                f"step number {number} is used twice (lines {seen[number]} and {line}); "
-                "give each step its own number",
-                where=f"{path}:{line}",
-            )
-        seen[number] = line
+        claim_step_number(seen, number, line, path)
         numbers.append(number)
     return numbers
 

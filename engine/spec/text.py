@@ -252,3 +252,14 @@ def step_numbers(value: str) -> tuple[list[int], list[str]]:
         else:
             bad.append(part)
     return numbers, bad
+
+
+def claim_step_number(seen: dict[int, int], number: int, line: int, path: Path | str) -> None:
+    """Record that `number` is used at `line`; refuse a number used twice."""
+    if number in seen:
+        raise MarathonError(
+            f"step number {number} is used twice (lines {seen[number]} and {line}); "
+            "give each step its own number",
+            where=f"{path}:{line}",
+        )
+    seen[number] = line
