@@ -7,6 +7,7 @@ and per event duration / error / message / tail, or the summary counts for "comp
 
 from __future__ import annotations
 
+import contextlib
 import json
 import threading
 from typing import Any, TextIO
@@ -49,7 +50,8 @@ class JsonSink:
 
     def emit(self, event: Event) -> None:
         line = json.dumps(event_dict(event), sort_keys=True)
-        with self._lock:
+        with self._lock, contextlib.suppress(BrokenPipeError):
+            # A reader that stopped early (`| head`) ends the output, not the run.
             self.out.write(line + "\n")
             self.out.flush()
 

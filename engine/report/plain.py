@@ -6,6 +6,7 @@ A heartbeat line lists what is still running every MARATHON_HEARTBEAT seconds (d
 
 from __future__ import annotations
 
+import contextlib
 import os
 import threading
 import time
@@ -113,7 +114,8 @@ class PlainSink:
 
     def _write(self, text: str) -> None:
         # One write + flush per block: blocks from concurrent tasks can never interleave.
-        with self._lock:
+        with self._lock, contextlib.suppress(BrokenPipeError):
+            # A reader that stopped early (`| head`) ends the output, not the run.
             self.out.write(text)
             self.out.flush()
 
