@@ -98,6 +98,7 @@ class Records:
         self._local = threading.local()
         self._stamps: dict[str, Stamp] | None = None
         self._stamps_lock = threading.Lock()
+        self._open_runs: set[int] = set()  # started by this process, not finished yet
 
     @property
     def _conn(self) -> sqlite3.Connection:
@@ -119,7 +120,9 @@ class Records:
                 " log_path, owner_pid) VALUES (?, ?, ?, ?, ?, ?, 'running', ?, ?)",
                 (session, task, issue, phase, attempt, time.time(), log_path, os.getpid()),
             )
-            return int(cursor.lastrowid or 0)
+        run_id = int(cursor.lastrowid or 0)
+        self._open_runs.add(run_id)
+        return run_id
 
     def set_child(self, run_id: int, pgid: int | None) -> None:
         with sqlite.transaction(self._conn) as conn:
@@ -138,6 +141,13 @@ class Records:
             values.append(value)
         with sqlite.transaction(self._conn) as conn:
             conn.execute(f"UPDATE runs SET {', '.join(columns)} WHERE id = ?", (*values, run_id))
+        self._open_runs.discard(run_id)
+
+    def interrupt_open_runs(self, error: str) -> None:
+        """Mark this process's unfinished runs interrupted (Ctrl-C, SIGTERM): the process may
+        exit before the threads running them get to record anything."""
+        for run_id in list(self._open_runs):
+            self.finish_run(run_id, "interrupted", error=error)
 
     def runs(self, task: str | None = None, issue: str | None = None) -> list[RunRecord]:
         if not self.path.exists():

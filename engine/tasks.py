@@ -26,6 +26,7 @@ from engine.report.session import reporter_for
 from engine.run import process
 from engine.run.check import check_up_to_date, run_check
 from engine.run.phase import clean_issue, phase_up_to_date, run_phase
+from engine.run.runtime import interrupt_open_runs
 from engine.trackers.open import open_snapshot, open_tracker
 
 RUNNERS = Runners(
@@ -82,6 +83,7 @@ def _stop_children_on_signals() -> None:
 
     def handler(signum: int, frame: Any) -> None:
         process.interrupt_all()
+        interrupt_open_runs(f"interrupted by {signal.Signals(signum).name}")
         if signum == signal.SIGINT:
             raise KeyboardInterrupt
         raise SystemExit(128 + signum)

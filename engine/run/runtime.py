@@ -119,3 +119,11 @@ def stop_reason(rt: Runtime, issue: str, phase: str) -> str:
     if not decision.allow:
         return decision.reason
     return check_budget(budgets, runs, issue, phase) or ""
+
+
+def interrupt_open_runs(reason: str) -> None:
+    """Every workspace's unfinished runs of this process are recorded as interrupted."""
+    with _lock:
+        runtimes = list(_runtimes.values())
+    for rt in runtimes:
+        rt.records.interrupt_open_runs(reason)

@@ -86,9 +86,9 @@ def test_install_writes_one_executable_hook_with_marker(tmp_path: Path) -> None:
 
 def test_reinstall_updates_the_command(tmp_path: Path) -> None:
     repo = make_repo(tmp_path / "repo")
-    install_hook(repo, command=py("print('one')"))
-    path = install_hook(repo, command=py("print('two')"))
-    assert "two" in path.read_text() and "one" not in path.read_text()
+    install_hook(repo, command=py("print('first-command')"))
+    path = install_hook(repo, command=py("print('second-command')"))
+    assert "second-command" in path.read_text() and "first-command" not in path.read_text()
     assert not (path.parent / CHAINED_NAME).exists()
 
 
