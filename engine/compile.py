@@ -85,7 +85,14 @@ def compiled_issues(issues: Sequence[Issue]) -> list[Issue]:
     return [issue for issue in issues if issue.kind != "meta" and issue.state != "canceled"]
 
 
-def compile_tasks(pipeline: Pipeline, issues: Sequence[Issue], runners: Runners) -> list[TaskDict]:
+def compile_tasks(
+    pipeline: Pipeline,
+    issues: Sequence[Issue],
+    runners: Runners,
+    settled: frozenset[str] = frozenset(),
+) -> list[TaskDict]:
+    """`settled` names phase tasks already known to be up to date (finished issues whose text
+    has not changed): doit then skips them without calling anything."""
     tasks: list[TaskDict] = []
     tasks += _check_tasks(pipeline, runners)
     order = phase_order(pipeline.phases)
@@ -98,7 +105,7 @@ def compile_tasks(pipeline: Pipeline, issues: Sequence[Issue], runners: Runners)
     by_id = {issue.id: issue for issue in selected}
     finals = final_phases(pipeline)
     for issue in selected:
-        tasks += _issue_tasks(pipeline, issue, order, concurrent, by_id, finals, runners)
+        tasks += _issue_tasks(pipeline, issue, order, concurrent, by_id, finals, runners, settled)
     tasks.append(_marathon_task(selected))
     tasks.append(
         {
@@ -152,6 +159,7 @@ def _issue_tasks(
     by_id: Mapping[str, Issue],
     finals: list[str],
     runners: Runners,
+    settled: frozenset[str],
 ) -> list[TaskDict]:
     # An issue starts after the final phases of the open issues it depends on.
     blockers = [dep for dep in issue.dependencies if dep in by_id and by_id[dep].is_open]
@@ -182,7 +190,7 @@ def _issue_tasks(
             "name": name,
             "doc": f"{issue.id} {name}: {_phase_summary(phase)}",
             "actions": [(runners.run_phase, [ctx])],
-            "uptodate": [(runners.phase_up_to_date, [ctx])],
+            "uptodate": [True if ctx.name in settled else (runners.phase_up_to_date, [ctx])],
             "task_dep": task_dep,
             "verbosity": 0,
             "meta": {

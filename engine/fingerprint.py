@@ -18,6 +18,7 @@ from typing import Any
 
 from engine import globs
 from engine.compile import CheckTask, PhaseTask, phase_task_name
+from engine.issue import Issue
 from engine.records import Records, Stamp
 
 MISSING = "missing"
@@ -66,14 +67,15 @@ def check_inputs(ctx: CheckTask) -> dict[str, str]:
     }
 
 
-def issue_digest(ctx: PhaseTask) -> str:
-    return digest(ctx.issue.text_fields())
+def issue_digest(issue: Issue) -> str:
+    """What "the issue's own text" is, as one digest."""
+    return digest(issue.text_fields())
 
 
 def own_inputs(ctx: PhaseTask, prompt: str | None) -> dict[str, str]:
     """The inputs that belong to the issue and the pipeline, not to the files of the tree."""
     phase = ctx.phase
-    inputs = {"issue": issue_digest(ctx)}
+    inputs = {"issue": issue_digest(ctx.issue)}
     if phase.agent:
         inputs["prompt"] = digest(prompt or "")
         inputs["agent"] = ctx.pipeline.agents[phase.agent].digest()

@@ -25,7 +25,7 @@ from engine.issue import PRIORITY_NAMES, Edge, IssueDraft
 from engine.report.session import reporter_for
 from engine.run import process
 from engine.run.check import check_up_to_date, run_check
-from engine.run.phase import clean_issue, phase_up_to_date, run_phase
+from engine.run.phase import clean_issue, phase_up_to_date, run_phase, settled_tasks
 from engine.run.runtime import interrupt_open_runs
 from engine.trackers.open import open_snapshot, open_tracker
 
@@ -62,7 +62,7 @@ def dodo_namespace(root: Path) -> dict[str, Any]:
         raise SystemExit(exc.exit_code) from None
     pipeline.state_dir.mkdir(parents=True, exist_ok=True)
     _stop_children_on_signals()
-    workflow = compile_tasks(pipeline, issues, RUNNERS)
+    workflow = compile_tasks(pipeline, issues, RUNNERS, settled_tasks(pipeline, issues))
 
     def task_workflow() -> Iterator[TaskDict]:
         yield from workflow

@@ -53,7 +53,9 @@ class JsonSink:
         with self._lock, contextlib.suppress(BrokenPipeError):
             # A reader that stopped early (`| head`) ends the output, not the run.
             self.out.write(line + "\n")
-            self.out.flush()
+            if event.kind != ev.UP_TO_DATE:  # see PlainSink.emit
+                self.out.flush()
 
     def close(self) -> None:
-        pass
+        with self._lock, contextlib.suppress(BrokenPipeError):
+            self.out.flush()

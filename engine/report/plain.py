@@ -82,12 +82,15 @@ class PlainSink:
     def emit(self, event: Event) -> None:
         text = self._render(event)
         if text:
-            self._write(text)
+            # Thousands of up-to-date lines need not reach the screen one system call each;
+            # the next event of any other kind (or the end of the run) flushes them.
+            self._write(text, flush=event.kind != ev.UP_TO_DATE)
 
     def close(self) -> None:
         self._stop.set()
         if self._thread is not None:
             self._thread.join(timeout=1)
+        self._write("", flush=True)
 
     def _render(self, event: Event) -> str:
         task = event.task
@@ -112,12 +115,13 @@ class PlainSink:
             return f"FAIL {task.name}  {format_duration(event.duration)}\n" + failure_text(event)
         return ""
 
-    def _write(self, text: str) -> None:
-        # One write + flush per block: blocks from concurrent tasks can never interleave.
+    def _write(self, text: str, *, flush: bool = True) -> None:
+        # One write per block: blocks from concurrent tasks can never interleave.
         with self._lock, contextlib.suppress(BrokenPipeError):
             # A reader that stopped early (`| head`) ends the output, not the run.
             self.out.write(text)
-            self.out.flush()
+            if flush:
+                self.out.flush()
 
     def _beat(self) -> None:
         while not self._stop.wait(self.heartbeat):

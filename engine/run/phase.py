@@ -13,6 +13,7 @@ import json
 import os
 import shlex
 import time
+from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -24,12 +25,17 @@ from engine.agents.base import AgentResult
 from engine.agents.cassette import record_run
 from engine.agents.presets import get_preset
 from engine.breaker import error_signature
-from engine.compile import CheckTask, PhaseTask
+from engine.compile import CheckTask, PhaseTask, phase_task_name
 from engine.config.model import Pipeline
 from engine.errors import MarathonError
-from engine.fingerprint import changed_components, issue_digest, phase_inputs, phase_outputs
+from engine.fingerprint import (
+    changed_components,
+    issue_digest,
+    phase_inputs,
+    phase_outputs,
+)
 from engine.git import repo, worktrees
-from engine.issue import OPEN_STATES
+from engine.issue import OPEN_STATES, Issue
 from engine.records import Stamp
 from engine.run import process
 from engine.run.bugs import file_bug
@@ -91,6 +97,24 @@ def phase_up_to_date(ctx: PhaseTask) -> bool:
         return False  # the run itself will report the problem
 
 
+def settled_tasks(pipeline: Pipeline, issues: Sequence[Issue]) -> frozenset[str]:
+    """Phase tasks of completed issues whose stamp still matches the issue's text: up to date
+    by the rule in `changed_inputs`, known at load time from one read of the stamps."""
+    finished = [issue for issue in issues if issue.state == "completed"]
+    if not finished:
+        return frozenset()
+    stamps = runtime_for(pipeline).records.all_stamps()
+    settled = set()
+    for issue in finished:
+        text = issue_digest(issue)
+        for phase in pipeline.phases:
+            name = phase_task_name(issue.id, phase)
+            stamp = stamps.get(name)
+            if stamp is not None and stamp.inputs.get("issue") == text:
+                settled.add(name)
+    return frozenset(settled)
+
+
 def changed_inputs(ctx: PhaseTask, rt: Runtime, stamp: Stamp | None) -> list[str]:
     """The names of the inputs that differ from the stamp ("never succeeded" without one).
 
@@ -100,7 +124,7 @@ def changed_inputs(ctx: PhaseTask, rt: Runtime, stamp: Stamp | None) -> list[str
     """
     if ctx.issue.state != "completed":
         return changed_components(stamp, current_inputs(ctx, rt))
-    own = {"issue": issue_digest(ctx)}
+    own = {"issue": issue_digest(ctx.issue)}
     if stamp is not None:
         stamp = Stamp(
             stamp.task, {"issue": stamp.inputs.get("issue", "")}, stamp.outputs, stamp.finished

@@ -137,3 +137,12 @@ def test_marathon_orders_bugs_then_priority_then_longest_chain(pipeline) -> None
         "issue:PROJ-8",
     ]
     assert "(7 open)" in tasks["marathon"]["doc"]
+
+
+def test_settled_tasks_are_up_to_date_without_a_check(pipeline) -> None:
+    issues = [Issue("PROJ-1", "done", state="completed"), Issue("PROJ-2", "open")]
+    settled = frozenset({"issue:PROJ-1:code"})
+    tasks = by_name(compile_tasks(pipeline, issues, RUNNERS, settled))
+    assert tasks["issue:PROJ-1:code"]["uptodate"] == [True]
+    assert tasks["issue:PROJ-1:plan"]["uptodate"][0][0] is _never
+    assert tasks["issue:PROJ-2:code"]["uptodate"][0][0] is _never
