@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import functools
 import hashlib
 import json
 from collections.abc import Mapping
@@ -122,5 +123,10 @@ class Pipeline:
     def records_db(self) -> Path:
         return self.state_dir / "records.db"
 
+    @functools.cached_property
+    def _logs_dir(self) -> str:
+        return str(self.state_dir / "logs")
+
     def log_path(self, issue_id: str, phase: str) -> Path:
-        return self.state_dir / "logs" / issue_id / f"{phase}.log"
+        # Built from a string: the compiler asks once per task, thousands of times.
+        return Path(f"{self._logs_dir}/{issue_id}/{phase}.log")
