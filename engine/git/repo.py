@@ -111,13 +111,14 @@ def commit_paths(root: Path, state_dir: Path, paths: Sequence[str], message: str
         staged = git(root, "diff", "--cached", "--name-only", "--", *paths).stdout.split()
         if not staged:
             return ""
-        git(root, *_identity(root), "commit", "-q", "--no-verify", "-m", message, "--", *paths)
+        git(root, *identity_args(root), "commit", "-q", "--no-verify", "-m", message, "--", *paths)
         return git(root, "rev-parse", "HEAD").stdout.strip()
 
 
 @functools.cache
-def _identity(root: Path) -> tuple[str, ...]:
-    """Commit as the user when git knows who they are, else as the engine."""
+def identity_args(root: Path) -> tuple[str, ...]:
+    """Commit (and rebase) as the user when git knows who they are, else as the engine: a
+    fresh machine has no user.email, and git refuses to make commits without one."""
     if git(root, "config", "user.email", check=False).stdout.strip() or os.environ.get(
         "GIT_AUTHOR_EMAIL"
     ):

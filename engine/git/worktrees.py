@@ -13,7 +13,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from engine.errors import MarathonError
-from engine.git.repo import git, repo_lock
+from engine.git.repo import git, identity_args, repo_lock
 
 BRANCH_PREFIX = "marathon/"
 
@@ -95,11 +95,13 @@ def merge_back(
                 message=f"uncommitted changes in {path}: {files}; commit "
                 f"them on {branch} or remove them, then run again",
             )
+        who = identity_args(root)
         if strategy == "rebase":
-            step = git(path, "rebase", target, check=False)
+            step = git(path, *who, "rebase", target, check=False)
         else:
             step = git(
                 path,
+                *who,
                 "merge",
                 "--no-edit",
                 "-m",
@@ -110,12 +112,14 @@ def merge_back(
         if step.returncode != 0:
             conflicts = _conflicted(path)
             _abort_unfinished_merge(path)
-            return MergeResult(
-                False,
-                conflicts=conflicts,
-                message=f"{strategy} onto {target} conflicts in "
-                f"{', '.join(conflicts) or 'the work tree'}",
-            )
+            if conflicts:
+                message = f"{strategy} onto {target} conflicts in {', '.join(conflicts)}"
+            else:  # not a conflict: say what git said
+                said = (step.stderr or step.stdout).strip().splitlines()
+                message = (
+                    f"{strategy} onto {target} failed: {said[-1] if said else step.returncode}"
+                )
+            return MergeResult(False, conflicts=conflicts, message=message)
         sha = git(path, "rev-parse", "HEAD").stdout.strip()
         if checked_out_in(root) == target:
             ff = git(root, "merge", "--ff-only", "-q", branch, check=False)

@@ -307,3 +307,24 @@ def _child_group(ws: Path, task: str) -> int:
         ).fetchone()
     assert row and row[0]
     return int(row[0])
+
+
+def test_works_on_a_machine_where_git_knows_no_user(ws: Path, tmp_path: Path) -> None:
+    home = tmp_path / "empty-home"
+    home.mkdir()
+    bare = {k: v for k, v in doit_env().items() if not k.startswith("GIT_")}
+    env = {**bare, "HOME": str(home), "XDG_CONFIG_HOME": str(home), "GIT_CONFIG_NOSYSTEM": "1"}
+    add(ws, "First")
+    add(ws, "Second")  # merges after the first: its branch is rebased, which makes commits
+    result = subprocess.run(
+        [sys.executable, "-m", "doit", "-n", "4", "marathon"],
+        cwd=ws,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
+    assert result.returncode == 0, result.stdout + result.stderr
+    authors = set(git(ws, "log", "--format=%an <%ae>").splitlines())
+    assert "marathon-engine <marathon-engine@localhost>" in authors
+    assert_clean(ws)
