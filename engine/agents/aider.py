@@ -21,8 +21,7 @@ from __future__ import annotations
 import os
 from pathlib import Path
 
-from engine.agents.base import AgentResult, Invocation, Preset
-from engine.agents.jsonlines import last_line
+from engine.agents.base import AgentResult, Invocation, Preset, parse_by_exit_code
 from engine.agents.settings import extra_args
 from engine.config.model import AgentConfig
 
@@ -54,12 +53,7 @@ def build(agent: AgentConfig, prompt_file: Path, workdir: Path) -> Invocation:
 
 
 def parse(exit_code: int, output: str) -> AgentResult:
-    if exit_code == 0:
-        return AgentResult(ok=True)
-    tail = last_line(output)
-    return AgentResult(
-        ok=False, error=f"aider exited with status {exit_code}" + (f": {tail}" if tail else "")
-    )
+    return parse_by_exit_code(exit_code, output, name="aider")
 
 
 PRESET = Preset(name="aider", binary="aider", install_hint=INSTALL_HINT, build=build, parse=parse)

@@ -44,8 +44,15 @@ class Preset(NamedTuple):
     parse: Callable[[int, str], AgentResult]
 
 
-def parse_by_exit_code(exit_code: int, output: str) -> AgentResult:
-    """The rule for tools without a structured result: exit 0 is success."""
+def parse_by_exit_code(exit_code: int, output: str, *, name: str = "") -> AgentResult:
+    """The rule for tools without a structured result: exit 0 is success; a failure says the
+    status and the last line the tool printed (`name` prefixes it, e.g. "aider")."""
     if exit_code == 0:
         return AgentResult(ok=True)
-    return AgentResult(ok=False, error=f"exited with status {exit_code}")
+    from engine.agents.jsonlines import last_line
+
+    tail = last_line(output)
+    who = f"{name} exited" if name else "exited"
+    return AgentResult(
+        ok=False, error=f"{who} with status {exit_code}" + (f": {tail}" if tail else "")
+    )

@@ -8,8 +8,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from engine.agents.base import AgentResult, Invocation, Preset
-from engine.agents.jsonlines import last_line
+from engine.agents.base import Invocation, Preset, parse_by_exit_code
 from engine.config.model import AgentConfig
 from engine.errors import MarathonError
 
@@ -24,13 +23,6 @@ def build(agent: AgentConfig, prompt_file: Path, workdir: Path) -> Invocation:
     return Invocation(argv=tuple(agent.command), prompt_on_stdin=True)
 
 
-def parse(exit_code: int, output: str) -> AgentResult:
-    if exit_code == 0:
-        return AgentResult(ok=True)
-    tail = last_line(output)
-    return AgentResult(
-        ok=False, error=f"exited with status {exit_code}" + (f": {tail}" if tail else "")
-    )
-
-
-PRESET = Preset(name="command", binary="", install_hint=INSTALL_HINT, build=build, parse=parse)
+PRESET = Preset(
+    name="command", binary="", install_hint=INSTALL_HINT, build=build, parse=parse_by_exit_code
+)

@@ -179,7 +179,8 @@ def test_failing_phase_stops_dependents_and_is_recorded(workspace: Path) -> None
     result = run_doit(workspace, "-n", "4", "issue:PROJ-1")
     assert result.returncode != 0
     qa = only(workspace, "issue:PROJ-1:qa")
-    assert qa.status == "failed" and qa.error == "exited with status 1"
+    assert qa.status == "failed"
+    assert qa.error == "exited with status 1: standin: told to fail PROJ-1:qa"
     assert "issue:PROJ-1:exit" not in {r.task for r in runs(workspace)}
     assert LocalTracker(workspace / ".marathon/tracker.db", "PROJ").get("PROJ-1").state == "started"
 
