@@ -62,6 +62,13 @@ def assert_clean(ws: Path) -> None:
     assert not any((ws / ".marathon" / "worktrees").glob("*"))
 
 
+def wait_for(ws: Path, task: str, status: str, timeout: float = 60) -> None:
+    deadline = time.monotonic() + timeout
+    while not any(r.task == task and r.status == status for r in runs(ws)):
+        assert time.monotonic() < deadline, f"{task} never reached {status}"
+        time.sleep(0.05)
+
+
 @pytest.fixture
 def ws(tmp_path: Path) -> Path:
     return scaffold(tmp_path / "ws", pipeline_text=PIPELINE)
@@ -144,10 +151,7 @@ def test_kill_9_during_a_marathon_then_resume(ws: Path) -> None:
         stdout=subprocess.DEVNULL,
         stderr=subprocess.DEVNULL,
     )
-    deadline = time.monotonic() + 60
-    while not any(r.task == "issue:PROJ-1:code" and r.status == "running" for r in runs(ws)):
-        assert time.monotonic() < deadline, "CODE never started"
-        time.sleep(0.05)
+    wait_for(ws, "issue:PROJ-1:code", "running")
     os.kill(proc.pid, signal.SIGKILL)
     proc.wait()
     assert (ws / ".marathon" / "worktrees" / "PROJ-1").is_dir()  # kept for the resume
@@ -174,10 +178,7 @@ def test_second_doit_on_the_same_workspace_is_refused(ws: Path) -> None:
         stderr=subprocess.PIPE,
         text=True,
     )
-    deadline = time.monotonic() + 60
-    while not any(r.task == "issue:PROJ-1:code" and r.status == "running" for r in runs(ws)):
-        assert time.monotonic() < deadline, "CODE never started"
-        time.sleep(0.05)
+    wait_for(ws, "issue:PROJ-1:code", "running")
     (ws / "src").mkdir(exist_ok=True)
     (ws / "src" / "new.py").write_text("x = 1\n")  # verify:unit must run again
     second = run_doit(ws, "verify:unit")
@@ -200,13 +201,6 @@ def test_clean_removes_worktrees_of_unfinished_issues(ws: Path) -> None:
     cleaned = run_doit(ws, "clean", "issue:PROJ-1")
     assert cleaned.returncode == 0, cleaned.stdout + cleaned.stderr
     assert_clean(ws)
-
-
-def wait_for(ws: Path, task: str, status: str, timeout: float = 60) -> None:
-    deadline = time.monotonic() + timeout
-    while not any(r.task == task and r.status == status for r in runs(ws)):
-        assert time.monotonic() < deadline, f"{task} never reached {status}"
-        time.sleep(0.05)
 
 
 def test_kill_9_between_test_and_qa_keeps_the_finished_one(ws: Path) -> None:
