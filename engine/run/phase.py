@@ -98,21 +98,18 @@ def phase_up_to_date(ctx: PhaseTask) -> bool:
 
 
 def settled_tasks(pipeline: Pipeline, issues: Sequence[Issue]) -> frozenset[str]:
-    """Phase tasks of completed issues whose stamp still matches the issue's text: up to date
-    by the rule in `changed_inputs`, known at load time from one read of the stamps."""
+    """Phase tasks of completed issues that `changed_inputs` would find unchanged, known at
+    load time from one read of the stamps (doit then skips them without calling anything)."""
     finished = [issue for issue in issues if issue.state == "completed"]
     if not finished:
         return frozenset()
     stamps = runtime_for(pipeline).records.all_stamps()
-    settled = set()
-    for issue in finished:
-        text = issue_digest(issue)
-        for phase in pipeline.phases:
-            name = phase_task_name(issue.id, phase)
-            stamp = stamps.get(name)
-            if stamp is not None and stamp.inputs.get("issue") == text:
-                settled.add(name)
-    return frozenset(settled)
+    return frozenset(
+        name
+        for issue in finished
+        for name in (phase_task_name(issue.id, phase) for phase in pipeline.phases)
+        if _still_done(issue, stamps.get(name))
+    )
 
 
 def changed_inputs(ctx: PhaseTask, rt: Runtime, stamp: Stamp | None) -> list[str]:
@@ -124,12 +121,14 @@ def changed_inputs(ctx: PhaseTask, rt: Runtime, stamp: Stamp | None) -> list[str
     """
     if ctx.issue.state != "completed":
         return changed_components(stamp, current_inputs(ctx, rt))
-    own = {"issue": issue_digest(ctx.issue)}
-    if stamp is not None:
-        stamp = Stamp(
-            stamp.task, {"issue": stamp.inputs.get("issue", "")}, stamp.outputs, stamp.finished
-        )
-    return changed_components(stamp, own)
+    if stamp is None:
+        return ["never succeeded"]
+    return [] if _still_done(ctx.issue, stamp) else ["issue"]
+
+
+def _still_done(issue: Issue, stamp: Stamp | None) -> bool:
+    """The rule for a completed issue's phase: done while the issue's own text is unchanged."""
+    return stamp is not None and stamp.inputs.get("issue") == issue_digest(issue)
 
 
 @dataclass(frozen=True)
