@@ -47,11 +47,15 @@ def measure(count: int) -> tuple[float, float, float]:
 def main() -> None:
     sizes = [int(arg) for arg in sys.argv[1:]] or [10, 100, 1000]
     print(
-        f"{'issues':>7} {'first run':>10} {'doit list':>10} {'no-op rerun':>12} {'rerun/list':>10}"
+        f"{'issues':>7} {'first run':>10} {'doit list':>10} {'no-op -n 4':>11} "
+        f"{'no-op -n 1':>11} {'(-n 4)/list':>12}"
     )
     for count in sizes:
-        first, listing, noop = measure(count)
-        print(f"{count:7d} {first:9.2f}s {listing:9.2f}s {noop:11.2f}s {noop / listing:9.2f}x")
+        first, listing, noop, serial = measure(count)
+        print(
+            f"{count:7d} {first:9.2f}s {listing:9.2f}s {noop:10.2f}s {serial:10.2f}s "
+            f"{noop / listing:11.2f}x"
+        )
     print("target: no-op rerun under 1 s at 1000 issues")
 
 
