@@ -31,7 +31,7 @@ phases:
 """
 
 
-def measure(count: int) -> tuple[float, float, float]:
+def measure(count: int) -> tuple[float, float, float, float]:
     with tempfile.TemporaryDirectory() as tmp:
         root = make_workspace(Path(tmp) / "ws", PIPELINE)
         (root / "src").mkdir()
@@ -41,7 +41,8 @@ def measure(count: int) -> tuple[float, float, float]:
         first = doit(root, "-n", "4", "issue")
         listing = min(doit(root, "list") for _ in range(3))
         noop = min(doit(root, "-n", "4", "issue") for _ in range(3))
-        return first, listing, noop
+        serial = min(doit(root, "issue") for _ in range(3))
+        return first, listing, noop, serial
 
 
 def main() -> None:
