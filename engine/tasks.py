@@ -69,11 +69,20 @@ def dodo_namespace(root: Path) -> dict[str, Any]:
 
     config = doit_config()
     # Progress while tasks run, and a timeline report after each run that did something.
-    config["reporter"] = reporter_for(pipeline.state_dir)
+    config["reporter"] = reporter_for(pipeline.state_dir, _task_deps(workflow))
     namespace: dict[str, Any] = {"DOIT_CONFIG": config, "task_workflow": task_workflow}
     for name, creator in _commands(pipeline).items():
         namespace[f"task_{name}"] = creator
     return namespace
+
+
+def _task_deps(tasks: list[TaskDict]) -> dict[str, list[str]]:
+    """Task name -> the tasks it waits for: makes the timeline's critical path exact."""
+    deps = {}
+    for task in tasks:
+        if task.get("name"):
+            deps[f"{task['basename']}:{task['name']}"] = list(task.get("task_dep", ()))
+    return deps
 
 
 def _stop_children_on_signals() -> None:

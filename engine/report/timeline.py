@@ -250,10 +250,14 @@ def _render_bar(bar: Bar, gutter: int, scale: float) -> str:
     colour = COLOURS.get(run.status, OTHER_COLOUR)
     classes = "bar critical" if bar.critical else "bar"
     label = ""
-    if width > (len(run.task) + 1) * LABEL_CHAR_PX:
-        label = (
-            f'<text x="{x + 4:.1f}" y="{y + BAR_HEIGHT / 2 + 4:.1f}">{html.escape(run.task)}</text>'
-        )
+    # The longest of these that fits: "PROJ-3 code", then "code".
+    short = run.task.removeprefix("issue:").replace(":", " ")
+    for text in (short, run.phase):
+        if width > (len(text) + 1) * LABEL_CHAR_PX:
+            label = (
+                f'<text x="{x + 4:.1f}" y="{y + BAR_HEIGHT / 2 + 4:.1f}">{html.escape(text)}</text>'
+            )
+            break
     return (
         f'<g class="{classes}" data-task="{html.escape(run.task)}" data-run="{run.id}" '
         f'data-lane="{bar.lane}" data-status="{html.escape(run.status)}">'
