@@ -167,3 +167,39 @@ def test_budget_stops_new_phases(tmp_path: Path) -> None:
     assert by_phase["code"].status == "success"  # started at $1.00, under the limit
     assert by_phase["test"].status == "skipped"
     assert "budget reached: PROJ-1 has spent $2.00 of its $1.50" in by_phase["test"].error
+
+
+def test_recorded_marathon_replays_to_the_same_files(tmp_path: Path) -> None:
+    """record: saves each agent phase as a cassette; the replay agent rebuilds the same tree."""
+    cassettes = tmp_path / "cassettes"
+    recording = FAST_PIPELINE.replace(
+        "    preset: standin\n", f"    preset: standin\n    record: {cassettes}\n"
+    )
+    first = scaffold(tmp_path / "first", pipeline_text=recording)
+    assert run_doit(first, "add", "--title", "Record me").returncode == 0
+    assert run_doit(first, "-n", "4", "issue:PROJ-1").returncode == 0
+    assert sorted(p.name for p in (cassettes / "PROJ-1").iterdir()) == [
+        "code",
+        "plan",
+        "qa",
+        "test",
+    ]
+
+    replaying = FAST_PIPELINE.replace(
+        "  bot:\n    preset: standin\n    sleep: {plan: 0.1, code: 0.2, test: 0.6, qa: 0.6}",
+        f"  bot: {{preset: replay, cassettes: {cassettes}, speed: 100}}",
+    )
+    second = scaffold(tmp_path / "second", pipeline_text=replaying)
+    assert run_doit(second, "add", "--title", "Record me").returncode == 0
+    result = run_doit(second, "-n", "4", "issue:PROJ-1")
+    assert result.returncode == 0, result.stdout + result.stderr
+
+    def tree(root: Path) -> dict[str, str]:
+        return {
+            str(p.relative_to(root)): p.read_text()
+            for area in ("src", "tests")
+            for p in (root / area).rglob("*")
+            if p.is_file()
+        }
+
+    assert tree(first) and tree(second) == tree(first)
