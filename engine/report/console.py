@@ -70,6 +70,10 @@ def make_sink(mode: str, outstream: TextIO, options: dict[str, Any]) -> Sink:
     return PlainSink(outstream, heartbeat=options.get("heartbeat"))
 
 
+# Runs reaching more tasks than this report up-to-date tasks as a count only.
+UP_TO_DATE_LINES = 200
+
+
 class MarathonReporter:
     """The reporter for our tasks; the mode comes from MARATHON_REPORTER (auto by default)."""
 
@@ -88,12 +92,18 @@ class MarathonReporter:
         self._infos: dict[str, TaskInfo] = {}
         self._expected: dict[str, Any] = {}  # tasks this run should reach, by name
         self._finished: set[str] = set()  # tasks that got a final event
+        self._list_up_to_date = True
 
     # -- doit's reporter interface ----------------------------------------------------
 
     def initialize(self, tasks: Any, selected_tasks: Any) -> None:
         with self._lock:
             self._expected = _reachable(tasks, selected_tasks)
+            # A run that reaches thousands of tasks would print thousands of "up to date"
+            # lines: people get the count in the summary instead (JSON still has each one).
+            self._list_up_to_date = (
+                self.mode_used == "json" or len(self._expected) <= UP_TO_DATE_LINES
+            )
             self._open()
 
     def get_status(self, task: Any) -> None:
@@ -157,8 +167,11 @@ class MarathonReporter:
     def skip_uptodate(self, task: Any) -> None:
         with self._lock:
             self._open()
-            info = self._info(task)
             self.state.up_to_date += 1
+            if not self._list_up_to_date:
+                self._finished.add(task.name)
+                return
+            info = self._info(task)
             self.sink.emit(Event(ev.UP_TO_DATE, info, time.time()))
 
     def skip_ignore(self, task: Any) -> None:

@@ -136,6 +136,27 @@ def test_plain_up_to_date_rerun(tmp_path: Path) -> None:
     assert "ran 0, up to date 3, failed 0" in text
 
 
+def test_large_up_to_date_run_is_a_count_not_a_line_per_task(tmp_path: Path) -> None:
+    from engine.report.console import UP_TO_DATE_LINES
+
+    count = UP_TO_DATE_LINES + 50
+    tasks = [
+        {"name": f"t{i}", "actions": [], "uptodate": [True], "meta": {"kind": "check"}}
+        for i in range(count)
+    ]
+    tasks.append(group("all", [t["name"] for t in tasks]))
+    cls, out = captured(PlainReporter, heartbeat=0)
+    assert run_doit(tasks, cls, tmp_path, "all") == 0
+    text = out.getvalue()
+    assert "  up to date\n" not in text
+    assert f"ran 0, up to date {count}, failed 0" in text
+    # machines still get one event per task
+    cls, out = captured(JsonReporter)
+    assert run_doit(tasks, cls, tmp_path, "all") == 0
+    events = [json.loads(line) for line in out.getvalue().splitlines()]
+    assert sum(e["event"] == "up-to-date" and e["kind"] != "group" for e in events) == count
+
+
 def test_failing_tails_are_contiguous_blocks(tmp_path: Path) -> None:
     cls, out = captured(PlainReporter, heartbeat=0)
     tasks = three_checks(tmp_path, failing=("lint", "unit"))
