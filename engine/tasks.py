@@ -20,6 +20,7 @@ from doit.exceptions import TaskError
 from engine.compile import Runners, TaskDict, compile_tasks
 from engine.config.load import load_pipeline
 from engine.config.model import Pipeline
+from engine.doit_backend import backend_name
 from engine.errors import MarathonError
 from engine.issue import PRIORITY_NAMES, Edge, IssueDraft
 from engine.report.session import reporter_for
@@ -46,7 +47,8 @@ def doit_config() -> dict[str, Any]:
         # (no fork/forkserver differences, nothing to pickle).
         "par_type": "thread",
         "dep_file": ".marathon/doit.db",
-        "backend": "sqlite3",
+        # sqlite3: safe with a second doit (`doit status`) reading beside a running marathon.
+        "backend": backend_name(),
         # One failed issue must not stop independent issues; its dependents still wait.
         "continue": True,
     }
