@@ -108,11 +108,25 @@ def commit_paths(root: Path, state_dir: Path, paths: Sequence[str], message: str
         return ""
     with repo_lock(state_dir):
         git(root, "add", "-A", "--", *paths)
-        staged = git(root, "diff", "--cached", "--name-only", "--", *paths).stdout.split()
-        if not staged:
-            return ""
-        git(root, *identity_args(root), "commit", "-q", "--no-verify", "-m", message, "--", *paths)
-        return git(root, "rev-parse", "HEAD").stdout.strip()
+        done = git(
+            root,
+            *identity_args(root),
+            "commit",
+            "--no-verify",
+            "-m",
+            message,
+            "--",
+            *paths,
+            check=False,
+        )
+    if done.returncode != 0:
+        if not git(root, "diff", "--cached", "--name-only", "--", *paths).stdout.strip():
+            return ""  # the files were already committed as they are: nothing to do
+        said = (done.stderr or done.stdout).strip().splitlines()
+        raise MarathonError(f"git commit failed in {root}: {said[-1] if said else ''}", exit_code=1)
+    # "[branch 1a2b3c4] message": the short sha, without another git call.
+    first = done.stdout.split("\n", 1)[0]
+    return first.split("]", 1)[0].rsplit(" ", 1)[-1] if first.startswith("[") else ""
 
 
 @functools.cache

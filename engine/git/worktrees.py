@@ -51,20 +51,14 @@ def ensure_worktree(root: Path, state_dir: Path, issue_id: str, target: str) -> 
         if (path / ".git").exists():
             _abort_unfinished_merge(path)
             return path
-        git(root, "worktree", "prune")
         branch = branch_name(issue_id)
-        exists = (
-            git(
-                root, "rev-parse", "--verify", "--quiet", f"refs/heads/{branch}", check=False
-            ).returncode
-            == 0
-        )
         path.parent.mkdir(parents=True, exist_ok=True)
-        if exists:
-            # A branch left by an interrupted run keeps its finished phases' commits.
+        made = git(root, "worktree", "add", "-q", "-b", branch, str(path), target, check=False)
+        if made.returncode != 0:
+            # The branch is left by an interrupted run (it keeps its finished phases'
+            # commits), or git still remembers a worktree folder removed by hand.
+            git(root, "worktree", "prune")
             git(root, "worktree", "add", "-q", str(path), branch)
-        else:
-            git(root, "worktree", "add", "-q", "-b", branch, str(path), target)
         # The worktree shares the workspace's state (plans, logs, prompts) by a link.
         link = path / ".marathon"
         if not link.exists():
@@ -143,16 +137,12 @@ def remove_worktree(root: Path, state_dir: Path, issue_id: str) -> bool:
     removed = False
     with repo_lock(state_dir):
         if path.exists():
-            git(root, "worktree", "remove", "--force", str(path), check=False)
+            if git(root, "worktree", "remove", "--force", str(path), check=False).returncode:
+                git(root, "worktree", "prune")
             removed = True
-        git(root, "worktree", "prune")
-        if (
-            git(
-                root, "rev-parse", "--verify", "--quiet", f"refs/heads/{branch}", check=False
-            ).returncode
-            == 0
-        ):
-            git(root, "branch", "-q", "-D", branch)
+        else:
+            git(root, "worktree", "prune")  # a folder removed by hand: forget it
+        if git(root, "branch", "-q", "-D", branch, check=False).returncode == 0:
             removed = True
     return removed
 
@@ -175,9 +165,20 @@ def _conflicted(path: Path) -> tuple[str, ...]:
 
 def _abort_unfinished_merge(path: Path) -> None:
     """A rebase or merge interrupted by a crash is undone before anything else happens."""
-    git_dir = Path(git(path, "rev-parse", "--git-dir").stdout.strip())
-    git_dir = git_dir if git_dir.is_absolute() else path / git_dir
+    git_dir = _git_dir(path)
     if (git_dir / "rebase-merge").exists() or (git_dir / "rebase-apply").exists():
         git(path, "rebase", "--abort", check=False)
     if (git_dir / "MERGE_HEAD").exists():
         git(path, "merge", "--abort", check=False)
+
+
+def _git_dir(worktree: Path) -> Path:
+    """A linked worktree's `.git` is a file naming its git folder; read it (every phase asks,
+    and a `git rev-parse` each time costs a process)."""
+    dot_git = worktree / ".git"
+    if dot_git.is_file():
+        text = dot_git.read_text().strip()
+        if text.startswith("gitdir:"):
+            found = Path(text[len("gitdir:") :].strip())
+            return found if found.is_absolute() else worktree / found
+    return dot_git
