@@ -14,7 +14,7 @@ from engine.compile import CheckTask
 from engine.errors import MarathonError
 from engine.fingerprint import check_inputs, digest
 from engine.run import process
-from engine.run.runtime import SESSION, runtime_for, stop_reason
+from engine.run.runtime import JOBS, SESSION, runtime_for, stop_reason
 
 PASSED = digest({"check": "passed"})
 
@@ -35,10 +35,11 @@ def run_check(ctx: CheckTask) -> bool | TaskFailed:
 
 
 def run_checks(ctxs: list[CheckTask]) -> list[tuple[CheckTask, TaskFailed]]:
-    """Run the checks that are not up to date, all at once; returns the failures."""
+    """Run the checks that are not up to date, as many at once as doit's `-n` allows;
+    returns the failures."""
     if not ctxs:
         return []
-    with ThreadPoolExecutor(max_workers=len(ctxs)) as pool:
+    with ThreadPoolExecutor(max_workers=min(len(ctxs), JOBS)) as pool:
         results = list(pool.map(run_check, ctxs))
     return [(ctx, r) for ctx, r in zip(ctxs, results, strict=True) if isinstance(r, TaskFailed)]
 

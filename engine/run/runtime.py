@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
+import sys
 import threading
 import uuid
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import IO
@@ -17,6 +19,25 @@ from engine.trackers.base import Tracker
 from engine.trackers.open import open_tracker
 
 SESSION = uuid.uuid4().hex[:12]  # one doit invocation
+
+
+def doit_jobs(argv: Sequence[str]) -> int:
+    """The `-n` / `--process` doit was started with; 1 when absent (doit runs one task at a
+    time then). A gate runs its checks with this many workers, so `-n 1` stays sequential."""
+    for index, arg in enumerate(argv):
+        if arg in ("-n", "--process"):
+            value = argv[index + 1] if index + 1 < len(argv) else ""
+        elif arg.startswith("--process="):
+            value = arg.split("=", 1)[1]
+        elif arg.startswith("-n") and arg[2:].isdigit():
+            value = arg[2:]
+        else:
+            continue
+        return max(1, int(value)) if value.isdigit() else 1
+    return 1
+
+
+JOBS = doit_jobs(sys.argv[1:])
 
 _lock = threading.Lock()
 _runtimes: dict[Path, Runtime] = {}

@@ -146,3 +146,14 @@ def test_settled_tasks_are_up_to_date_without_a_check(pipeline) -> None:
     assert tasks["issue:PROJ-1:code"]["uptodate"] == [True]
     assert tasks["issue:PROJ-1:plan"]["uptodate"][0][0] is _never
     assert tasks["issue:PROJ-2:code"]["uptodate"][0][0] is _never
+
+
+def test_gate_workers_follow_doits_n() -> None:
+    from engine.run.runtime import doit_jobs
+
+    assert doit_jobs(["-n", "4", "marathon"]) == 4
+    assert doit_jobs(["-n4", "verify"]) == 4
+    assert doit_jobs(["--process=3", "issue:PROJ-1"]) == 3
+    assert doit_jobs(["--process", "2"]) == 2
+    assert doit_jobs(["issue:PROJ-1"]) == 1
+    assert doit_jobs(["-n", "0"]) == 1
