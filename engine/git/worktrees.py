@@ -21,7 +21,6 @@ BRANCH_PREFIX = "marathon/"
 @dataclass(frozen=True)
 class MergeResult:
     merged: bool
-    sha: str = ""
     conflicts: tuple[str, ...] = ()
     message: str = ""
 
@@ -67,12 +66,18 @@ def ensure_worktree(root: Path, state_dir: Path, issue_id: str, target: str) -> 
 
 
 def merge_back(
-    root: Path, state_dir: Path, issue_id: str, target: str, strategy: str
+    root: Path,
+    state_dir: Path,
+    issue_id: str,
+    target: str,
+    strategy: str,
+    *,
+    target_in_root: bool,
 ) -> MergeResult:
     """Bring `marathon/<ID>` into `target`: rebase (or merge) in the worktree, then fast-forward.
 
-    `target` may be checked out in the main worktree: it is then fast-forwarded there, which
-    refuses (and reports) rather than overwrite local changes.
+    When `target` is checked out in the main worktree (`target_in_root`) it is fast-forwarded
+    there, which refuses (and reports) rather than overwrite local changes.
     """
     path = worktree_path(state_dir, issue_id)
     branch = branch_name(issue_id)
@@ -114,8 +119,7 @@ def merge_back(
                     f"{strategy} onto {target} failed: {said[-1] if said else step.returncode}"
                 )
             return MergeResult(False, conflicts=conflicts, message=message)
-        sha = git(path, "rev-parse", "HEAD").stdout.strip()
-        if checked_out_in(root) == target:
+        if target_in_root:
             ff = git(root, "merge", "--ff-only", "-q", branch, check=False)
             if ff.returncode != 0:
                 reason = (ff.stderr or ff.stdout).strip().splitlines()
@@ -125,9 +129,10 @@ def merge_back(
                     f"{reason[-1] if reason else 'refused'}",
                 )
         else:
+            sha = git(path, "rev-parse", "HEAD").stdout.strip()
             old = git(root, "rev-parse", f"refs/heads/{target}").stdout.strip()
             git(root, "update-ref", f"refs/heads/{target}", sha, old)
-        return MergeResult(True, sha=sha)
+        return MergeResult(True)
 
 
 def remove_worktree(root: Path, state_dir: Path, issue_id: str) -> bool:

@@ -328,7 +328,12 @@ def _exit(ctx: PhaseTask, rt: Runtime) -> _Outcome:
     if rt.uses_worktrees and worktrees.worktree_path(ctx.pipeline.state_dir, ctx.issue.id).exists():
         root, state = ctx.pipeline.root, ctx.pipeline.state_dir
         merged = worktrees.merge_back(
-            root, state, ctx.issue.id, rt.target_branch(), ctx.pipeline.git.merge
+            root,
+            state,
+            ctx.issue.id,
+            rt.target_branch(),
+            ctx.pipeline.git.merge,
+            target_in_root=rt.target_in_root(),
         )
         if not merged.merged:
             if merged.conflicts:

@@ -51,6 +51,7 @@ class Runtime:
     _reaped: bool = False
     _lock_file: IO[str] | None = None
     _target: str = ""
+    _target_in_root: bool | None = None
     _lock: threading.Lock = field(default_factory=threading.Lock)
     _check_locks: dict[str, threading.Lock] = field(default_factory=dict)
 
@@ -77,6 +78,14 @@ class Runtime:
                     self.pipeline.root
                 )
             return self._target
+
+    def target_in_root(self) -> bool:
+        """Is the target branch the one checked out in the workspace (asked once per run)?"""
+        target = self.target_branch()
+        with self._lock:
+            if self._target_in_root is None:
+                self._target_in_root = worktrees.checked_out_in(self.pipeline.root) == target
+            return self._target_in_root
 
     def planned_workdir(self, issue_id: str) -> Path:
         """Where the issue's phases run: its worktree (existing or not), or the workspace."""
