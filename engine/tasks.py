@@ -243,7 +243,12 @@ def _commands(pipeline: Pipeline) -> dict[str, Callable[[], TaskDict]]:
             [
                 _param("dir", "", "where to build it (default: a new temporary folder)"),
                 _param("jobs", 4, "issues at once in the demo marathon", kind=int),
-                _param("compare", True, "also run it with -n 1 and print both times", kind=bool),
+                {
+                    **_param(
+                        "compare", True, "also run it with -n 1 and print both times", kind=bool
+                    ),
+                    "inverse": "no-compare",
+                },
             ],
         ),
         "init": _command_task(
