@@ -5,6 +5,7 @@ from __future__ import annotations
 import os
 import subprocess
 import sys
+import time
 from pathlib import Path
 
 import pytest
@@ -57,6 +58,32 @@ def run_doit(
         env={**doit_env(), **(env or {})},
         stdin=subprocess.DEVNULL,
     )
+
+
+def start_doit(
+    root: Path, *args: str, env: dict[str, str] | None = None, capture: bool = False
+) -> subprocess.Popen[str]:
+    """doit in the background, for tests that kill or interrupt it part way."""
+    out = subprocess.PIPE if capture else subprocess.DEVNULL
+    return subprocess.Popen(
+        [sys.executable, "-m", "doit", *args],
+        cwd=root,
+        env={**doit_env(), **(env or {})},
+        stdout=out,
+        stderr=out,
+        text=True,
+    )
+
+
+def wait_for_run(root: Path, task: str, status: str, timeout: float = 60) -> None:
+    """Until the records show a run of `task` with `status` (a background doit got there)."""
+    from engine.records import Records
+
+    records = Records(root / ".marathon" / "records.db")
+    deadline = time.monotonic() + timeout
+    while not any(r.task == task and r.status == status for r in records.runs()):
+        assert time.monotonic() < deadline, f"{task} never reached {status}"
+        time.sleep(0.05)
 
 
 @pytest.fixture

@@ -14,7 +14,7 @@ import pytest
 from engine.records import Records, RunRecord
 from engine.trackers.local import LocalTracker
 from engine.workspace import scaffold
-from tests.conftest import FAST_PIPELINE, doit_env, run_doit
+from tests.conftest import FAST_PIPELINE, doit_env, run_doit, start_doit, wait_for_run
 
 pytestmark = pytest.mark.integration
 
@@ -60,13 +60,6 @@ def assert_clean(ws: Path) -> None:
     assert git(ws, "worktree", "list").count("\n") == 1
     assert git(ws, "branch", "--list", "marathon/*").strip() == ""
     assert not any((ws / ".marathon" / "worktrees").glob("*"))
-
-
-def wait_for(ws: Path, task: str, status: str, timeout: float = 60) -> None:
-    deadline = time.monotonic() + timeout
-    while not any(r.task == task and r.status == status for r in runs(ws)):
-        assert time.monotonic() < deadline, f"{task} never reached {status}"
-        time.sleep(0.05)
 
 
 @pytest.fixture
@@ -144,14 +137,8 @@ def test_kill_9_during_a_marathon_then_resume(ws: Path) -> None:
     add(ws, "Slow one")
     add(ws, "After it", "--after", "PROJ-1")
     env = {**doit_env(), "MARATHON_STANDIN_SLEEP_SCALE": "20"}  # code takes 4 s
-    proc = subprocess.Popen(
-        [sys.executable, "-m", "doit", "-n", "4", "marathon"],
-        cwd=ws,
-        env=env,
-        stdout=subprocess.DEVNULL,
-        stderr=subprocess.DEVNULL,
-    )
-    wait_for(ws, "issue:PROJ-1:code", "running")
+    proc = start_doit(ws, "-n", "4", "marathon", env=env)
+    wait_for_run(ws, "issue:PROJ-1:code", "running")
     os.kill(proc.pid, signal.SIGKILL)
     proc.wait()
     assert (ws / ".marathon" / "worktrees" / "PROJ-1").is_dir()  # kept for the resume
@@ -170,15 +157,8 @@ def test_kill_9_during_a_marathon_then_resume(ws: Path) -> None:
 def test_second_doit_on_the_same_workspace_is_refused(ws: Path) -> None:
     add(ws, "Slow one")
     env = {**doit_env(), "MARATHON_STANDIN_SLEEP_SCALE": "15"}
-    proc = subprocess.Popen(
-        [sys.executable, "-m", "doit", "-n", "4", "marathon"],
-        cwd=ws,
-        env=env,
-        stdout=subprocess.PIPE,
-        stderr=subprocess.PIPE,
-        text=True,
-    )
-    wait_for(ws, "issue:PROJ-1:code", "running")
+    proc = start_doit(ws, "-n", "4", "marathon", env=env, capture=True)
+    wait_for_run(ws, "issue:PROJ-1:code", "running")
     (ws / "src").mkdir(exist_ok=True)
     (ws / "src" / "new.py").write_text("x = 1\n")  # verify:unit must run again
     second = run_doit(ws, "verify:unit")
@@ -207,14 +187,8 @@ def test_kill_9_between_test_and_qa_keeps_the_finished_one(ws: Path) -> None:
     text = (ws / "marathon.yaml").read_text().replace("qa: 0.6}", "qa: 30}")
     (ws / "marathon.yaml").write_text(text)
     add(ws, "Uneven")
-    proc = subprocess.Popen(
-        [sys.executable, "-m", "doit", "-n", "4", "marathon"],
-        cwd=ws,
-        env=doit_env(),
-        stdout=subprocess.DEVNULL,
-        stderr=subprocess.DEVNULL,
-    )
-    wait_for(ws, "issue:PROJ-1:test", "success")
+    proc = start_doit(ws, "-n", "4", "marathon")
+    wait_for_run(ws, "issue:PROJ-1:test", "success")
     os.kill(proc.pid, signal.SIGKILL)
     proc.wait()
     result = run_doit(ws, "-n", "4", "marathon", env={"MARATHON_STANDIN_SLEEP_SCALE": "0.01"})
@@ -253,14 +227,8 @@ def test_merge_interrupted_half_way_is_finished_on_resume(ws: Path) -> None:
 def test_ctrl_c_stops_agents_and_records_interrupted(ws: Path) -> None:
     add(ws, "Interrupt me")
     env = {**doit_env(), "MARATHON_STANDIN_SLEEP_SCALE": "100"}  # code sleeps 20 s
-    proc = subprocess.Popen(
-        [sys.executable, "-m", "doit", "-n", "4", "marathon"],
-        cwd=ws,
-        env=env,
-        stdout=subprocess.DEVNULL,
-        stderr=subprocess.DEVNULL,
-    )
-    wait_for(ws, "issue:PROJ-1:code", "running")
+    proc = start_doit(ws, "-n", "4", "marathon", env=env)
+    wait_for_run(ws, "issue:PROJ-1:code", "running")
     time.sleep(0.3)
     pgid = _child_group(ws, "issue:PROJ-1:code")
     proc.send_signal(signal.SIGINT)

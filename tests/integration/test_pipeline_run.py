@@ -5,7 +5,6 @@ from __future__ import annotations
 import os
 import signal
 import subprocess
-import sys
 import time
 from pathlib import Path
 
@@ -13,7 +12,7 @@ import pytest
 
 from engine.records import Records, RunRecord
 from engine.trackers.local import LocalTracker
-from tests.conftest import doit_env, run_doit
+from tests.conftest import doit_env, run_doit, start_doit, wait_for_run
 
 pytestmark = pytest.mark.integration
 
@@ -127,21 +126,8 @@ def test_kill_9_mid_code_then_rerun_resumes_without_redoing_finished_phases(
     text = (workspace / "marathon.yaml").read_text().replace("code: 0.2", "code: 30")
     (workspace / "marathon.yaml").write_text(text)
     add_issue(workspace, "Slow code")
-    proc = subprocess.Popen(
-        [sys.executable, "-m", "doit", "-n", "4", "issue:PROJ-1"],
-        cwd=workspace,
-        env=doit_env(),
-        stdout=subprocess.DEVNULL,
-        stderr=subprocess.DEVNULL,
-    )
-    deadline = time.monotonic() + 30
-    while time.monotonic() < deadline:
-        if any(r.task == "issue:PROJ-1:code" and r.status == "running" for r in runs(workspace)):
-            break
-        time.sleep(0.05)
-    else:
-        proc.kill()
-        pytest.fail("CODE never started")
+    proc = start_doit(workspace, "-n", "4", "issue:PROJ-1")
+    wait_for_run(workspace, "issue:PROJ-1:code", "running", timeout=30)
     time.sleep(0.3)
     os.kill(proc.pid, signal.SIGKILL)
     proc.wait()
