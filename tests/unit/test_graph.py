@@ -26,8 +26,7 @@ from engine.graph import (
 from engine.issue import Edge, Issue, IssueDraft
 from engine.spec.importer import import_spec
 from engine.trackers.local import LocalTracker
-
-EXAMPLE = Path(__file__).parent.parent.parent / "examples" / "todo" / "app_spec.xml"
+from tests.specs import EXAMPLE
 
 
 def graph(nodes: str, edges: list[tuple[str, str]]) -> Graph:

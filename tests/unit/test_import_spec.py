@@ -14,8 +14,7 @@ from engine.issue import Edge, IssueDraft
 from engine.spec.importer import import_spec
 from engine.trackers.base import ImportReport
 from engine.trackers.local import LocalTracker
-
-EXAMPLE = Path(__file__).parent.parent.parent / "examples" / "todo" / "app_spec.xml"
+from tests.specs import EXAMPLE, write
 
 SPEC = """<project_specification>
   <project_name>Shop</project_name>
@@ -37,12 +36,6 @@ SPEC = """<project_specification>
 
 def tracker(tmp_path: Path) -> LocalTracker:
     return LocalTracker(tmp_path / "tracker.db", "PROJ")
-
-
-def write(tmp_path: Path, text: str) -> Path:
-    path = tmp_path / "app_spec.xml"
-    path.write_text(text, encoding="utf-8")
-    return path
 
 
 def test_first_import_creates_issues_and_edges(tmp_path: Path) -> None:

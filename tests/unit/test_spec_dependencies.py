@@ -13,23 +13,9 @@ from engine.issue import Edge
 from engine.spec.dependencies import creates, metadata_from_drafts, metadata_from_issues, names
 from engine.spec.importer import import_spec, plan_spec
 from engine.trackers.local import LocalTracker
+from tests.specs import EXAMPLE, FIXTURES, spec_with, write
 
-FIXTURES = Path(__file__).parent.parent / "fixtures" / "specs"
-EXAMPLE = Path(__file__).parent.parent.parent / "examples" / "todo" / "app_spec.xml"
 SCHEMA = Path(__file__).parent.parent.parent / "engine" / "spec" / "dependencies.schema.json"
-
-
-def write(tmp_path: Path, text: str, name: str = "app_spec.xml") -> Path:
-    path = tmp_path / name
-    path.write_text(text, encoding="utf-8")
-    return path
-
-
-def spec_with(steps: str) -> str:
-    return (
-        "<project_specification><project_name>P</project_name>"
-        f"<implementation_steps>{steps}</implementation_steps></project_specification>\n"
-    )
 
 
 def edges_of(path: Path) -> set[tuple[str, str, str]]:

@@ -10,22 +10,7 @@ from engine.errors import MarathonError
 from engine.spec.importer import plan_spec
 from engine.spec.issues import categorize, plan_tasks, slug
 from engine.spec.parse import parse_spec
-
-FIXTURES = Path(__file__).parent.parent / "fixtures" / "specs"
-EXAMPLE = Path(__file__).parent.parent.parent / "examples" / "todo" / "app_spec.xml"
-
-
-def write(tmp_path: Path, text: str, name: str = "app_spec.xml") -> Path:
-    path = tmp_path / name
-    path.write_text(text, encoding="utf-8")
-    return path
-
-
-def spec_with(steps: str) -> str:
-    return (
-        "<project_specification><project_name>P</project_name>"
-        f"<implementation_steps>{steps}</implementation_steps></project_specification>\n"
-    )
+from tests.specs import EXAMPLE, FIXTURES, spec_with, write
 
 
 def by_key(path: Path) -> dict[str, object]:

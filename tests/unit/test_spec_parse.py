@@ -7,14 +7,7 @@ from pathlib import Path
 import pytest
 
 from engine.spec.parse import parse_spec
-
-FIXTURES = Path(__file__).parent.parent / "fixtures" / "specs"
-
-
-def write(tmp_path: Path, text: str, name: str = "app_spec.xml") -> Path:
-    path = tmp_path / name
-    path.write_text(text, encoding="utf-8")
-    return path
+from tests.specs import FIXTURES, write
 
 
 def test_step_shape_one_title_only_is_one_step_without_tasks() -> None:
