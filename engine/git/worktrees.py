@@ -152,12 +152,6 @@ def remove_worktree(root: Path, state_dir: Path, issue_id: str) -> bool:
     return removed
 
 
-def marathon_worktrees(root: Path) -> list[str]:
-    """Issue ids that have a marathon branch (worktree or not)."""
-    out = git(root, "for-each-ref", "--format=%(refname:short)", f"refs/heads/{BRANCH_PREFIX}")
-    return sorted(line[len(BRANCH_PREFIX) :] for line in out.stdout.split() if line)
-
-
 def checked_out_in(root: Path) -> str:
     result = git(root, "symbolic-ref", "--quiet", "--short", "HEAD", check=False)
     return result.stdout.strip() if result.returncode == 0 else ""

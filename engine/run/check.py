@@ -81,13 +81,12 @@ def _run(ctx: CheckTask) -> bool | TaskFailed:
     else:
         error = f"exited with status {outcome.exit_code}"
     status = "interrupted" if outcome.interrupted else "failed"
-    output = attempt_output(log, offset)
     rt.records.finish_run(
         run_id,
         status,
         exit_code=outcome.exit_code,
         error=error,
-        signature=error_signature(f"{error}\n{_tail(output)}"),
+        signature=failure_signature(error, log, offset),
     )
     return TaskFailed(f"{ctx.name} {error}; log: {log}")
 
@@ -99,8 +98,10 @@ def attempt_output(log: Path, offset: int) -> str:
         return handle.read().decode("utf-8", "replace")
 
 
-def _tail(text: str, lines: int = 30) -> str:
-    return "\n".join(text.splitlines()[-lines:])
+def failure_signature(error: str, log: Path, offset: int) -> str:
+    """The breaker's signature of a failed attempt: its error and its last 30 lines of output."""
+    tail = "\n".join(attempt_output(log, offset).splitlines()[-30:])
+    return error_signature(f"{error}\n{tail}")
 
 
 def _header(log: Path, ctx: CheckTask) -> int:

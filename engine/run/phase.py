@@ -24,7 +24,6 @@ from engine import globs, prompts
 from engine.agents.base import AgentResult
 from engine.agents.cassette import record_run
 from engine.agents.presets import get_preset
-from engine.breaker import error_signature
 from engine.compile import CheckTask, PhaseTask, phase_task_name
 from engine.config.model import Pipeline
 from engine.errors import MarathonError
@@ -39,7 +38,7 @@ from engine.issue import OPEN_STATES, Issue
 from engine.records import Stamp
 from engine.run import process
 from engine.run.bugs import file_bug
-from engine.run.check import attempt_output, check_up_to_date, run_checks
+from engine.run.check import attempt_output, check_up_to_date, failure_signature, run_checks
 from engine.run.runtime import SESSION, Runtime, runtime_for, stop_reason
 
 
@@ -148,7 +147,7 @@ def run_phase(ctx: PhaseTask) -> bool | TaskFailed:
     except MarathonError as exc:
         return TaskFailed(exc.one_line())
     log = ctx.pipeline.log_path(ctx.issue.id, ctx.phase.name)
-    stop = _stop_reason(ctx, rt)
+    stop = stop_reason(rt, ctx.issue.id, ctx.phase.name)
     run_id = rt.records.start_run(SESSION, ctx.name, ctx.issue.id, ctx.phase.name, str(log))
     if stop:
         # Counted in the durable records, so a restarted marathon still knows.
@@ -177,8 +176,7 @@ def run_phase(ctx: PhaseTask) -> bool | TaskFailed:
         )
     if not outcome.ok:
         status = "interrupted" if process.was_interrupted() else "failed"
-        tail = "\n".join(attempt_output(log, offset).splitlines()[-30:])
-        fields["signature"] = error_signature(f"{outcome.error}\n{tail}")
+        fields["signature"] = failure_signature(outcome.error, log, offset)
         rt.records.finish_run(run_id, status, error=outcome.error, **fields)
         _log_line(log, f"=== failed: {outcome.error}")
         return TaskFailed(f"{ctx.name} failed: {outcome.error}; log: {log}")
@@ -262,11 +260,6 @@ def _execute(ctx: PhaseTask, rt: Runtime, run_id: int, log: Path) -> _Outcome:
     return outcome
 
 
-def _stop_reason(ctx: PhaseTask, rt: Runtime) -> str:
-    """Why this phase must not start (circuit breaker, budget), or ""."""
-    return stop_reason(rt, ctx.issue.id, ctx.phase.name)
-
-
 def _gate(ctx: PhaseTask, rt: Runtime) -> _Outcome:
     """Run the gate's checks that are not up to date, in parallel; file a bug per failure."""
     if ctx.issue.kind == "bug":
@@ -308,9 +301,7 @@ def _run_agent(ctx: PhaseTask, rt: Runtime, run_id: int, log: Path, workdir: Pat
     )
     if finished.timed_out or finished.interrupted or finished.missing_binary:
         return _Outcome(ok=False, error=_process_error(ctx, finished), exit_code=finished.exit_code)
-    with open(log, "rb") as handle:
-        handle.seek(offset)
-        output = handle.read().decode("utf-8", "replace")
+    output = attempt_output(log, offset)
     result = preset.parse(finished.exit_code, output)
     if result.permission_denials:
         _log_line(log, f"=== permission denials: {', '.join(result.permission_denials)}")

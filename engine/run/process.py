@@ -135,15 +135,3 @@ def interrupt_all() -> None:
 
 def was_interrupted() -> bool:
     return _interrupted.is_set()
-
-
-def tail(path: Path, lines: int = 40) -> str:
-    try:
-        with open(path, "rb") as handle:
-            handle.seek(0, os.SEEK_END)
-            size = handle.tell()
-            handle.seek(max(0, size - 64 * 1024))
-            text = handle.read().decode("utf-8", "replace")
-    except FileNotFoundError:
-        return ""
-    return "\n".join(text.splitlines()[-lines:])
