@@ -8,6 +8,10 @@ running anything.
 Task names:
   verify:<check>          a VERIFY check (group `verify`)
   issue:<ID>:<phase>      one phase of one issue (group `issue:<ID>`; group `issue` holds all)
+
+Each phase task carries `meta["rank"]`: when several tasks are ready, the one with the lowest
+rank starts first (engine/doit_run.py): bug issues, then priority, then the task heading the
+most remaining work (the critical path first).
 """
 
 from __future__ import annotations
@@ -18,7 +22,7 @@ from typing import Any
 
 from engine.config.load import concurrent_pairs, phase_ancestors, phase_order
 from engine.config.model import CheckConfig, PhaseConfig, Pipeline
-from engine.graph import chain_lengths, graph_from_issues
+from engine.graph import chain_lengths, graph_from_issues, heaviest_chains
 from engine.issue import Issue
 
 TaskDict = dict[str, Any]
@@ -90,9 +94,12 @@ def compile_tasks(
     issues: Sequence[Issue],
     runners: Runners,
     settled: frozenset[str] = frozenset(),
+    durations: Mapping[str, float] | None = None,
 ) -> list[TaskDict]:
     """`settled` names phase tasks already known to be up to date (finished issues whose text
-    has not changed): doit then skips them without calling anything."""
+    has not changed): doit then skips them without calling anything. `durations` are typical
+    seconds per phase (measured), used only to rank ready tasks; without them every phase
+    counts the same."""
     tasks: list[TaskDict] = []
     tasks += _check_tasks(pipeline, runners)
     order = phase_order(pipeline.phases)
@@ -104,8 +111,13 @@ def compile_tasks(
     selected = compiled_issues(issues)
     by_id = {issue.id: issue for issue in selected}
     finals = final_phases(pipeline)
+    phase_tasks: list[TaskDict] = []
     for issue in selected:
-        tasks += _issue_tasks(pipeline, issue, order, concurrent, by_id, finals, runners, settled)
+        phase_tasks += _issue_tasks(
+            pipeline, issue, order, concurrent, by_id, finals, runners, settled
+        )
+    _rank(phase_tasks, by_id, order, settled, durations or {})
+    tasks += phase_tasks
     tasks.append(_marathon_task(selected))
     tasks.append(
         {
@@ -216,6 +228,43 @@ def _phase_summary(phase: PhaseConfig) -> str:
     return f"{phase.doc} [{what}]" if phase.doc else what
 
 
+def _rank(
+    tasks: list[TaskDict],
+    by_id: Mapping[str, Issue],
+    order: list[str],
+    settled: frozenset[str],
+    durations: Mapping[str, float],
+) -> None:
+    """Set meta["rank"] on each phase task: (bug first, priority, minus the seconds of the
+    heaviest chain of tasks it heads, issue number, phase position)."""
+    phases = {f"{t['basename']}:{t['name']}": t for t in tasks if t["meta"]["kind"] == "phase"}
+    fallback = sum(durations.values()) / len(durations) if durations else 1.0
+
+    def seconds(name: str) -> float:
+        meta = phases[name]["meta"]
+        return 0.0 if name in settled else durations.get(meta["phase"], fallback)
+
+    edges = [(dep, name) for name, task in phases.items() for dep in task["task_dep"]]
+    remaining = heaviest_chains(list(phases), edges, seconds)
+    for name, task in phases.items():
+        meta = task["meta"]
+        issue = by_id[meta["issue"]]
+        head = _issue_key(issue)
+        meta["rank"] = (
+            head[0],
+            head[1],
+            -round(remaining[name], 3),
+            head[2],
+            order.index(meta["phase"]),
+        )
+
+
+def _issue_key(issue: Issue) -> tuple[int, int, int]:
+    """Bug issues first, then urgent .. low, "no priority" last, then by number."""
+    priority = issue.priority if issue.priority > 0 else 5
+    return (0 if issue.kind == "bug" else 1, priority, int(issue.id.rsplit("-", 1)[1]))
+
+
 def marathon_order(issues: Sequence[Issue]) -> list[Issue]:
     """Open issues in the order a marathon should start them when several are ready: bug
     issues first, then by priority (urgent first, "no priority" last), then the issues that
@@ -224,9 +273,8 @@ def marathon_order(issues: Sequence[Issue]) -> list[Issue]:
     chains = chain_lengths(graph_from_issues(open_issues))
 
     def key(issue: Issue) -> tuple[int, int, int, int]:
-        priority = issue.priority if issue.priority > 0 else 5
-        number = int(issue.id.rsplit("-", 1)[1])
-        return (0 if issue.kind == "bug" else 1, priority, -chains[issue.id], number)
+        bug, priority, number = _issue_key(issue)
+        return (bug, priority, -chains[issue.id], number)
 
     return sorted(open_issues, key=key)
 

@@ -10,10 +10,10 @@ from __future__ import annotations
 import re
 import shutil
 import subprocess
-from collections.abc import Hashable, Mapping, Sequence
+from collections.abc import Callable, Hashable, Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, NamedTuple
+from typing import Any, NamedTuple, TypeVar
 
 from engine.config.model import PhaseConfig
 from engine.errors import MarathonError
@@ -22,6 +22,8 @@ from engine.issue import Edge, Issue, IssueDraft
 TEXT_FORMATS = ("mermaid", "dot")
 IMAGE_FORMATS = ("svg", "png")
 RENDER_TIMEOUT = 60.0
+
+H = TypeVar("H", bound=Hashable)
 
 
 class Node(NamedTuple):
@@ -164,12 +166,35 @@ def critical_path(graph: Graph) -> list[str]:
 def chain_lengths(graph: Graph) -> dict[str, int]:
     """For each issue, the longest chain of issues that starts with it (itself included):
     how much of the remaining critical path finishing it unblocks."""
-    children = _children(graph)
-    order = [node for level in levels(graph) for node in level]
-    length: dict[str, int] = {}
+    _depths(graph)  # refuses edges to unknown issues and names a cycle
+    edges = [(edge.blocker, edge.blocked) for edge in graph.edges]
+    heaviest = heaviest_chains([node.id for node in graph.nodes], edges, lambda _: 1.0)
+    return {node: int(weight) for node, weight in heaviest.items()}
+
+
+def heaviest_chains(
+    nodes: Sequence[H], edges: Sequence[tuple[H, H]], weight: Callable[[H], float]
+) -> dict[H, float]:
+    """For each node, the summed weight of the heaviest chain that starts with it (itself
+    included); edges run from a node to one that waits for it. Raises on a cycle."""
+    children: dict[H, list[H]] = {node: [] for node in nodes}
+    indegree = dict.fromkeys(nodes, 0)
+    for before, after in edges:
+        children[before].append(after)
+        indegree[after] += 1
+    order = [node for node in nodes if indegree[node] == 0]
+    for node in order:  # Kahn's algorithm; `order` grows while it is walked
+        for kid in children[node]:
+            indegree[kid] -= 1
+            if indegree[kid] == 0:
+                order.append(kid)
+    if len(order) != len(children):
+        cycle = cycle_in(list(nodes), list(edges))
+        raise MarathonError(f"cycle: {' → '.join(map(str, cycle))}")
+    heaviest: dict[H, float] = {}
     for node in reversed(order):
-        length[node] = 1 + max((length[kid] for kid in children[node]), default=0)
-    return length
+        heaviest[node] = weight(node) + max((heaviest[kid] for kid in children[node]), default=0)
+    return heaviest
 
 
 def summarize(graph: Graph) -> Summary:

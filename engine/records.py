@@ -9,6 +9,7 @@ from __future__ import annotations
 import json
 import os
 import sqlite3
+import statistics
 import threading
 import time
 from collections.abc import Iterable, Mapping
@@ -165,6 +166,19 @@ class Records:
             RunRecord(**{k: row[k] for k in row.keys() if k not in _INTERNAL})  # noqa: SIM118
             for row in rows
         ]
+
+    def phase_durations(self) -> dict[str, float]:
+        """The median seconds of each phase's successful runs (issue phases, not checks)."""
+        if not self.path.exists():
+            return {}
+        seconds: dict[str, list[float]] = {}
+        rows = self._conn.execute(
+            "SELECT phase, ended - started FROM runs "
+            "WHERE status = 'success' AND issue != '' AND ended IS NOT NULL"
+        )
+        for phase, duration in rows:
+            seconds.setdefault(phase, []).append(duration)
+        return {phase: statistics.median(values) for phase, values in seconds.items()}
 
     def recent(self, limit: int) -> list[RunRecord]:
         """The last `limit` runs of the whole workspace, oldest first."""

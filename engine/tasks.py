@@ -27,7 +27,7 @@ from engine.report.session import reporter_for
 from engine.run import process
 from engine.run.check import check_up_to_date, run_check
 from engine.run.phase import clean_issue, phase_up_to_date, run_phase, settled_tasks
-from engine.run.runtime import interrupt_open_runs
+from engine.run.runtime import interrupt_open_runs, runtime_for
 from engine.trackers.open import open_snapshot, open_tracker
 
 RUNNERS = Runners(
@@ -64,7 +64,8 @@ def dodo_namespace(root: Path) -> dict[str, Any]:
         raise SystemExit(exc.exit_code) from None
     pipeline.state_dir.mkdir(parents=True, exist_ok=True)
     _stop_children_on_signals()
-    workflow = compile_tasks(pipeline, issues, RUNNERS, settled_tasks(pipeline, issues))
+    durations = runtime_for(pipeline).records.phase_durations()  # ranks ready tasks
+    workflow = compile_tasks(pipeline, issues, RUNNERS, settled_tasks(pipeline, issues), durations)
 
     def task_workflow() -> Iterator[TaskDict]:
         yield from workflow

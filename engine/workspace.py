@@ -22,15 +22,19 @@ from engine.tasks import dodo_namespace
 globals().update(dodo_namespace(Path(__file__).resolve().parent))
 '''
 
+# doit's `run` with ready tasks started by rank (engine/doit_run.py says why).
+RANKED_RUN = "engine.doit_run:RankedRun"
+DOIT_CFG = f"[COMMAND]\nrun = {RANKED_RUN}\n"
+
 GITIGNORE = "__pycache__/\n*.pyc\n.pytest_cache/\n.ruff_cache/\n.marathon/\n"
 
 
 def write_entry_files(root: Path, pipeline_text: str | None = None) -> list[Path]:
-    """dodo.py and marathon.yaml (the default when no text is given), where they are missing;
-    returns the files written. An existing file is never overwritten."""
+    """dodo.py, marathon.yaml (the default when no text is given) and doit.cfg, where they are
+    missing; returns the files written. An existing file is never overwritten."""
     text = pipeline_text if pipeline_text is not None else default_config_path().read_text()
     written = []
-    for name, content in (("dodo.py", DODO_PY), (CONFIG_NAME, text)):
+    for name, content in (("dodo.py", DODO_PY), (CONFIG_NAME, text), ("doit.cfg", DOIT_CFG)):
         path = root / name
         if not path.exists():
             path.write_text(content, encoding="utf-8")

@@ -104,25 +104,19 @@ def run_status(pipeline: Pipeline, issues: Sequence[Issue], *, out: TextIO) -> i
     cost = sum(r.cost_usd or 0.0 for r in runs)
     tokens = sum((r.input_tokens or 0) + (r.output_tokens or 0) for r in runs)
     print(f"cost so far: ${cost:.2f}, {tokens} tokens, {len(runs)} runs recorded", file=out)
-    print(estimate(pipeline, work, phases, runs, stamps), file=out)
+    print(estimate(work, phases, records.phase_durations(), stamps), file=out)
     return 0
 
 
 def estimate(
-    pipeline: Pipeline,
     issues: Sequence[Issue],
     phases: Sequence[str],
-    runs: Sequence[RunRecord],
+    typical: dict[str, float],
     stamps: dict[str, Stamp],
 ) -> str:
     """Time left from the median measured duration of each phase."""
-    durations: dict[str, list[float]] = {}
-    for run in runs:
-        if run.status == "success" and run.issue and run.duration is not None:
-            durations.setdefault(run.phase, []).append(run.duration)
-    if not durations:
+    if not typical:
         return "time left: unknown until a phase has finished"
-    typical = {phase: statistics.median(values) for phase, values in durations.items()}
     fallback = statistics.median(typical.values())
     open_issues = [issue for issue in issues if issue.is_open]
     left = {

@@ -290,3 +290,44 @@ def test_works_on_a_machine_where_git_knows_no_user(ws: Path, tmp_path: Path) ->
     authors = set(git(ws, "log", "--format=%an <%ae>").splitlines())
     assert "marathon-engine <marathon-engine@localhost>" in authors
     assert_clean(ws)
+
+
+QUICK = "[python, -c, 'pass']"
+CHAIN_PIPELINE = (
+    "key_prefix: PROJ\nphases:\n"
+    f"  first: {{command: {QUICK}}}\n"
+    f"  second: {{after: [first], command: {QUICK}}}\n"
+    "  exit: {after: [second], builtin: exit}\n"
+)
+
+
+@pytest.mark.parametrize("ranked", [True, False])
+def test_ready_tasks_start_by_rank(tmp_path: Path, ranked: bool) -> None:
+    from engine.issue import Edge, IssueDraft
+
+    ws = scaffold(tmp_path / "ws", pipeline_text=CHAIN_PIPELINE)
+    if not ranked:
+        (ws / "doit.cfg").unlink()  # doit's own run: the first task ready starts first
+    drafts = [IssueDraft(f"k{n}", f"issue {n}", "") for n in range(1, 5)]
+    chain = [Edge("k1", "k3", "test"), Edge("k3", "k4", "test")]  # PROJ-2 stands alone
+    LocalTracker(ws / ".marathon" / "tracker.db", "PROJ").import_issues(drafts, chain)
+    result = run_doit(ws, "-n", "1", "marathon")
+    assert result.returncode == 0, result.stdout + result.stderr
+    order = [run.task.removeprefix("issue:") for run in runs(ws)]
+    assert order[:6] == [  # the chain's head first, in both
+        "PROJ-1:first", "PROJ-1:second", "PROJ-1:exit",
+        "PROJ-3:first", "PROJ-3:second", "PROJ-3:exit",
+    ]  # fmt: skip
+    if ranked:
+        # PROJ-2 and PROJ-4 are both ready with three phases each to go: the lower number
+        # starts, then whichever task heads more work (PROJ-4's first, not PROJ-2's second).
+        assert order[6:] == [
+            "PROJ-2:first", "PROJ-4:first", "PROJ-2:second",
+            "PROJ-4:second", "PROJ-2:exit", "PROJ-4:exit",
+        ]  # fmt: skip
+    else:
+        # The control: doit alone finishes what it started first, whatever is behind it.
+        assert order[6:] == [
+            "PROJ-2:first", "PROJ-2:second", "PROJ-2:exit",
+            "PROJ-4:first", "PROJ-4:second", "PROJ-4:exit",
+        ]  # fmt: skip

@@ -157,3 +157,57 @@ def test_gate_workers_follow_doits_n() -> None:
     assert doit_jobs(["--process", "2"]) == 2
     assert doit_jobs(["issue:PROJ-1"]) == 1
     assert doit_jobs(["-n", "0"]) == 1
+
+
+def ranks(tasks: dict[str, dict]) -> dict[str, tuple]:
+    return {name: t["meta"]["rank"] for name, t in tasks.items() if t["meta"]["kind"] == "phase"}
+
+
+def test_ready_tasks_rank_by_the_work_they_head(pipeline) -> None:
+    issues = [
+        Issue("PROJ-1", "alone"),
+        Issue("PROJ-2", "head of a chain", blocks=("PROJ-3",)),
+        Issue("PROJ-3", "after it", dependencies=("PROJ-2",)),
+    ]
+    rank = ranks(by_name(compile_tasks(pipeline, issues, RUNNERS)))
+    # Every phase counts 1 without measurements. A chain through one issue is five long
+    # (verify, plan, code, test or qa, exit): PROJ-2's test heads its test and exit, then
+    # PROJ-3's five; PROJ-1's verify heads only its own five.
+    assert rank["issue:PROJ-2:test"][2] == -7
+    assert rank["issue:PROJ-1:verify"][2] == -5
+    assert rank["issue:PROJ-2:test"] < rank["issue:PROJ-1:verify"]
+    # TEST and QA head the same work; the phase order breaks the tie.
+    assert rank["issue:PROJ-2:test"] < rank["issue:PROJ-2:qa"]
+    assert rank["issue:PROJ-2:qa"][:4] == rank["issue:PROJ-2:test"][:4]
+
+
+def test_measured_durations_weigh_the_ranks(pipeline) -> None:
+    issues = [Issue("PROJ-1", "a"), Issue("PROJ-2", "b")]
+    even = ranks(by_name(compile_tasks(pipeline, issues, RUNNERS)))
+    assert even["issue:PROJ-1:code"][2] == -3  # code, test (qa beside it), exit
+    durations = {"verify": 1.0, "plan": 60.0, "code": 180.0, "test": 120.0, "qa": 90.0}
+    timed = ranks(by_name(compile_tasks(pipeline, issues, RUNNERS, durations=durations)))
+    # exit has no measurement: it counts as the mean of the measured phases (90.2 s)
+    assert timed["issue:PROJ-1:code"][2] == -(180.0 + 120.0 + 90.2)
+    assert timed["issue:PROJ-1:qa"][2] == -(90.0 + 90.2)
+
+
+def test_bugs_then_priority_outrank_remaining_work(pipeline) -> None:
+    issues = [
+        Issue("PROJ-1", "long chain, low", priority=4, blocks=("PROJ-2",)),
+        Issue("PROJ-2", "after it", priority=4, dependencies=("PROJ-1",)),
+        Issue("PROJ-3", "urgent", priority=1),
+        Issue("PROJ-4", "none", priority=0),
+        Issue("PROJ-5", "red build", priority=3, kind="bug"),
+    ]
+    rank = ranks(by_name(compile_tasks(pipeline, issues, RUNNERS)))
+    firsts = sorted((rank[f"issue:PROJ-{n}:verify"], n) for n in range(1, 6))
+    assert [n for _, n in firsts] == [5, 3, 1, 2, 4]
+
+
+def test_settled_tasks_weigh_nothing(pipeline) -> None:
+    issues = [Issue("PROJ-1", "x")]
+    settled = frozenset({"issue:PROJ-1:test", "issue:PROJ-1:qa", "issue:PROJ-1:exit"})
+    rank = ranks(by_name(compile_tasks(pipeline, issues, RUNNERS, settled)))
+    assert rank["issue:PROJ-1:code"][2] == -1
+    assert rank["issue:PROJ-1:verify"][2] == -3

@@ -13,10 +13,12 @@ from engine.errors import MarathonError
 from engine.graph import (
     Graph,
     Node,
+    chain_lengths,
     critical_path,
     find_cycle,
     graph_from_drafts,
     graph_from_issues,
+    heaviest_chains,
     levels,
     render_image,
     summarize,
@@ -202,3 +204,21 @@ def test_phase_graph_of_the_default_pipeline(tmp_path) -> None:
     text = out.getvalue()
     assert text.startswith("phases: 6, one after another: verify → plan → code → test → exit")
     assert '"code" -> "qa"' in text or "code -> qa" in text
+
+
+def test_heaviest_chain_starting_at_each_node() -> None:
+    # a -> b -> d and a -> c -> d; c is the heavy branch
+    weight = {"a": 1.0, "b": 2.0, "c": 5.0, "d": 0.5, "lone": 3.0}
+    edges = [("a", "b"), ("a", "c"), ("b", "d"), ("c", "d")]
+    heaviest = heaviest_chains(list(weight), edges, weight.__getitem__)
+    assert heaviest == {"a": 6.5, "b": 2.5, "c": 5.5, "d": 0.5, "lone": 3.0}
+    with pytest.raises(MarathonError, match=r"^cycle: a → [bc] → d → a$"):
+        heaviest_chains(list(weight), [*edges, ("d", "a")], weight.__getitem__)
+
+
+def test_chain_lengths_count_issues_and_name_a_cycle() -> None:
+    chain = graph("x y z w", [("x", "y"), ("y", "z")])
+    assert chain_lengths(chain) == {"x": 3, "y": 2, "z": 1, "w": 1}
+    looped = graph("x y", [("x", "y"), ("y", "x")])
+    with pytest.raises(MarathonError, match="dependency cycle between issues"):
+        chain_lengths(looped)
