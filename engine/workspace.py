@@ -42,6 +42,14 @@ def write_entry_files(root: Path, pipeline_text: str | None = None) -> list[Path
     return written
 
 
+def ranked_run_selected(root: Path) -> bool:
+    """Whether doit.cfg or pyproject.toml in `root` selects engine/doit_run.py's `run`."""
+    return any(
+        (root / name).is_file() and RANKED_RUN in (root / name).read_text(encoding="utf-8")
+        for name in ("doit.cfg", "pyproject.toml")
+    )
+
+
 def scaffold(root: Path, *, pipeline_text: str | None = None, git: bool = True) -> Path:
     """A new workspace: dodo.py, marathon.yaml, .gitignore and an initial commit."""
     root.mkdir(parents=True, exist_ok=True)
