@@ -133,8 +133,12 @@ def commit_paths(root: Path, state_dir: Path, paths: Sequence[str], message: str
 def identity_args(root: Path) -> tuple[str, ...]:
     """Commit (and rebase) as the user when git knows who they are, else as the engine: a
     fresh machine has no user.email, and git refuses to make commits without one."""
-    if git(root, "config", "user.email", check=False).stdout.strip() or os.environ.get(
-        "GIT_AUTHOR_EMAIL"
-    ):
+    if os.environ.get("GIT_AUTHOR_EMAIL") or _configured_email(root):
         return ()
     return ("-c", f"user.name={ENGINE_NAME}", "-c", f"user.email={ENGINE_EMAIL}")
+
+
+@functools.cache
+def _configured_email(root: Path) -> str:
+    """Once per process and repository: every commit asks, the answer does not change."""
+    return git(root, "config", "user.email", check=False).stdout.strip()

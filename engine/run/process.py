@@ -83,30 +83,40 @@ def run_process(
 
 
 def _wait(proc: subprocess.Popen[bytes], stdin_text: str | None, timeout: float) -> bool:
+    """Feed stdin and wait for the leader; True when the timeout stopped it.
+
+    The wait blocks in waitpid rather than polling (`communicate(timeout=)` sleeps up to 50 ms
+    between checks, which a marathon pays on every agent and check); a timer thread enforces
+    the timeout: SIGTERM to the group, then SIGKILL after a grace period."""
     data = stdin_text.encode() if stdin_text is not None else None
+    expired = threading.Event()
+    finished = threading.Event()
+
+    def expire() -> None:
+        expired.set()
+        with contextlib.suppress(ProcessLookupError, PermissionError):
+            os.killpg(proc.pid, signal.SIGTERM)
+        if not finished.wait(KILL_GRACE_SECONDS):
+            kill_group(proc.pid)
+
+    timer = threading.Timer(timeout, expire)
+    timer.daemon = True
+    timer.start()
     try:
-        proc.communicate(input=data, timeout=timeout)
-        return False
-    except subprocess.TimeoutExpired:
-        _terminate(proc)
-        return True
+        proc.communicate(input=data)
+    finally:
+        finished.set()
+        timer.cancel()
+    if expired.is_set():
+        _let_group_exit(proc.pid)
+    return expired.is_set()
 
 
-def _terminate(proc: subprocess.Popen[bytes]) -> None:
-    """SIGTERM the group, then SIGKILL whatever is still there after a grace period."""
-    try:
-        os.killpg(proc.pid, signal.SIGTERM)
-    except (ProcessLookupError, PermissionError):
-        proc.wait()
-        return
+def _let_group_exit(pgid: int) -> None:
+    """After SIGTERM: give what the leader left in its group the grace period to exit."""
     deadline = time.monotonic() + KILL_GRACE_SECONDS
-    while time.monotonic() < deadline:
-        # The leader must be reaped first: a zombie still counts as a member of its group.
-        if proc.poll() is not None and not group_alive(proc.pid):
-            return
+    while group_alive(pgid) and time.monotonic() < deadline:
         time.sleep(0.05)
-    kill_group(proc.pid)
-    proc.wait()
 
 
 def kill_group(pgid: int) -> None:
