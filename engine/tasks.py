@@ -72,7 +72,16 @@ def dodo_namespace(root: Path) -> dict[str, Any]:
 
     config = doit_config()
     # Progress while tasks run, and a timeline report after each run that did something.
-    config["reporter"] = reporter_for(pipeline.state_dir, _task_deps(workflow))
+    known = {issue.id for issue in issues}
+
+    def filed() -> list[str]:
+        return [
+            f"{issue.id} {issue.title}"
+            for issue in open_snapshot(pipeline).snapshot()
+            if issue.id not in known and issue.is_open
+        ]
+
+    config["reporter"] = reporter_for(pipeline.state_dir, _task_deps(workflow), filed)
     namespace: dict[str, Any] = {"DOIT_CONFIG": config, "task_workflow": task_workflow}
     for name, creator in _commands(pipeline).items():
         namespace[f"task_{name}"] = creator

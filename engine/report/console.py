@@ -201,6 +201,10 @@ class MarathonReporter:
             summary = self.state.summary(now)
             # The live panel goes first so the summary is the last line on the terminal.
             self.sink.close()
+            if self.state.failed:
+                # A failing gate files bug issues; doit's graph was fixed at load, so the
+                # next run is the one that does them (first, they are urgent and block).
+                summary["filed"] = self.filed_issues()
             if self.state.ran:
                 try:
                     summary["report"] = self.write_report()
@@ -216,6 +220,12 @@ class MarathonReporter:
         the timeline of the run.
         """
         return ""
+
+    def filed_issues(self) -> list[str]:
+        """Open issues (as "ID title") created while this run went on; none by default.
+
+        `engine.report.session.reporter_for` makes a reporter that reads the tracker."""
+        return []
 
     # -- helpers ------------------------------------------------------------------------
 

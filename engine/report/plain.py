@@ -36,12 +36,17 @@ def summary_line(summary: dict[str, object]) -> str:
 
 
 def report_lines(summary: dict[str, object]) -> str:
-    """Where the timeline of the run went (or why it did not), as lines under the summary."""
+    """Where the timeline of the run went (or why it did not), and the issues a failure filed,
+    as lines under the summary."""
     text = ""
     if summary.get("report"):
         text += f"   timeline: {display_path(str(summary['report']))}\n"
     if summary.get("report_error"):
         text += f"   {summary['report_error']}\n"
+    filed = summary.get("filed")
+    if isinstance(filed, list) and filed:
+        text += f"   filed during this run: {'; '.join(map(str, filed))}\n"
+        text += "   run the same command again: it does them first\n"
     return text
 
 

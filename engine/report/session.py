@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Mapping
+from collections.abc import Callable, Iterable, Mapping
 from pathlib import Path
 
 from engine.records import Records
@@ -39,9 +39,12 @@ def report_latest_session(
 
 
 def reporter_for(
-    state_dir: Path, deps: Mapping[str, Iterable[str]] | None = None
+    state_dir: Path,
+    deps: Mapping[str, Iterable[str]] | None = None,
+    filed: Callable[[], list[str]] | None = None,
 ) -> type[MarathonReporter]:
-    """A MarathonReporter class that writes the run's timeline when the run ends.
+    """A MarathonReporter class that writes the run's timeline when the run ends, and names
+    the issues filed while it ran (`filed`, asked only after a failure).
 
     For DOIT_CONFIG["reporter"]: doit accepts a class there. (Made per workspace because doit
     constructs reporters itself and passes no workspace; the thread runner never pickles it.)
@@ -52,5 +55,8 @@ def reporter_for(
             # Only this process's phases and checks: `doit status` or `doit why` add none.
             path = report_latest_session(state_dir, deps=deps, session=SESSION)
             return "" if path is None else str(path)
+
+        def filed_issues(self) -> list[str]:
+            return filed() if filed is not None else []
 
     return WorkspaceReporter

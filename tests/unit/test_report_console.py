@@ -228,6 +228,29 @@ def test_json_events_parse_and_cover_every_task(tmp_path: Path) -> None:
     complete = events[-1]
     assert complete["event"] == "complete"
     assert (complete["ran"], complete["failed"], complete["ok"]) == (3, 1, False)
+    assert complete["filed"] == []  # a plain MarathonReporter knows no tracker
+
+
+def test_issues_filed_during_a_failed_run_are_named_last(tmp_path: Path) -> None:
+    asked = []
+
+    class Filing(PlainReporter):
+        def filed_issues(self) -> list[str]:
+            asked.append(True)
+            return ["PROJ-9 [Bug] verify:types fails: types line 59"]
+
+    cls, out = captured(Filing, heartbeat=0)
+    assert run_doit(three_checks(tmp_path), cls, tmp_path, "verify") == 0
+    assert asked == [] and "filed during" not in out.getvalue()  # asked after a failure only
+    cls, out = captured(Filing, heartbeat=0)
+    tasks = three_checks(tmp_path, failing=("types",))
+    assert run_doit(tasks, cls, tmp_path, "--continue", "verify") != 0
+    tail = out.getvalue().rstrip().splitlines()[-3:]
+    assert tail[0].startswith("== ran 3, up to date 0, failed 1")
+    assert tail[1:] == [
+        "   filed during this run: PROJ-9 [Bug] verify:types fails: types line 59",
+        "   run the same command again: it does them first",
+    ]
 
 
 # -- rich --------------------------------------------------------------------------------
