@@ -183,6 +183,25 @@ def test_clean_removes_worktrees_of_unfinished_issues(ws: Path) -> None:
     assert_clean(ws)
 
 
+def test_worktree_and_branch_deleted_by_hand_are_rebuilt_and_the_work_redone(ws: Path) -> None:
+    add(ws, "Lost work")
+    result = run_doit(ws, "-n", "4", "issue:PROJ-1:code")
+    assert result.returncode == 0, result.stdout + result.stderr
+    git(ws, "worktree", "remove", "--force", str(ws / ".marathon" / "worktrees" / "PROJ-1"))
+    git(ws, "branch", "-D", "marathon/PROJ-1")
+    why = run_doit(ws, "why", "issue:PROJ-1:code")
+    assert "files it reads changed" in why.stdout, why.stdout
+    result = run_doit(ws, "-n", "4", "issue:PROJ-1")
+    assert result.returncode == 0, result.stdout + result.stderr
+    # PLAN's file lives in the state folder and survived; CODE's commit went with the branch.
+    assert [r.status for r in runs(ws) if r.task == "issue:PROJ-1:plan"] == ["success"]
+    assert [r.status for r in runs(ws) if r.task == "issue:PROJ-1:code"] == ["success"] * 2
+    assert (ws / "src" / "proj-1-code.txt").is_file()
+    subjects = git(ws, "log", "--format=%s").splitlines()
+    assert sum(s.startswith("PROJ-1 code:") for s in subjects) == 1
+    assert_clean(ws)
+
+
 def test_kill_9_between_test_and_qa_keeps_the_finished_one(ws: Path) -> None:
     text = (ws / "marathon.yaml").read_text().replace("qa: 0.6}", "qa: 30}")
     (ws / "marathon.yaml").write_text(text)
