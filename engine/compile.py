@@ -286,7 +286,8 @@ def _marathon_task(issues: Sequence[Issue]) -> TaskDict:
         "doc": f"every open issue in dependency order, independent ones at once "
         f"({len(ordered)} open)",
         "actions": None,
-        # doit starts ready tasks in the order of this list.
+        # doit walks the graph from this list, so the first tasks start in this order (plain
+        # doit keeps to it all run; the ranked run then goes by each task's rank).
         "task_dep": [f"issue:{issue.id}" for issue in ordered],
         "meta": {"kind": "group", "issue": "", "phase": "", "log": ""},
     }
