@@ -54,6 +54,8 @@ class RankedRun(Run):  # type: ignore[misc]
     name = "run"
     doc_purpose = "run tasks (ready tasks start by rank: the critical path first)"
 
+    # doit reads this signature to decide which options to pass: an option a newer doit adds
+    # is not passed here, rather than breaking the call.
     def _execute(  # type: ignore[override]
         self,
         outfile: Any,
