@@ -2,9 +2,14 @@
 
 from __future__ import annotations
 
+from pathlib import Path
 from types import SimpleNamespace
+from typing import Any
 
 import pytest
+from doit.cmd_base import TaskLoader2
+from doit.doit_cmd import DoitMain
+from doit.task import Task, dict_to_task
 
 from engine.doit_run import ReadyQueue
 
@@ -50,3 +55,81 @@ def test_equal_ranks_keep_arrival_order() -> None:
     assert drain(queue) == ["c", "a", "b"]
     with pytest.raises(IndexError):
         queue.popleft()
+
+
+# -- the command, run in process on tasks of our own -------------------------------------
+
+
+class Loader(TaskLoader2):
+    def __init__(self, tasks: list[dict[str, Any]], db: Path) -> None:
+        super().__init__()
+        self.tasks = tasks
+        self.db = db
+
+    def setup(self, opt_values: dict[str, Any]) -> None:
+        pass
+
+    def load_doit_config(self) -> dict[str, Any]:
+        return {"dep_file": str(self.db), "verbosity": 0, "par_type": "thread"}
+
+    def load_tasks(self, cmd: Any, pos_args: list[str]) -> list[Task]:
+        return [dict_to_task(dict(task)) for task in self.tasks]
+
+
+def ranked_tasks(started: list[str]) -> list[dict[str, Any]]:
+    """`light` (rank -1) is ready from the start; `heavy` (rank -9) once `first` is done, so
+    in doit's queue it stands behind `light`."""
+
+    def task(name: str, rank: tuple[Any, ...] | None, deps: list[str]) -> dict[str, Any]:
+        return {
+            "name": name,
+            "actions": [lambda: started.append(name)],
+            "task_dep": deps,
+            "uptodate": [False],
+            "meta": None if rank is None else {"rank": rank},
+        }
+
+    return [
+        task("first", None, []),
+        task("light", (1, -1.0), []),
+        task("heavy", (1, -9.0), ["first"]),
+        {"name": "all", "actions": None, "task_dep": ["first", "light", "heavy"]},
+    ]
+
+
+@pytest.mark.parametrize("args", [["-n", "1"], [], ["-n", "1", "--output-file", "OUT"]])
+def test_ranked_run_starts_the_heaviest_ready_task_first(tmp_path: Path, args: list[str]) -> None:
+    started: list[str] = []
+    args = [str(tmp_path / "out.txt") if a == "OUT" else a for a in args]
+    main = DoitMain(
+        Loader(ranked_tasks(started), tmp_path / "doit.db"),
+        config_filenames=(),  # not this repository's pyproject.toml, which selects it too
+        extra_config={"GLOBAL": {}, "COMMAND": {"run": "engine.doit_run:RankedRun"}},
+    )
+    assert main.run(["run", *args, "all"]) == 0
+    assert started == ["first", "heavy", "light"]
+    if "--output-file" in args:
+        assert ".  heavy" in (tmp_path / "out.txt").read_text()
+
+
+def test_plain_doit_would_start_them_in_queue_order(tmp_path: Path) -> None:
+    # The control for the test above: the same tasks under doit's own `run`.
+    started: list[str] = []
+    main = DoitMain(
+        Loader(ranked_tasks(started), tmp_path / "doit.db"),
+        config_filenames=(),
+        extra_config={"GLOBAL": {}},
+    )
+    assert main.run(["run", "-n", "1", "all"]) == 0
+    assert started == ["first", "light", "heavy"]
+
+
+def test_single_mode_is_doits_own(tmp_path: Path) -> None:
+    started: list[str] = []
+    main = DoitMain(
+        Loader(ranked_tasks(started), tmp_path / "doit.db"),
+        config_filenames=(),  # not this repository's pyproject.toml, which selects it too
+        extra_config={"GLOBAL": {}, "COMMAND": {"run": "engine.doit_run:RankedRun"}},
+    )
+    assert main.run(["run", "-s", "heavy"]) == 0
+    assert started == ["heavy"]  # -s: the task alone, without the one it depends on
