@@ -6,7 +6,8 @@ Resolvers cover the subset the engine uses over an in-memory store. Knobs for te
 
 * `latency`: seconds every request takes (requests overlap: one thread per connection);
 * a fault schedule: `Fault`s consumed one per request, then `fault_rate` random faults (seeded);
-* `requests`: a record of every request (operation, variables, Authorization header, fault).
+* `requests`: a record of every request (operation, variables, Authorization header, fault);
+* `refuse_labels`: label names (any case) whose `issueLabelCreate` answers the given error.
 
 Fault kinds: `ratelimit` (HTTP 400, or `status=429`, with `extensions.code == "RATELIMITED"` and
 the given headers), `error500`, `drop` (close the connection before doing anything), `drop_after`
@@ -107,6 +108,8 @@ class Store:
         self.issues: dict[str, dict[str, Any]] = {}
         self.relations: dict[str, dict[str, Any]] = {}
         self.comments: dict[str, dict[str, Any]] = {}
+        self.labels: dict[str, dict[str, Any]] = {}  # teamId None: a workspace label
+        self.refuse_labels: dict[str, str] = {}  # lowercased name -> error message
         self.sync_id = 0.0
 
     def next_sync(self) -> float:
@@ -135,6 +138,7 @@ class Store:
         state_id = data.get("stateId") or _default_state(self, team["id"])
         if state_id not in self.states:
             raise _error("Entity not found: WorkflowState", "INPUT_ERROR")
+        label_ids = self.usable_labels(team["id"], data.get("labelIds") or [])
         team["counter"] += 1
         issue = {
             "id": issue_id,
@@ -146,8 +150,52 @@ class Store:
             "description": data.get("description"),
             "priority": float(data.get("priority") or 0),
             "stateId": state_id,
+            "labelIds": label_ids,
         }
         return issue
+
+    def usable_labels(self, team_id: str, label_ids: list[str]) -> list[str]:
+        """Labels an issue of the team may carry: its team's or the workspace's, no groups."""
+        for label_id in label_ids:
+            label = self.labels.get(label_id)
+            if label is None:
+                raise _error("Entity not found: IssueLabel", "INPUT_ERROR")
+            if label["teamId"] not in (None, team_id):
+                raise _error(f"Label {label['name']} is not in the issue's team", "INPUT_ERROR")
+            if label["isGroup"]:
+                raise _error(f"Label {label['name']} is a group", "INPUT_ERROR")
+        return list(dict.fromkeys(label_ids))
+
+    def create_label(self, data: dict[str, Any]) -> dict[str, Any]:
+        label_id = data.get("id") or str(uuid.uuid4())
+        if label_id in self.labels:
+            raise _error(f"Entity IssueLabel with id {label_id} already exists", "INPUT_ERROR")
+        team_id = data.get("teamId")
+        if team_id is not None and team_id not in self.teams:
+            raise _error("Entity not found: Team", "INPUT_ERROR")
+        name = data["name"].strip()
+        refusal = self.refuse_labels.get(name.lower())
+        if refusal:
+            raise _error(refusal, "INPUT_ERROR")
+        # Linear's own answer: names are unique, case-insensitively, among the labels the team
+        # sees (a new workspace label must not clash with any team's either).
+        clash = any(
+            other["name"].lower() == name.lower()
+            and (team_id is None or other["teamId"] in (None, team_id))
+            for other in self.labels.values()
+        )
+        if clash:
+            raise _error("Label with this name already exists in the team", "INPUT_ERROR")
+        label = {
+            "id": label_id,
+            "name": name,
+            "teamId": team_id,
+            "isGroup": bool(data.get("isGroup")),
+            "retiredAt": data.get("retiredAt"),
+            "color": data.get("color") or "#bec2c8",
+        }
+        self.labels[label_id] = label
+        return label
 
 
 def _default_state(store: Store, team_id: str) -> str:
@@ -208,6 +256,29 @@ def _only(filter_: dict[str, Any] | None, allowed: set[str]) -> dict[str, Any]:
     return filter_
 
 
+def _label_match(label: dict[str, Any], filter_: dict[str, Any] | None) -> bool:
+    """IssueLabelFilter, the part the engine sends: and/or, id, name and the team."""
+    f = _only(filter_, {"and", "or", "id", "name", "team"})
+    if "and" in f and not all(_label_match(label, g) for g in f["and"]):
+        return False
+    if "or" in f and not any(_label_match(label, g) for g in f["or"]):
+        return False
+    if not _string_match(f.get("id"), label["id"]):
+        return False
+    if not _string_match(f.get("name"), label["name"]):
+        return False
+    return "team" not in f or _nullable_team_match(label["teamId"], f["team"])
+
+
+def _nullable_team_match(team_id: str | None, filter_: dict[str, Any]) -> bool:
+    f = _only(filter_, {"id", "null"})
+    if "null" in f and (team_id is None) != f["null"]:
+        return False
+    if "id" in f:
+        return team_id is not None and _string_match(f["id"], team_id)
+    return True
+
+
 def _store(info: graphql.GraphQLResolveInfo) -> Store:
     return info.context
 
@@ -259,6 +330,25 @@ def _issues(
     f = _only(filter, {"id"})
     items = [i for i in _store(info).issues.values() if _string_match(f.get("id"), i["id"])]
     return _connection(items, first, after)
+
+
+def _issue_labels(
+    _root: Any,
+    info: Any,
+    first: int | None = None,
+    after: str | None = None,
+    filter: dict | None = None,
+    **_: Any,
+) -> dict:
+    labels = [lb for lb in _store(info).labels.values() if _label_match(lb, filter)]
+    return _connection(labels, first, after)
+
+
+def _issue_label_list(
+    issue: dict, info: Any, first: int | None = None, after: str | None = None, **_: Any
+) -> dict:
+    labels = [_store(info).labels[label_id] for label_id in issue["labelIds"]]
+    return _connection(labels, first, after)
 
 
 def _team_states(
@@ -359,6 +449,12 @@ def _issue_update(_root: Any, info: Any, id: str, input: dict) -> dict:
     return {"success": True, "issue": issue, "lastSyncId": store.next_sync()}
 
 
+def _label_create(_root: Any, info: Any, input: dict, **_: Any) -> dict:
+    store = _store(info)
+    label = store.create_label(input)
+    return {"success": True, "issueLabel": label, "lastSyncId": store.next_sync()}
+
+
 def _relation_create(_root: Any, info: Any, input: dict, **_: Any) -> dict:
     store = _store(info)
     relation_id = input.get("id") or str(uuid.uuid4())
@@ -404,10 +500,12 @@ def _attach_resolvers(schema: GraphQLSchema) -> None:
     query["project"].resolve = _project
     query["issue"].resolve = _issue
     query["issues"].resolve = _issues
+    query["issueLabels"].resolve = _issue_labels
     mutation["projectCreate"].resolve = _project_create
     mutation["issueBatchCreate"].resolve = _issue_batch_create
     mutation["issueCreate"].resolve = _issue_create
     mutation["issueUpdate"].resolve = _issue_update
+    mutation["issueLabelCreate"].resolve = _label_create
     mutation["issueRelationCreate"].resolve = _relation_create
     mutation["issueRelationDelete"].resolve = _relation_delete
     mutation["commentCreate"].resolve = _comment_create
@@ -422,6 +520,8 @@ def _attach_resolvers(schema: GraphQLSchema) -> None:
     field("Project", "issues", _project_issues)
     field("Issue", "relations", _issue_relations)
     field("Issue", "inverseRelations", _issue_inverse_relations)
+    field("Issue", "labels", _issue_label_list)
+    field("IssueLabel", "team", lambda label, info: _store(info).teams.get(label["teamId"] or ""))
     field("Issue", "state", lambda issue, info: _store(info).states[issue["stateId"]])
     field("Issue", "team", lambda issue, info: _store(info).teams[issue["teamId"]])
     field(
@@ -547,6 +647,16 @@ class FakeLinear:
             }
             self.store.relations[relation["id"]] = relation
             return relation
+
+    def add_label(self, name: str, team_key: str = "", *, group: bool = False) -> dict[str, Any]:
+        """A label made in Linear's UI: the team's, or the workspace's without `team_key`."""
+        with self.store.lock:
+            team_id = self.team(team_key)["id"] if team_key else None
+            return self.store.create_label({"name": name, "teamId": team_id, "isGroup": group})
+
+    def label_names(self, issue: dict[str, Any]) -> list[str]:
+        """The names of an issue's labels, in the order they were given."""
+        return [self.store.labels[label_id]["name"] for label_id in issue["labelIds"]]
 
     def team(self, key: str) -> dict[str, Any]:
         return next(t for t in self.store.teams.values() if t["key"] == key)

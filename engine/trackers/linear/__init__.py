@@ -8,7 +8,8 @@ Modules, one job each:
 * `client`: `LinearClient`, the httpx.AsyncClient wrapper (auth header, bounded concurrency,
   retries, GraphQL `errors[]` as exceptions);
 * `identity`: derived UUIDs and the description footer that make imports idempotent;
-* `remote`: the operations (team, project, paginated reads, batch create, relations, comments);
+* `remote`: the operations (team, project, paginated reads, batch create, labels, relations,
+  comments);
 * `tracker`: `LinearTracker`, the Tracker protocol with the local SQLite snapshot in front.
 
 `linear_tracker(pipeline)` below is the factory; it imports the rest lazily so that merely

@@ -151,6 +151,27 @@ mutation IssueUpdate($id: String!, $input: IssueUpdateInput!) {
 }
 """
 
+# The labels an issue of the team may carry: the team's own and the workspace's (no team).
+# Groups and retired labels come back too; `remote.read_labels` leaves them out.
+ISSUE_LABELS = """
+query IssueLabels($teamId: ID!, $first: Int!, $after: String) {
+  issueLabels(
+    filter: {or: [{team: {id: {eq: $teamId}}}, {team: {null: true}}]}
+    first: $first
+    after: $after
+  ) {
+    nodes { id name isGroup retiredAt team { id } }
+    pageInfo { hasNextPage endCursor }
+  }
+}
+"""
+
+ISSUE_LABEL_CREATE = """
+mutation IssueLabelCreate($input: IssueLabelCreateInput!) {
+  issueLabelCreate(input: $input) { success issueLabel { id name } }
+}
+"""
+
 RELATION_CREATE = """
 mutation IssueRelationCreate($input: IssueRelationCreateInput!) {
   issueRelationCreate(input: $input) { success issueRelation { id type } }
@@ -181,6 +202,8 @@ ALL: dict[str, str] = {
     "ISSUE_BATCH_CREATE": ISSUE_BATCH_CREATE,
     "ISSUE_CREATE": ISSUE_CREATE,
     "ISSUE_UPDATE": ISSUE_UPDATE,
+    "ISSUE_LABELS": ISSUE_LABELS,
+    "ISSUE_LABEL_CREATE": ISSUE_LABEL_CREATE,
     "RELATION_CREATE": RELATION_CREATE,
     "RELATION_DELETE": RELATION_DELETE,
     "COMMENT_CREATE": COMMENT_CREATE,

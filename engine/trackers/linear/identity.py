@@ -7,8 +7,8 @@ Two mechanisms, for two readers:
   lost gets "already exists" instead of a duplicate; a re-run on a fresh machine computes the same
   ids and recognises its issues even if someone edited them. (uuid5 would be the textbook choice,
   but Linear documents v4 ids; a hash with v4 bits is a valid v4 UUID that happens to be stable.)
-  Relations and the project get derived ids the same way, so retried creates converge too, and a
-  relation whose id is ours is one the import may remove when the spec drops the edge.
+  Relations, labels and the project get derived ids the same way, so retried creates converge
+  too, and a relation whose id is ours is one the import may remove when the spec drops the edge.
 * The description ends with a visible footer, `marathon: key=<key> kind=<kind>`, so `doit sync`
   on any machine restores each issue's key and kind (META issues) without knowing the spec.
 """
@@ -43,6 +43,11 @@ def relation_id(blocker_uuid: str, blocked_uuid: str) -> str:
 
 def project_id(team_id: str, name: str) -> str:
     return derived_id("project", team_id, name)
+
+
+def label_id(team_id: str, name: str) -> str:
+    # Lowercased: Linear treats label names case-insensitively, so "API" and "api" are one label.
+    return derived_id("label", team_id, name.lower())
 
 
 def render_description(draft: IssueDraft) -> str:

@@ -260,6 +260,107 @@ async def _create_one(client: LinearClient, item: dict[str, Any], result: Create
         result.failed[item["id"]] = error.message
 
 
+def label_key(name: str) -> str:
+    """How a label name is matched: Linear's names are unique case-insensitively in a team."""
+    return name.strip().lower()
+
+
+@dataclass
+class Labels:
+    ids: dict[str, str] = field(default_factory=dict)  # label_key(name) -> id
+    failed: dict[str, str] = field(default_factory=dict)  # name as asked -> error
+    complete: bool = False  # `ids` holds every label of the team (worth keeping for later)
+
+
+async def read_labels(client: LinearClient, team_id: str) -> dict[str, str]:
+    """The labels issues of the team can carry (the team's and the workspace's), by label_key.
+
+    Groups cannot be put on an issue and retired labels not on a new one: both are left out.
+    The team's own label wins over a workspace label of the same name.
+    """
+    found: dict[str, str] = {}
+    workspace: dict[str, str] = {}
+    after: str | None = None
+    while True:
+        variables = {"teamId": team_id, "first": docs.MAX_FIRST, "after": after}
+        data = await client.execute(docs.ISSUE_LABELS, variables)
+        for node in data["issueLabels"]["nodes"]:
+            if node["isGroup"] or node["retiredAt"]:
+                continue
+            (found if node["team"] else workspace)[label_key(node["name"])] = node["id"]
+        page = data["issueLabels"]["pageInfo"]
+        if not page["hasNextPage"]:
+            return {**workspace, **found}
+        after = page["endCursor"]
+
+
+async def create_label(client: LinearClient, team_id: str, name: str) -> str:
+    """A team label called `name`, with a derived id; raises LinearError as Linear answers."""
+    label_id = identity.label_id(team_id, name.strip())
+    variables = {"input": {"id": label_id, "name": name.strip(), "teamId": team_id}}
+    data = await client.execute(docs.ISSUE_LABEL_CREATE, variables)
+    return str(data["issueLabelCreate"]["issueLabel"]["id"])
+
+
+async def ensure_labels(
+    client: LinearClient, team_id: str, names: Sequence[str], known: dict[str, str] | None
+) -> Labels:
+    """Ids for `names`: from `known` (the labels read earlier), else one read of the team's
+    labels; the missing ones are created concurrently. Failures are answered, never raised:
+    an issue without a label is better than no issue."""
+    wanted = _by_key(names)
+    labels = Labels(complete=True)
+    try:
+        labels.ids = dict(known) if known is not None else await read_labels(client, team_id)
+    except (LinearError, LinearUnavailable) as error:
+        return Labels(failed={name: error.message for name in wanted.values()})
+    missing = {key: name for key, name in wanted.items() if key not in labels.ids}
+    results = await asyncio.gather(
+        *(create_label(client, team_id, name) for name in missing.values()),
+        return_exceptions=True,
+    )
+    clashed: dict[str, str] = {}  # name -> error
+    for (key, name), result in zip(missing.items(), results, strict=True):
+        if isinstance(result, str):
+            labels.ids[key] = result
+        elif isinstance(result, LinearError) and result.already_exists:
+            clashed[name] = result.message
+        elif isinstance(result, LinearError | LinearUnavailable):
+            labels.failed[name] = result.message
+        else:
+            raise result
+    if clashed:
+        await _settle_clashes(client, team_id, clashed, labels)
+    return labels
+
+
+def _by_key(names: Sequence[str]) -> dict[str, str]:
+    """label_key -> the name as first spelled; blank names are no label."""
+    wanted: dict[str, str] = {}
+    for name in names:
+        if label_key(name):
+            wanted.setdefault(label_key(name), name.strip())
+    return wanted
+
+
+async def _settle_clashes(
+    client: LinearClient, team_id: str, clashed: dict[str, str], labels: Labels
+) -> None:
+    """Creates answered "already exists": for our derived id (an earlier attempt landed, or
+    another run made it at the same time) or for the name (someone made the label since our
+    read). Either way the label is there now: read the labels again and take it by name."""
+    try:
+        fresh = await read_labels(client, team_id)
+    except (LinearError, LinearUnavailable) as error:
+        fresh, reason = {}, error.message
+    else:
+        reason = ""
+        labels.ids.update(fresh)
+    for name, error in clashed.items():
+        if label_key(name) not in fresh:
+            labels.failed[name] = reason or error
+
+
 async def update_issue(client: LinearClient, issue_id: str, changes: dict[str, Any]) -> None:
     await client.execute(docs.ISSUE_UPDATE, {"id": issue_id, "input": changes})
 

@@ -9,6 +9,7 @@ claims something Linear does not have. Each public method is a thin `asyncio.run
 from __future__ import annotations
 
 import asyncio
+import logging
 import uuid
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, replace
@@ -22,6 +23,8 @@ from engine.trackers.linear import identity, remote
 from engine.trackers.linear.auth import load_api_key
 from engine.trackers.linear.client import LinearClient, LinearError, LinearUnavailable
 from engine.trackers.local import LocalTracker
+
+log = logging.getLogger("engine.trackers.linear")
 
 # Linear state types outside our vocabulary: a duplicate is closed without being done.
 _STATE_ALIASES = {"duplicate": "canceled"}
@@ -56,6 +59,7 @@ class LinearTracker:
         self._client = client
         self._environ = environ
         self._place: _Place | None = None
+        self._labels: dict[str, str] | None = None  # label_key(name) -> id, once read
 
     def __repr__(self) -> str:
         return f"LinearTracker(team={self.config.team!r}, project={self.config.project!r})"
@@ -146,7 +150,13 @@ class LinearTracker:
                     if draft.key
                     else str(uuid.uuid4())
                 )
-                made = await remote.create_issues(client, [_create_input(place, uid, draft)])
+                labels = await self._resolve_labels(client, place, [draft])
+                for name, error in labels.failed.items():
+                    log.warning(
+                        "Linear label %r: %s; %r is created without it", name, error, draft.title
+                    )
+                inputs = [_create_input(place, uid, draft, labels.ids)]
+                made = await remote.create_issues(client, inputs)
                 if uid in made.failed:
                     raise MarathonError(f"Linear refused issue {draft.title!r}: {made.failed[uid]}")
                 created = made.issues[uid]
@@ -227,14 +237,14 @@ class LinearTracker:
         }
         by_marker.pop("", None)
         uuid_by_key: dict[str, str] = {}
-        to_create: list[dict[str, Any]] = []
+        new: list[tuple[str, IssueDraft]] = []  # (derived UUID, draft)
         key_by_uuid: dict[str, str] = {}
         updates: list[tuple[IssueDraft, str, dict[str, Any]]] = []
         for draft in drafts:
             derived = identity.issue_id(place.team.id, place.project_id, draft.key)
             uid = derived if derived in found.issues else by_marker.get(draft.key, "")
             if not uid:
-                to_create.append(_create_input(place, derived, draft))
+                new.append((derived, draft))
                 key_by_uuid[derived] = draft.key
                 continue
             uuid_by_key[draft.key] = uid
@@ -242,13 +252,15 @@ class LinearTracker:
             if identity.same_content(have.title, have.description, have.priority, draft):
                 report.unchanged.append(have.identifier)
                 continue
+            # Labels are set when an issue is created, never here: people relabel issues by
+            # hand in Linear, and a re-import must not undo that.
             changes = {
                 "title": draft.title,
                 "description": identity.render_description(draft),
                 "priority": draft.priority,
             }
             updates.append((draft, uid, changes))
-        made = await remote.create_issues(client, to_create)
+        made = await self._create_new(client, place, new, report)
         for uid, issue in made.issues.items():
             found.issues[uid] = issue
             uuid_by_key[key_by_uuid[uid]] = uid
@@ -268,6 +280,34 @@ class LinearTracker:
                 found.issues[uid] = replace(found.issues[uid], **changes)
                 report.updated.append(found.issues[uid].identifier)
         return uuid_by_key
+
+    async def _create_new(
+        self,
+        client: LinearClient,
+        place: _Place,
+        new: Sequence[tuple[str, IssueDraft]],
+        report: ImportReport,
+    ) -> remote.Created:
+        """Create the issues Linear lacks, with their labels. A label that cannot be made is
+        reported and left off its issues rather than failing them."""
+        labels = await self._resolve_labels(client, place, [draft for _, draft in new])
+        for name, error in labels.failed.items():
+            report.failed[f"label {name}"] = f"{error} (its issues were created without it)"
+        inputs = [_create_input(place, uid, draft, labels.ids) for uid, draft in new]
+        return await remote.create_issues(client, inputs)
+
+    async def _resolve_labels(
+        self, client: LinearClient, place: _Place, drafts: Sequence[IssueDraft]
+    ) -> remote.Labels:
+        """Label ids for what `drafts` carry. The team's labels are read once per tracker
+        (like the team in `_locate`) and only when some draft has a label."""
+        names = [name for draft in drafts for name in draft.labels]
+        if not any(remote.label_key(name) for name in names):
+            return remote.Labels()
+        labels = await remote.ensure_labels(client, place.team.id, names, self._labels)
+        if labels.complete:
+            self._labels = labels.ids
+        return labels
 
     async def _write_relations(
         self,
@@ -400,7 +440,9 @@ async def _read(client: LinearClient, place: _Place) -> remote.Remote:
     return await remote.read_issues(client, team_id=place.team.id)
 
 
-def _create_input(place: _Place, uid: str, draft: IssueDraft) -> dict[str, Any]:
+def _create_input(
+    place: _Place, uid: str, draft: IssueDraft, label_ids: Mapping[str, str]
+) -> dict[str, Any]:
     data: dict[str, Any] = {
         "id": uid,
         "teamId": place.team.id,
@@ -413,7 +455,21 @@ def _create_input(place: _Place, uid: str, draft: IssueDraft) -> dict[str, Any]:
     # New spec issues are ready to work on: the team's first "unstarted" state (Todo), if any.
     if "unstarted" in place.team.states:
         data["stateId"] = place.team.states["unstarted"]
+    ids = _label_ids(draft, label_ids)
+    if ids:
+        data["labelIds"] = ids
     return data
+
+
+def _label_ids(draft: IssueDraft, label_ids: Mapping[str, str]) -> list[str]:
+    """The ids of the draft's labels, each once, in its order. A label that could not be
+    resolved is left off (the caller reported it)."""
+    ids: list[str] = []
+    for name in draft.labels:
+        found = label_ids.get(remote.label_key(name))
+        if found and found not in ids:
+            ids.append(found)
+    return ids
 
 
 def _remote_id(by_id: Mapping[str, Issue], issue_id: str) -> str:
