@@ -3,10 +3,12 @@
 Both runs talk to the fake Linear (tests/fakes/linear_server.py: a real HTTP server on 127.0.0.1
 executing against Linear's schema) with 100 ms of latency per request, in this one process.
 
-* batched: `LinearTracker.import_issues` (one team lookup, the project, `issueBatchCreate` in
-  chunks of 50, relations concurrently with a bounded number in flight);
-* baseline: the same team lookup and project, then one `issueCreate` per issue and one
-  `issueRelationCreate` per edge, each waiting for the previous answer.
+* batched: `LinearTracker.import_issues` (one team lookup, the project, one read of the team's
+  labels and the missing ones created concurrently, `issueBatchCreate` in chunks of 50,
+  relations concurrently with a bounded number in flight);
+* baseline: the same team lookup, project and label read, then one `issueLabelCreate` per
+  missing label, one `issueCreate` per issue and one `issueRelationCreate` per edge, each
+  waiting for the previous answer.
 
 Run: python bench/linear_import.py [--latency 0.1]. Target: batched at least 5x faster.
 """
@@ -75,6 +77,7 @@ async def _one_at_a_time(
         project_id = identity.project_id(team["id"], project_name)
         project = {"id": project_id, "name": project_name, "teamIds": [team["id"]]}
         await c.execute(docs.PROJECT_CREATE, {"input": project})
+        labels = await _labels_one_at_a_time(c, team["id"], drafts)
         ids: dict[str, str] = {}
         for draft in drafts:
             ids[draft.key] = identity.issue_id(team["id"], project_id, draft.key)
@@ -86,6 +89,7 @@ async def _one_at_a_time(
                 "title": draft.title,
                 "description": identity.render_description(draft),
                 "priority": draft.priority,
+                "labelIds": [labels[name] for name in draft.labels],
             }
             await c.execute(docs.ISSUE_CREATE, {"input": issue})
         for edge in edges:
@@ -95,6 +99,20 @@ async def _one_at_a_time(
                 "type": "blocks",
             }
             await c.execute(docs.RELATION_CREATE, {"input": relation})
+
+
+async def _labels_one_at_a_time(
+    c: LinearClient, team_id: str, drafts: list[IssueDraft]
+) -> dict[str, str]:
+    variables = {"teamId": team_id, "first": docs.MAX_FIRST, "after": None}
+    data = await c.execute(docs.ISSUE_LABELS, variables)
+    labels = {node["name"]: node["id"] for node in data["issueLabels"]["nodes"]}
+    for name in dict.fromkeys(name for draft in drafts for name in draft.labels):
+        if name not in labels:
+            made = {"name": name, "teamId": team_id}
+            data = await c.execute(docs.ISSUE_LABEL_CREATE, {"input": made})
+            labels[name] = data["issueLabelCreate"]["issueLabel"]["id"]
+    return labels
 
 
 def baseline(fake: FakeLinear, drafts: list[IssueDraft], edges: list[Edge]) -> float:
