@@ -299,9 +299,16 @@ def _run_agent(ctx: PhaseTask, rt: Runtime, run_id: int, log: Path, workdir: Pat
         stdin_text=prompt if invocation.prompt_on_stdin else None,
         on_start=lambda pgid: rt.records.set_child(run_id, pgid),
     )
-    if finished.timed_out or finished.interrupted or finished.missing_binary:
+    if finished.interrupted or finished.missing_binary:
         return _Outcome(ok=False, error=_process_error(ctx, finished), exit_code=finished.exit_code)
     output = attempt_output(log, offset)
+    if finished.timed_out:
+        # What the agent said before it was stopped often says why it hung (codex without a
+        # network retries forever, printing "Reconnecting... waiting for network").
+        # Parsed as if it had exited cleanly, so the verdict rests on what it printed.
+        said = preset.parse(0, output).error if output.strip() else ""
+        error = _process_error(ctx, finished) + (f"; the agent's output: {said}" if said else "")
+        return _Outcome(ok=False, error=error, exit_code=finished.exit_code)
     result = preset.parse(finished.exit_code, output)
     if result.permission_denials:
         _log_line(log, f"=== permission denials: {', '.join(result.permission_denials)}")

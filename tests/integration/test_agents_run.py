@@ -78,7 +78,8 @@ def test_hanging_agent_is_killed_with_its_children(claude_ws: Path, tmp_path: Pa
     assert result.returncode != 0
     assert time.monotonic() - started < 20
     code = next(r for r in runs(claude_ws) if r.phase == "code")
-    assert "timed out after 3s" in code.error
+    assert code.error.startswith("timed out after 3s (process group killed); the agent's output: ")
+    assert "without a final `result` message" in code.error  # it printed its init line only
     pid = int(child_pid_file.read_text())
     time.sleep(0.2)
     with pytest.raises(ProcessLookupError):
