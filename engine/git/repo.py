@@ -40,18 +40,27 @@ def is_repo(root: Path) -> bool:
     return (root / ".git").exists()
 
 
-@functools.cache
 def exclude_state_dir(root: Path) -> None:
-    """Keep `.marathon/` out of `git status` without touching the user's .gitignore.
+    """Keep `.marathon/` out of `git status` without touching the user's .gitignore."""
+    # No trailing slash: in an issue's worktree `.marathon` is a link, not a folder.
+    exclude(root, ("/.marathon",))
 
-    Once per process and repository: every phase asks, the answer does not change."""
+
+@functools.cache
+def exclude(root: Path, patterns: tuple[str, ...]) -> None:
+    """Add gitignore-style `patterns` to the repository's info/exclude (shared by all its
+    worktrees) where missing: files git then never reports as changed. Once per process,
+    repository and patterns: every phase asks, the answer does not change."""
+    if not patterns:
+        return
     info = Path(git(root, "rev-parse", "--git-path", "info/exclude").stdout.strip())
     info = info if info.is_absolute() else root / info
     text = info.read_text() if info.exists() else ""
-    # No trailing slash: in an issue's worktree `.marathon` is a link, not a folder.
-    if "/.marathon" not in text.split():
+    missing = [pattern for pattern in patterns if pattern not in text.split()]
+    if missing:
         info.parent.mkdir(parents=True, exist_ok=True)
-        info.write_text(text + ("" if text.endswith("\n") or not text else "\n") + "/.marathon\n")
+        start = "" if text.endswith("\n") or not text else "\n"
+        info.write_text(text + start + "".join(f"{pattern}\n" for pattern in missing))
 
 
 def dirty_files(root: Path) -> dict[str, FileSignature]:
