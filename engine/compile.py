@@ -24,6 +24,7 @@ from engine.config.load import concurrent_pairs, phase_ancestors, phase_order
 from engine.config.model import CheckConfig, PhaseConfig, Pipeline
 from engine.graph import chain_lengths, graph_from_issues, heaviest_chains
 from engine.issue import Issue
+from engine.schedule import typical_seconds
 
 TaskDict = dict[str, Any]
 
@@ -72,6 +73,14 @@ class Runners:
     run_phase: Callable[[PhaseTask], Any]
     phase_up_to_date: Callable[[PhaseTask], bool]
     clean_issue: Callable[[Pipeline, str], Any]  # `doit clean issue:<ID>`
+
+
+def _never(*args: object) -> bool:
+    raise AssertionError("a read-only compile must not run anything")
+
+
+# For compiling only to look at the tasks (`doit why`, `doit status`).
+READ_ONLY_RUNNERS = Runners(_never, _never, _never, _never, _never)
 
 
 def phase_task_name(issue_id: str, phase: str) -> str:
@@ -238,11 +247,10 @@ def _rank(
     """Set meta["rank"] on each phase task: (bug first, priority, minus the seconds of the
     heaviest chain of tasks it heads, issue number, phase position)."""
     phases = {f"{t['basename']}:{t['name']}": t for t in tasks if t["meta"]["kind"] == "phase"}
-    fallback = sum(durations.values()) / len(durations) if durations else 1.0
+    typical = typical_seconds(durations)
 
     def seconds(name: str) -> float:
-        meta = phases[name]["meta"]
-        return 0.0 if name in settled else durations.get(meta["phase"], fallback)
+        return 0.0 if name in settled else typical(phases[name]["meta"]["phase"])
 
     edges = [(dep, name) for name, task in phases.items() for dep in task["task_dep"]]
     remaining = heaviest_chains(list(phases), edges, seconds)

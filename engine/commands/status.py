@@ -7,18 +7,17 @@ phase durations. Read-only, so it works while a marathon runs.
 
 from __future__ import annotations
 
-import statistics
 import time
 from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import TextIO
 
-from engine.compile import compiled_issues, phase_task_name
+from engine.compile import READ_ONLY_RUNNERS, compile_tasks, compiled_issues, phase_task_name
 from engine.config.load import phase_order
 from engine.config.model import Pipeline
-from engine.graph import chain_lengths, graph_from_issues
 from engine.issue import Issue
 from engine.records import Records, RunRecord, Stamp
+from engine.schedule import makespan, remaining_jobs, typical_seconds
 
 
 @dataclass(frozen=True)
@@ -104,36 +103,29 @@ def run_status(pipeline: Pipeline, issues: Sequence[Issue], *, out: TextIO) -> i
     cost = sum(r.cost_usd or 0.0 for r in runs)
     tokens = sum((r.input_tokens or 0) + (r.output_tokens or 0) for r in runs)
     print(f"cost so far: ${cost:.2f}, {tokens} tokens, {len(runs)} runs recorded", file=out)
-    print(estimate(work, phases, records.phase_durations(), stamps), file=out)
+    print(estimate(pipeline, work, records.phase_durations(), stamps), file=out)
     return 0
 
 
 def estimate(
+    pipeline: Pipeline,
     issues: Sequence[Issue],
-    phases: Sequence[str],
-    typical: dict[str, float],
+    durations: dict[str, float],
     stamps: dict[str, Stamp],
 ) -> str:
-    """Time left from the median measured duration of each phase."""
-    if not typical:
+    """Time left: the open issues' phases without a stamp, each taking its phase's median
+    measured duration, scheduled on four workers the way the ranked run starts them."""
+    if not durations:
         return "time left: unknown until a phase has finished"
-    fallback = statistics.median(typical.values())
     open_issues = [issue for issue in issues if issue.is_open]
-    left = {
-        issue.id: sum(
-            typical.get(p, fallback) for p in phases if phase_task_name(issue.id, p) not in stamps
-        )
-        for issue in open_issues
-    }
-    total = sum(left.values())
-    if not open_issues:
+    tasks = compile_tasks(pipeline, open_issues, READ_ONLY_RUNNERS, durations=durations)
+    jobs = remaining_jobs(tasks, typical_seconds(durations), stamps)
+    if not jobs:
         return "time left: none, every issue is done"
-    chains = chain_lengths(graph_from_issues(open_issues))
-    per_issue = max(left.values())
-    longest = max(chains.values()) * per_issue
+    total = sum(job.seconds for job in jobs.values())
     return (
-        f"time left: about {_duration(total)} of agent work; with -n 4 at least "
-        f"{_duration(max(total / 4, longest))} (longest chain: {max(chains.values())} issues)"
+        f"time left: about {_duration(total)} of agent work, "
+        f"about {_duration(makespan(jobs, 4))} with -n 4"
     )
 
 

@@ -11,7 +11,7 @@ import time
 from collections.abc import Sequence
 from typing import TextIO
 
-from engine.compile import CheckTask, PhaseTask, Runners, compile_tasks
+from engine.compile import READ_ONLY_RUNNERS, CheckTask, PhaseTask, compile_tasks
 from engine.config.model import Pipeline
 from engine.errors import MarathonError, did_you_mean
 from engine.fingerprint import changed_components, changed_files, check_inputs
@@ -80,17 +80,10 @@ def run_why(
     return 0
 
 
-def _never(*args: object) -> bool:
-    raise AssertionError("`why` must not run anything")
-
-
-_READ_ONLY = Runners(_never, _never, _never, _never, _never)
-
-
 def _contexts(pipeline: Pipeline, issues: Sequence[Issue]) -> dict[str, CheckTask | PhaseTask]:
     """Task name -> the context its actions get, from the same compiler doit uses."""
     found: dict[str, CheckTask | PhaseTask] = {}
-    for task in compile_tasks(pipeline, issues, _READ_ONLY):
+    for task in compile_tasks(pipeline, issues, READ_ONLY_RUNNERS):
         actions = task.get("actions") or []
         if actions:
             ctx = actions[0][1][0]

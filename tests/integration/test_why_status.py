@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import hashlib
+import re
 from pathlib import Path
 
 import pytest
@@ -105,4 +106,4 @@ def test_status_shows_states_and_estimate(in_progress: Path) -> None:
     assert "waiting" in second and "waits for PROJ-1" in second
     assert "1 waiting, 1 ready" in result.stdout
     assert "cost so far: $0.00" in result.stdout
-    assert "time left: about" in result.stdout
+    assert re.search(r"time left: about \S+ of agent work, about \S+ with -n 4", result.stdout)
