@@ -4,6 +4,11 @@ A preset is plain data plus two pure functions: `build` turns (agent settings, p
 working directory) into an `Invocation` (an argument list, never a shell string), and `parse`
 turns (exit code, captured output) into an `AgentResult`. The runner owns processes, timeouts and
 logs; presets never start processes themselves, so they can be tested without any.
+
+`scratch` lists the files a tool keeps as its own state inside the working directory (aider's
+repo-map cache `.aider.tags.cache.v4/`, for instance), as gitignore-style patterns. They are
+neither the agent's work nor a write outside the phase's write set, so they are for the runner
+to ignore: listed in the worktree's git exclude file, they are neither checked nor committed.
 """
 
 from __future__ import annotations
@@ -42,6 +47,10 @@ class Preset(NamedTuple):
     install_hint: str
     build: Callable[[AgentConfig, Path, Path], Invocation]
     parse: Callable[[int, str], AgentResult]
+    # gitignore-style patterns of files the tool writes as its own state (caches, history),
+    # relative to the working directory; see the module docstring. Last, with a default, so
+    # every Preset(...) written before it still builds.
+    scratch: tuple[str, ...] = ()
 
 
 def parse_by_exit_code(exit_code: int, output: str, *, name: str = "") -> AgentResult:

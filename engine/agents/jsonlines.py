@@ -3,14 +3,26 @@
 The runner may hand a preset stdout and stderr together, so a structured stream can be
 interleaved with plain log lines ("Loaded cached credentials.", "Reading prompt from stdin...").
 A parser must therefore skip what is not JSON instead of failing on the first stray line.
+The line helpers (`last_line`, `last_text_line`) also strip terminal escape sequences: CLIs
+colour their complaints even when stdout is not a terminal (gemini-cli 0.61.0 prints its
+untrusted-folder refusal in red), and an error message is stored and shown as plain text.
 """
 
 from __future__ import annotations
 
 import json
+import re
 from typing import Any
 
 _DECODER = json.JSONDecoder()
+
+# ECMA-48 escape sequences: CSI (colours, cursor moves: ESC [ ... final byte), OSC (titles,
+# hyperlinks: ESC ] ... BEL or ESC \), character-set choices (ESC ( B) and the other two-byte
+# escapes (ESC 7, ESC M ...).
+_ANSI = re.compile(r"\x1b(?:\[[0-?]*[ -/]*[@-~]|\][^\x07\x1b]*(?:\x07|\x1b\\)|[ -/]+[0-~]|[0-~])")
+# A JavaScript stack frame ("    at fn (file:///...:12:3)"): node CLIs print them under the
+# message that matters, so they are never the line an error should quote.
+_STACK_FRAME = re.compile(r"^\s+at \S")
 
 
 def json_values(output: str) -> list[Any]:
@@ -63,21 +75,35 @@ def json_objects(output: str) -> list[dict[str, Any]]:
     return objects
 
 
+def strip_ansi(text: str) -> str:
+    """`text` without terminal escape sequences (colours, cursor moves, hyperlinks)."""
+    return _ANSI.sub("", text) if "\x1b" in text else text
+
+
+def shorten(text: str, limit: int = 200) -> str:
+    """`text` cut to `limit` characters, marked with "..." when cut."""
+    return text if len(text) <= limit else text[: limit - 3] + "..."
+
+
 def last_line(output: str, limit: int = 200) -> str:
-    """The last non-empty line of `output`, shortened: context for a one-line error."""
-    for line in reversed(output.splitlines()):
+    """The last non-empty line of `output`, without escape sequences and shortened: context
+    for a one-line error."""
+    for line in reversed(strip_ansi(output).splitlines()):
         line = line.strip()
         if line:
-            return line if len(line) <= limit else line[: limit - 3] + "..."
+            return shorten(line, limit)
     return ""
 
 
 def last_text_line(output: str, limit: int = 200) -> str:
-    """The last non-empty line that is not a JSON document: usually the CLI's own complaint."""
+    """The last non-empty line that is neither a JSON document nor a stack frame: usually the
+    CLI's own complaint."""
     text_lines = [
         line
-        for line in output.splitlines()
-        if line.strip() and line.lstrip()[:1] not in ("{", "[", "}", "]", '"')
+        for line in strip_ansi(output).splitlines()
+        if line.strip()
+        and line.lstrip()[:1] not in ("{", "[", "}", "]", '"')
+        and not _STACK_FRAME.match(line)
     ]
     return last_line("\n".join(text_lines), limit)
 

@@ -8,7 +8,7 @@ from pathlib import Path
 import pytest
 
 from engine.agents import command
-from engine.agents.jsonlines import json_objects
+from engine.agents.jsonlines import json_objects, last_line, last_text_line, strip_ansi
 from engine.agents.presets import PRESETS, get_preset
 from engine.config.model import AgentConfig
 from engine.errors import MarathonError
@@ -19,6 +19,7 @@ def test_registry_has_every_real_preset() -> None:
     assert {"claude", "codex", "aider", "gemini", "command", "replay"} <= set(PRESETS)
     for name, preset in PRESETS.items():
         assert preset.name == name
+        assert isinstance(preset.scratch, tuple)
 
 
 def test_unknown_preset_suggests_the_closest() -> None:
@@ -75,3 +76,34 @@ def test_extra_args_reach_the_cli(tmp_path: Path) -> None:
     agent = AgentConfig(name="c", preset="codex", options={"extra_args": ["--skip-git-repo-check"]})
     argv = codex.build(agent, tmp_path / "p.md", tmp_path).argv
     assert argv[-2:] == ("--skip-git-repo-check", "-")
+
+
+def test_line_helpers_strip_escape_sequences() -> None:
+    red = "\x1b[31mGemini CLI is not running in a trusted directory.\x1b[0m"
+    assert last_line(red) == "Gemini CLI is not running in a trusted directory."
+    assert last_text_line('{"a": 1}\n' + red + "\n") == (
+        "Gemini CLI is not running in a trusted directory."
+    )
+    link = "see \x1b]8;;https://x.test\x1b\\the docs\x1b]8;;\x1b\\ \x1b[1;38;5;208mnow\x1b[m\x1b(B"
+    assert strip_ansi(link) == "see the docs now"
+    assert strip_ansi("plain [text] {x}") == "plain [text] {x}"
+
+
+def test_last_text_line_skips_stack_frames() -> None:
+    output = (
+        "Attempt 1 failed. Retrying with backoff... Error: fetch failed\n"
+        "    at file:///cli/bundle/chunk.js:267671:13\n"
+        "    at async GeminiClient.processTurn (file:///cli/bundle/chunk.js:346675:22)\n"
+    )
+    assert (
+        last_text_line(output) == "Attempt 1 failed. Retrying with backoff... Error: fetch failed"
+    )
+
+
+def test_exit_code_errors_carry_no_escape_sequences(tmp_path: Path) -> None:
+    """parse_by_exit_code (command, aider, stand-in) quotes the last line without colours."""
+    script = "import sys; print('\\x1b[31mit broke\\x1b[0m'); sys.exit(3)"
+    agent = AgentConfig(name="sh", preset="command", command=(sys.executable, "-c", script))
+    result, output = run_preset(command.PRESET, agent, tmp_path, "x")
+    assert "\x1b[31m" in output
+    assert result.error == "exited with status 3: it broke"
