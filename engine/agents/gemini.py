@@ -1,30 +1,39 @@
 """Google Gemini CLI in headless mode: `gemini -p ... --output-format json`.
 
 What the parser relies on (google-gemini/gemini-cli docs/cli/headless.md and
-packages/core/src/output/types.ts):
+packages/core/src/output/types.ts; checked against gemini-cli 0.61.0):
 - `--output-format json` prints one JSON object: `session_id`, `response` (final answer),
   `stats` and, when the request failed, `error` (`type`, `message`, `code`). The object may be
-  pretty-printed over several lines.
+  pretty-printed over several lines. A failed run prints it on stderr with stdout empty, and
+  plain-text lines may precede it ("Approval mode overridden to ...", "Ripgrep is not
+  available ...", retry notices with node stack traces): the runner merges both streams, so
+  the parser skips what is not JSON.
 - `stats.models.<model>.tokens` has `prompt` (all input, cached included), `candidates`
   (output) and `thoughts` (reasoning, billed as output); `stats.tools.byName.<tool>.decisions`
   counts `reject`ed tool calls, which are reported as permission denials.
-- exit codes: 0 success, 1 general error or API failure, 41 authentication error, 42 input
-  error, 52 configuration error, 53 turn limit exceeded, 54 fatal tool execution error,
-  130 cancelled.
+- exit codes (the FatalError classes): 0 success, 1 general error or API failure, 41
+  authentication error, 42 input error, 44 sandbox error, 52 configuration error, 53 turn
+  limit exceeded, 54 fatal tool execution error, 55 untrusted workspace, 130 cancelled. The
+  untrusted-workspace refusal is plain text on stderr, coloured with escape sequences.
+- while the model API is unreachable, the CLI retries for minutes, printing "Attempt N failed.
+  Retrying with backoff... Error: ..." before giving up with exit 1; a run cut short by the
+  timeout ends on those lines.
 The prompt goes on stdin: in headless mode the CLI prepends piped stdin to the `-p` text, so
 `-p` only carries a fixed sentence and issue text never reaches argv.
 Headless runs strip the write and shell tools unless an approval mode allows them, so the
 preset defaults to `--approval-mode auto_edit` (edits allowed, shell not); set
 `options.approval_mode: yolo` to allow shell commands too.
+Every run gets `GEMINI_CLI_TRUST_WORKSPACE=true` (see `build`).
 """
 
 from __future__ import annotations
 
+import re
 from pathlib import Path
 from typing import Any
 
 from engine.agents.base import AgentResult, Invocation, Preset
-from engine.agents.jsonlines import as_int, json_objects, last_line, last_text_line
+from engine.agents.jsonlines import as_int, json_objects, last_line, last_text_line, strip_ansi
 from engine.agents.settings import extra_args, option_str
 from engine.config.model import AgentConfig
 
@@ -36,11 +45,23 @@ EXIT_MEANINGS = {
     1: "general error or API failure",
     41: "authentication error",
     42: "input error (invalid prompt or arguments)",
+    44: "sandbox error",
     52: "configuration error",
     53: "turn limit exceeded",
     54: "fatal tool execution error",
+    55: "untrusted workspace",
     130: "cancelled",
 }
+
+# The engine runs gemini in folders it has never seen (a new worktree per issue). Since the
+# folder-trust check, a headless run in an untrusted folder exits 55 (gemini-cli 0.61.0), after
+# downgrading the approval mode to "default", which would strip the edit tools anyway. The
+# user chose to let the agent work on this repository, so the worktree is trusted for the
+# run. The environment variable, not `--skip-trust`: a CLI that predates the flag rejects an
+# unknown option, while one that predates the variable ignores it.
+TRUST_ENV = {"GEMINI_CLI_TRUST_WORKSPACE": "true"}
+
+_RETRY_NOTICE = re.compile(r"^Attempt \d+ failed\. Retrying with backoff")
 
 
 def build(agent: AgentConfig, prompt_file: Path, workdir: Path) -> Invocation:
@@ -57,7 +78,7 @@ def build(agent: AgentConfig, prompt_file: Path, workdir: Path) -> Invocation:
         argv += ["-m", agent.model]
     # Gemini's turn limit is the `maxSessionTurns` setting, not a flag; exit 53 reports it.
     argv += extra_args(agent)
-    return Invocation(argv=tuple(argv), prompt_on_stdin=True)
+    return Invocation(argv=tuple(argv), prompt_on_stdin=True, env=dict(TRUST_ENV))
 
 
 def parse(exit_code: int, output: str) -> AgentResult:
@@ -99,6 +120,13 @@ def _exit_error(exit_code: int, message: str, output: str) -> str:
 
 
 def _no_json_error(output: str) -> str:
+    retries = [line for line in strip_ansi(output).splitlines() if _RETRY_NOTICE.match(line)]
+    if retries:
+        # Cut short (the runner's timeout) while the CLI was still retrying the model API.
+        return (
+            "gemini's output ended without a JSON result while it was retrying the model API "
+            f"(the run was cut short?): {last_line(retries[-1])}"
+        )
     tail = last_text_line(output)
     return "gemini printed no JSON result (expected `gemini -p ... --output-format json`)" + (
         f"; last line: {tail}" if tail else ""
