@@ -1,9 +1,17 @@
 """Claude Code in print mode: `claude -p --output-format stream-json --verbose`.
 
-What the parser relies on (Claude Code headless docs and the Agent SDK's SDKResultMessage):
+What the parser relies on (Claude Code headless docs and the Agent SDK's SDKResultMessage;
+checked against claude-code 2.1.197):
 - stream-json prints one JSON message per line: `system` (subtype `init`, with `session_id`),
   `assistant`, `user`, and last a `result` message. stream-json in print mode requires
   `--verbose` (the CLI exits 1 without it).
+- while the API is unreachable, `system` messages with subtype `api_retry` (`attempt`,
+  `max_retries`, `retry_delay_ms`, `error`) come before the next `assistant` message, for
+  minutes (10 retries); they are not results. A run cut short then ends on them.
+- a request that failed before reaching a model (not logged in, API unreachable) is reported
+  as an `assistant` message with `"model": "<synthetic>"`, a top-level `error` (such as
+  `authentication_failed` or `server_error`) and the text as content, then a `result` with
+  `subtype: success`, `is_error: true`, the text in `result` and no `errors`; exit status 1.
 - the `result` message carries `subtype` (`success`, `error_max_turns`,
   `error_during_execution`, `error_max_budget_usd` ...), `is_error`, `result` (final text, on
   success), `errors` (list of strings, on error subtypes in newer versions), `num_turns`,
@@ -61,6 +69,11 @@ def build(agent: AgentConfig, prompt_file: Path, workdir: Path) -> Invocation:
     return Invocation(argv=tuple(argv), prompt_on_stdin=True)
 
 
+# What to do about an `error` the CLI puts on an assistant message, keyed by that error.
+_ERROR_HINTS = {
+    "authentication_failed": "log in with `claude` then /login, or set ANTHROPIC_API_KEY",
+}
+
 _SUBTYPE_ERRORS = {
     "error_max_turns": "claude stopped at its turn limit (error_max_turns); raise max_turns "
     "or make the task smaller",
@@ -111,6 +124,9 @@ def parse(exit_code: int, output: str) -> AgentResult:
         error = f"claude exited with status {exit_code} after a {subtype or 'result'} message"
     if exit_code != 0 and "exited with status" not in error:
         error += f" (exit status {exit_code})"
+    hint = _hint(messages)
+    if hint:
+        error += f"; {hint}"
     if denials:
         error += f"; {len(denials)} permission denial(s): {', '.join(denials[:3])}"
     return AgentResult(ok=False, error=error, **fields)
@@ -122,14 +138,37 @@ def _no_result_error(exit_code: int, output: str, messages: list[dict[str, Any]]
         message = stream_errors[-1].get("message") or stream_errors[-1].get("error") or ""
         return f"claude reported an error: {last_line(str(message)) or 'no message'}"
     tail = last_text_line(output)
+    retrying = _retrying(messages)
     if exit_code != 0:
-        return f"claude exited with status {exit_code}" + (f": {tail}" if tail else "")
+        error = f"claude exited with status {exit_code}" + (f": {tail}" if tail else "")
+        return error + (f"; {retrying}" if retrying else "")
     if not messages:
         return (
             "claude printed no stream-json messages (expected `claude -p --output-format "
             "stream-json --verbose`)" + (f"; last line: {tail}" if tail else "")
         )
-    return "claude's output ended without a final `result` message (the run was cut short?)"
+    error = "claude's output ended without a final `result` message (the run was cut short?)"
+    return error + (f"; {retrying}" if retrying else "")
+
+
+def _retrying(messages: list[dict[str, Any]]) -> str:
+    """What the last `api_retry` message says, when the stream ends while the CLI retries."""
+    if not messages or messages[-1].get("subtype") != "api_retry":
+        return ""
+    last = messages[-1]
+    attempt, limit = as_int(last.get("attempt")), as_int(last.get("max_retries"))
+    status = last.get("error_status")
+    reason = str(last.get("error") or "unknown") + (f", status {status}" if status else "")
+    count = f" {attempt}/{limit}" if attempt is not None and limit is not None else ""
+    return f"it was retrying the API (attempt{count}, error: {reason})"
+
+
+def _hint(messages: list[dict[str, Any]]) -> str:
+    """The hint for the last error the CLI put on an assistant message (not logged in ...)."""
+    for message in reversed(messages):
+        if message.get("type") == "assistant" and isinstance(message.get("error"), str):
+            return _ERROR_HINTS.get(message["error"], "")
+    return ""
 
 
 def _session_id(messages: list[dict[str, Any]], result: dict[str, Any] | None) -> str:

@@ -14,6 +14,11 @@ from engine.errors import MarathonError
 from tests.fakes.agents import fake_env, run_preset
 
 AGENT = AgentConfig(name="claude", preset="claude", model="opus", max_turns=40)
+FIXTURES = Path(__file__).parents[1] / "fixtures" / "agents"
+NOT_LOGGED_IN = (
+    "claude reported an error: Not logged in · Please run /login (exit status 1); "
+    "log in with `claude` then /login, or set ANTHROPIC_API_KEY"
+)
 
 
 def test_build_carries_every_setting_as_separate_argv_elements(tmp_path: Path) -> None:
@@ -186,3 +191,95 @@ def test_killed_run_error_does_not_quote_json() -> None:
     init = json.dumps({"type": "system", "subtype": "init", "session_id": "s"})
     result = claude.parse(-15, init + "\n")
     assert result.error == "claude exited with status -15"
+
+
+def test_real_not_logged_in_stream_fails_with_a_hint() -> None:
+    """claude-code 2.1.197 without login: a synthetic assistant message with `error`, then a
+    `success` result with `is_error: true`, exit 1."""
+    result = claude.parse(1, (FIXTURES / "claude-2.1.197-not-logged-in.jsonl").read_text())
+    assert not result.ok
+    assert result.error == NOT_LOGGED_IN
+    assert result.session_id == "eea29d61-63f0-45f2-b45f-46e9218630df"
+    assert result.cost_usd == 0 and result.turns == 1
+
+
+def test_fake_not_logged_in_mode(tmp_path: Path) -> None:
+    result, _ = run_preset(claude.PRESET, AGENT, tmp_path, "x", mode="not_logged_in")
+    assert result.error == NOT_LOGGED_IN
+    assert not (tmp_path / "claude_output.txt").exists()
+
+
+def _shape(value: object) -> object:
+    """A JSON value's structure: the keys of objects, the element shape of lists, the type of
+    the rest."""
+    if isinstance(value, dict):
+        return {key: _shape(item) for key, item in value.items()}
+    if isinstance(value, list):
+        return [_shape(value[0])] if value else []
+    return type(value).__name__
+
+
+def _fits(fake: object, real: object, where: str = "") -> list[str]:
+    """Where `fake` has a key the real message lacks or a value of another type."""
+    if isinstance(fake, dict):
+        if not isinstance(real, dict):
+            return [where]
+        return [
+            problem
+            for key, item in fake.items()
+            for problem in (
+                _fits(item, real[key], f"{where}.{key}") if key in real else [f"{where}.{key}"]
+            )
+        ]
+    if isinstance(fake, list):
+        return [] if not fake or not real else _fits(fake[0], real[0], f"{where}[0]")
+    return [] if fake == real or {fake, real} == {"int", "float"} else [where]
+
+
+def test_fake_not_logged_in_stream_has_the_real_shape(tmp_path: Path) -> None:
+    """The fake trims fields but keeps the names, types and nesting of the real stream."""
+    _, output = run_preset(claude.PRESET, AGENT, tmp_path, "x", mode="not_logged_in")
+    real_text = (FIXTURES / "claude-2.1.197-not-logged-in.jsonl").read_text()
+    fake_messages = [json.loads(line) for line in output.splitlines()]
+    real_messages = [json.loads(line) for line in real_text.splitlines()]
+    assert [(m["type"], m.get("subtype")) for m in fake_messages] == [
+        (m["type"], m.get("subtype")) for m in real_messages
+    ]
+    for fake_message, real_message in zip(fake_messages, real_messages, strict=True):
+        assert _fits(_shape(fake_message), _shape(real_message)) == []
+    assert fake_messages[1]["message"]["model"] == "<synthetic>"
+    assert fake_messages[1]["error"] == "authentication_failed"
+    assert "errors" not in fake_messages[2]
+
+
+def test_api_retry_messages_are_ignored(tmp_path: Path) -> None:
+    result, output = run_preset(claude.PRESET, AGENT, tmp_path, "x", mode="reconnect")
+    assert output.count('"subtype":"api_retry"') == 2
+    assert result.ok, result.error
+    assert result.turns == 3 and result.summary.startswith("Done")
+
+
+def test_real_api_failure_after_retries() -> None:
+    """claude-code 2.1.197 with a key but no network: 10 `api_retry` messages, then a synthetic
+    assistant message with `"error": "server_error"` and an error result (no login hint)."""
+    result = claude.parse(1, (FIXTURES / "claude-2.1.197-api-unreachable.jsonl").read_text())
+    assert result.error == (
+        "claude reported an error: API Error: Unable to connect to API (ConnectionRefused) "
+        "(exit status 1)"
+    )
+    assert result.session_id == "03d5164d-6643-434c-b703-1cd3e330c628"
+
+
+def test_real_stream_cut_short_while_retrying() -> None:
+    """The runner parses a timed-out run's output with status 0: it ends on `api_retry`."""
+    output = (FIXTURES / "claude-2.1.197-api-retry-cut-short.jsonl").read_text()
+    result = claude.parse(0, output)
+    assert not result.ok
+    assert result.error == (
+        "claude's output ended without a final `result` message (the run was cut short?); "
+        "it was retrying the API (attempt 8/10, error: unknown)"
+    )
+    assert result.session_id == "ffd6f4a4-7b4c-4f40-89c4-1fef7dbdc53f"
+    assert claude.parse(-15, output).error == (
+        "claude exited with status -15; it was retrying the API (attempt 8/10, error: unknown)"
+    )
