@@ -1,6 +1,7 @@
 """OpenAI Codex CLI: `codex exec --json --sandbox workspace-write -C <workdir> -`.
 
-What the parser relies on (openai/codex docs/exec.md and codex-rs/exec/src/exec_events.rs):
+What the parser relies on (openai/codex docs/exec.md and codex-rs/exec/src/exec_events.rs;
+checked against codex-cli 0.169.0):
 - `--json` prints JSONL events: `thread.started` (`thread_id`), `turn.started`,
   `item.started` / `item.updated` / `item.completed` (`item.type` such as `agent_message` with
   `text`), `turn.completed` (`usage`: `input_tokens`, `cached_input_tokens`, `output_tokens`),
@@ -9,6 +10,15 @@ What the parser relies on (openai/codex docs/exec.md and codex-rs/exec/src/exec_
 - A top-level `error` event is not always fatal: while the model stream reconnects, codex emits
   `error` events such as "Reconnecting... 2/5" and the turn still completes (openai/codex issue
   #32984). So an `error` counts as a failure only when no `turn.completed` follows it.
+- without a network, codex never exits: after "Reconnecting... 5/5" it prints
+  `{"type":"error","message":"Reconnecting... waiting for network (...)"}` every few seconds,
+  until the runner's timeout kills it. The runner then parses the cut-short stream (with exit
+  status 0), which ends on those errors and has no `turn.completed`.
+- `item.completed` events whose item has `type: error` are warnings ("Model metadata for ...
+  not found", "Falling back from WebSockets to HTTPS transport"), not failures.
+- stderr carries log lines (`WARNING: proceeding, even though ...`, `<timestamp> ERROR
+  codex_api::...`), which the parser skips. `Reading prompt from stdin...` is printed only when
+  no prompt argument is given at all, not for `-`.
 - A `command_execution` item whose `status` is `declined` is a command the sandbox or the
   approval policy refused; those are reported as permission denials.
 - Codex reports no cost, so `cost_usd` stays None.
@@ -50,6 +60,7 @@ def parse(exit_code: int, output: str) -> AgentResult:
     turns = 0
     summary = ""
     failure = ""  # the latest error not yet followed by a completed turn
+    repeats = 0  # how many times in a row codex printed that error
     turn_failed = ""
     declined: list[str] = []
     for event in events:
@@ -66,7 +77,9 @@ def parse(exit_code: int, output: str) -> AgentResult:
             error = event.get("error") if isinstance(event.get("error"), dict) else {}
             turn_failed = str(error.get("message") or "no message")
         elif kind == "error":
-            failure = str(event.get("message") or "no message")
+            message = str(event.get("message") or "no message")
+            repeats = repeats + 1 if message == failure else 1
+            failure = message
         elif kind == "item.completed":
             item = event.get("item") if isinstance(event.get("item"), dict) else {}
             if item.get("type") == "agent_message" and isinstance(item.get("text"), str):
@@ -87,6 +100,14 @@ def parse(exit_code: int, output: str) -> AgentResult:
     }
     if turn_failed:
         error = f"codex turn failed: {last_line(turn_failed)}"
+    elif failure and exit_code == 0:
+        # Exit 0 after an error and no completed turn is not how codex ends a run: the output
+        # was cut short (the runner's timeout), typically while codex kept reconnecting.
+        again = f" ({repeats} times in a row)" if repeats > 1 else ""
+        error = (
+            "codex's output ended before its turn completed (the run was cut short?); "
+            f"last error: {last_line(failure, 160)}{again}"
+        )
     elif failure:
         error = f"codex reported an error: {last_line(failure)}"
     elif exit_code != 0:

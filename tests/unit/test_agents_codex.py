@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import subprocess
 from pathlib import Path
 
 import pytest
@@ -11,9 +12,11 @@ from engine.agents import codex
 from engine.agents.presets import get_preset
 from engine.config.model import AgentConfig
 from engine.errors import MarathonError
-from tests.fakes.agents import run_preset
+from tests.fakes.agents import fake_env, run_preset
 
 AGENT = AgentConfig(name="codex", preset="codex", model="gpt-5-codex")
+FIXTURES = Path(__file__).parents[1] / "fixtures" / "agents"
+WAITING = "Reconnecting... waiting for network (Connection failed: error sending request)"
 
 
 def test_build(tmp_path: Path) -> None:
@@ -84,3 +87,47 @@ def test_missing_binary(monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setenv("PATH", "/nonexistent")
     with pytest.raises(MarathonError, match=r"codex preset.*npm install -g @openai/codex"):
         get_preset(AGENT)
+
+
+def test_real_stream_cut_short_while_waiting_for_network() -> None:
+    """codex-cli 0.169.0 without a network never exits; the runner kills it at its timeout and
+    parses what it printed with status 0 (stderr log lines included)."""
+    result = codex.parse(0, (FIXTURES / "codex-0.169.0-no-network.log").read_text())
+    assert not result.ok
+    assert result.error == (
+        "codex's output ended before its turn completed (the run was cut short?); "
+        f"last error: {WAITING} (2 times in a row)"
+    )
+    assert result.session_id == "01a21562-4ff2-7403-91e0-fc98b1fa4aa6"
+    assert result.turns == 0
+
+
+def test_real_stream_killed_by_a_signal_names_the_status() -> None:
+    result = codex.parse(-15, (FIXTURES / "codex-0.169.0-no-network.log").read_text())
+    assert result.error == f"codex reported an error: {WAITING} (exit status -15)"
+
+
+def test_error_items_are_warnings_not_failures() -> None:
+    lines = [
+        {"type": "thread.started", "thread_id": "t"},
+        {"type": "item.completed", "item": {"id": "item_0", "type": "error", "message": "w"}},
+        {"type": "turn.started"},
+        {"type": "turn.completed", "usage": {"input_tokens": 5, "output_tokens": 1}},
+    ]
+    assert codex.parse(0, "\n".join(json.dumps(line) for line in lines)).ok
+
+
+def test_fake_prints_no_stdin_notice_for_dash(tmp_path: Path) -> None:
+    """codex-cli 0.169.0 says "Reading prompt from stdin..." only when no prompt argument is
+    given at all; the preset passes `-`."""
+    _, output = run_preset(codex.PRESET, AGENT, tmp_path, "x")
+    assert "Reading prompt from stdin" not in output
+    completed = subprocess.run(
+        ["codex", "exec", "--json"],
+        input=b"x",
+        cwd=tmp_path,
+        env=fake_env(),
+        capture_output=True,
+        check=False,
+    )
+    assert completed.stderr.decode().splitlines() == ["Reading prompt from stdin..."]

@@ -1,9 +1,15 @@
 """Shared behaviour of the fake agent CLIs in this directory (claude, codex, aider, gemini).
 
+Each fake prints what the real CLI prints (shapes copied from runs of claude-code 2.1.197,
+codex-cli 0.169.0, gemini-cli 0.61.0 and aider 0.86.2, trimmed), noise lines included.
+
 Environment:
 - FAKE_AGENT_MODE: success (default) | error_result | max_turns | permission_denied | hang |
-  garbage | crash (exit 1 with a message on stderr) | reconnect (codex: a transient error,
-  then success)
+  garbage | crash (exit 1 with a message on stderr) | reconnect (a transient API error, then
+  success) | not_logged_in (claude, gemini, aider: what the real CLI prints without
+  credentials)
+  In hang mode each fake prints what the real CLI prints while it cannot reach its API (codex:
+  "Reconnecting... waiting for network" forever) and never exits.
 - FAKE_AGENT_FILE: the file written into the working directory on success
   (default `<agent>_output.txt`); its content is the prompt the fake received
 - FAKE_AGENT_SLEEP: seconds to wait before answering (default 0)
@@ -57,7 +63,8 @@ def write_result(agent: str, prompt: str, workdir: Path | None = None) -> Path:
     return target
 
 
-def hang(first_line: str = "") -> None:
+def hang(first_line: str = "", repeat: str = "", every: float = 0.2) -> None:
+    """Print `first_line`, then `repeat` every `every` seconds (or nothing), never exit."""
     if first_line:
         print(first_line, flush=True)
     pid_file = os.environ.get("FAKE_AGENT_CHILD_PID_FILE")
@@ -65,7 +72,9 @@ def hang(first_line: str = "") -> None:
         child = subprocess.Popen([sys.executable, "-c", "import time; time.sleep(3600)"])
         Path(pid_file).write_text(str(child.pid))
     while True:
-        time.sleep(3600)
+        if repeat:
+            print(repeat, flush=True)
+        time.sleep(every if repeat else 3600)
 
 
 def garbage() -> int:
