@@ -200,6 +200,9 @@ def _execute(ctx: PhaseTask, rt: Runtime, run_id: int, log: Path) -> _Outcome:
     track_writes = repo.is_repo(ctx.pipeline.root)
     if track_writes:
         repo.exclude_state_dir(root)
+        if phase.agent:
+            # Files the tool keeps as its own state (aider's repo-map cache) are not work.
+            repo.exclude(root, get_preset(ctx.pipeline.agents[phase.agent]).scratch)
         before = repo.dirty_files(root)
     if phase.agent:
         outcome = _run_agent(ctx, rt, run_id, log, root)

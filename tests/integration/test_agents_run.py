@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import subprocess
 import time
 from pathlib import Path
 
@@ -135,9 +136,6 @@ def test_aider_model_failure_with_exit_0_fails_the_phase(tmp_path: Path) -> None
     )
 
 
-@pytest.mark.xfail(
-    strict=True, reason="Preset.scratch is not wired into the phase runner's write-set check yet"
-)
 def test_aider_repo_map_cache_is_not_a_write_outside_the_write_set(tmp_path: Path) -> None:
     """aider 0.86.2 (and the fake) leaves `.aider.tags.cache.v4/` in the repository root; the
     preset declares it as `scratch`, so a successful phase must not fail because of it."""
@@ -145,7 +143,12 @@ def test_aider_repo_map_cache_is_not_a_write_outside_the_write_set(tmp_path: Pat
     result = run_doit(ws, "issue:PROJ-1", env=fake_path())
     code = next(r for r in runs(ws) if r.phase == "code")
     assert code.status == "success", code.error
-    assert result.returncode == 0
+    assert result.returncode == 0, result.stdout + result.stderr
+    assert ".aider*" in (ws / ".git" / "info" / "exclude").read_text().split()
+    committed = subprocess.run(
+        ["git", "log", "--name-only", "--format="], cwd=ws, capture_output=True, text=True
+    ).stdout
+    assert "aider_output.txt" in committed and ".aider" not in committed
 
 
 def test_missing_agent_binary_is_one_clear_line(claude_ws: Path) -> None:
