@@ -156,7 +156,7 @@ def test_kill_9_during_a_marathon_then_resume(ws: Path) -> None:
 
 def test_second_doit_on_the_same_workspace_is_refused(ws: Path) -> None:
     add(ws, "Slow one")
-    env = {**doit_env(), "MARATHON_STANDIN_SLEEP_SCALE": "15"}
+    env = {**doit_env(), "MARATHON_STANDIN_SLEEP_SCALE": "5"}  # the lock is held all run
     proc = start_doit(ws, "-n", "4", "marathon", env=env, capture=True)
     wait_for_run(ws, "issue:PROJ-1:code", "running")
     (ws / "src").mkdir(exist_ok=True)
@@ -245,16 +245,17 @@ def test_merge_interrupted_half_way_is_finished_on_resume(ws: Path) -> None:
 
 def test_ctrl_c_stops_agents_and_records_interrupted(ws: Path) -> None:
     add(ws, "Interrupt me")
-    env = {**doit_env(), "MARATHON_STANDIN_SLEEP_SCALE": "100"}  # code sleeps 20 s
+    env = {**doit_env(), "MARATHON_STANDIN_SLEEP_SCALE": "100"}  # plan sleeps 10 s
     proc = start_doit(ws, "-n", "4", "marathon", env=env)
-    wait_for_run(ws, "issue:PROJ-1:code", "running")
+    wait_for_run(ws, "issue:PROJ-1:plan", "running")
     time.sleep(0.3)
-    pgid = _child_group(ws, "issue:PROJ-1:code")
+    pgid = _child_group(ws, "issue:PROJ-1:plan")
     proc.send_signal(signal.SIGINT)
     assert proc.wait(timeout=15) != 0
-    code = [r for r in runs(ws) if r.task == "issue:PROJ-1:code"]
-    assert [r.status for r in code] == ["interrupted"]
-    assert code[0].error.startswith("interrupted")  # by the handler or by the worker thread
+    plan = [r for r in runs(ws) if r.task == "issue:PROJ-1:plan"]
+    assert [r.status for r in plan] == ["interrupted"]
+    assert plan[0].error.startswith("interrupted")  # by the handler or by the worker thread
+    assert not any(r.task == "issue:PROJ-1:code" for r in runs(ws))
     deadline = time.monotonic() + 5
     while _living_members(pgid):
         assert time.monotonic() < deadline, f"agent group {pgid} survived: {_living_members(pgid)}"
