@@ -68,18 +68,11 @@ def _run(ctx: CheckTask) -> bool | TaskFailed:
         env={**os.environ, "MARATHON_CHECK": ctx.check.name},
         on_start=lambda pgid: rt.records.set_child(run_id, pgid),
     )
-    if outcome.exit_code == 0:
+    if outcome.ok:
         rt.records.save_stamp(ctx.name, inputs, PASSED)
         rt.records.finish_run(run_id, "success", exit_code=0)
         return True
-    if outcome.interrupted:
-        error = "interrupted"
-    elif outcome.timed_out:
-        error = f"timed out after {ctx.check.timeout:g}s"
-    elif outcome.missing_binary:
-        error = f"cannot start '{outcome.missing_binary}': not installed or not on PATH"
-    else:
-        error = f"exited with status {outcome.exit_code}"
+    error = outcome.error
     status = "interrupted" if outcome.interrupted else "failed"
     rt.records.finish_run(
         run_id,

@@ -215,11 +215,7 @@ def _execute(ctx: PhaseTask, rt: Runtime, run_id: int, log: Path) -> _Outcome:
             env=_env(ctx, log),
             on_start=lambda pgid: rt.records.set_child(run_id, pgid),
         )
-        outcome = _Outcome(
-            ok=finished.exit_code == 0,
-            error=_process_error(ctx, finished),
-            exit_code=finished.exit_code,
-        )
+        outcome = _Outcome(ok=finished.ok, error=finished.error, exit_code=finished.exit_code)
     if not outcome.ok or not track_writes:
         return outcome
     after = repo.dirty_files(root)
@@ -303,14 +299,14 @@ def _run_agent(ctx: PhaseTask, rt: Runtime, run_id: int, log: Path, workdir: Pat
         on_start=lambda pgid: rt.records.set_child(run_id, pgid),
     )
     if finished.interrupted or finished.missing_binary:
-        return _Outcome(ok=False, error=_process_error(ctx, finished), exit_code=finished.exit_code)
+        return _Outcome(ok=False, error=finished.error, exit_code=finished.exit_code)
     output = attempt_output(log, offset)
     if finished.timed_out:
         # What the agent said before it was stopped often says why it hung (codex without a
         # network retries forever, printing "Reconnecting... waiting for network").
         # Parsed as if it had exited cleanly, so the verdict rests on what it printed.
         said = preset.parse(0, output).error if output.strip() else ""
-        error = _process_error(ctx, finished) + (f"; the agent's output: {said}" if said else "")
+        error = finished.error + (f"; the agent's output: {said}" if said else "")
         return _Outcome(ok=False, error=error, exit_code=finished.exit_code)
     result = preset.parse(finished.exit_code, output)
     if result.permission_denials:
@@ -370,18 +366,6 @@ def _env(ctx: PhaseTask, log: Path) -> dict[str, str]:
         "MARATHON_LOG": str(log),
         "MARATHON_WORKSPACE": str(ctx.pipeline.root),
     }
-
-
-def _process_error(ctx: PhaseTask, finished: process.ProcessOutcome) -> str:
-    if finished.exit_code == 0:
-        return ""
-    if finished.interrupted:
-        return "interrupted"
-    if finished.timed_out:
-        return f"timed out after {ctx.phase.timeout:g}s (process group killed)"
-    if finished.missing_binary:
-        return f"cannot start '{finished.missing_binary}': not installed or not on PATH"
-    return f"exited with status {finished.exit_code}"
 
 
 def _log_line(log: Path, text: str) -> int:

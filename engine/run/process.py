@@ -31,6 +31,25 @@ class ProcessOutcome:
     timed_out: bool = False
     interrupted: bool = False
     missing_binary: str = ""  # the argv[0] that could not be started
+    timeout: float = 0.0  # the limit it ran under
+
+    @property
+    def ok(self) -> bool:
+        # A process stopped by the timeout failed, even if it answered SIGTERM with exit 0.
+        return self.exit_code == 0 and not self.timed_out and not self.missing_binary
+
+    @property
+    def error(self) -> str:
+        """One line on why it did not succeed; "" when it did."""
+        if self.timed_out:
+            return f"timed out after {self.timeout:g}s (process group killed)"
+        if self.interrupted:
+            return "interrupted"
+        if self.missing_binary:
+            return f"cannot start '{self.missing_binary}': not installed or not on PATH"
+        if self.exit_code != 0:
+            return f"exited with status {self.exit_code}"
+        return ""
 
 
 def run_process(
@@ -79,6 +98,7 @@ def run_process(
         duration=time.monotonic() - started,
         timed_out=timed_out,
         interrupted=_interrupted.is_set() and not timed_out and code != 0,
+        timeout=timeout,
     )
 
 
@@ -91,21 +111,27 @@ def _wait(proc: subprocess.Popen[bytes], stdin_text: str | None, timeout: float)
     data = stdin_text.encode() if stdin_text is not None else None
     expired = threading.Event()
     finished = threading.Event()
+    decided = threading.Lock()  # the timer and the end of the wait: whichever comes first
 
     def expire() -> None:
-        expired.set()
-        with contextlib.suppress(ProcessLookupError, PermissionError):
-            os.killpg(proc.pid, signal.SIGTERM)
+        with decided:
+            if finished.is_set():
+                return
+            expired.set()
+            with contextlib.suppress(ProcessLookupError, PermissionError):
+                os.killpg(proc.pid, signal.SIGTERM)
         if not finished.wait(KILL_GRACE_SECONDS):
             kill_group(proc.pid)
 
-    timer = threading.Timer(timeout, expire)
+    # threading.Timer cannot wait longer than TIMEOUT_MAX (an infinite timeout included).
+    timer = threading.Timer(min(timeout, threading.TIMEOUT_MAX), expire)
     timer.daemon = True
     timer.start()
     try:
         proc.communicate(input=data)
     finally:
-        finished.set()
+        with decided:
+            finished.set()
         timer.cancel()
     if expired.is_set():
         _let_group_exit(proc.pid)
