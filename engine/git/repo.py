@@ -11,6 +11,7 @@ import fcntl
 import functools
 import os
 import subprocess
+import threading
 from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
 from pathlib import Path
@@ -46,21 +47,34 @@ def exclude_state_dir(root: Path) -> None:
     exclude(root, ("/.marathon",))
 
 
-@functools.cache
 def exclude(root: Path, patterns: tuple[str, ...]) -> None:
-    """Add gitignore-style `patterns` to the repository's info/exclude (shared by all its
-    worktrees) where missing: files git then never reports as changed. Once per process,
-    repository and patterns: every phase asks, the answer does not change."""
+    """Add gitignore-style `patterns` to the repository's info/exclude where missing: files
+    git then never reports as changed. The file is shared by all the repository's worktrees,
+    whose phases start at the same time: one writer at a time, and readers (`git status` in
+    another phase) see the old file or the new one, never half of it."""
     if not patterns:
         return
-    info = Path(git(root, "rev-parse", "--git-path", "info/exclude").stdout.strip())
-    info = info if info.is_absolute() else root / info
-    text = info.read_text() if info.exists() else ""
-    missing = [pattern for pattern in patterns if pattern not in text.split()]
-    if missing:
+    info = _exclude_file(root)
+    with _exclude_lock:
+        text = info.read_text() if info.exists() else ""
+        missing = [pattern for pattern in patterns if pattern not in text.split()]
+        if not missing:
+            return
         info.parent.mkdir(parents=True, exist_ok=True)
         start = "" if text.endswith("\n") or not text else "\n"
-        info.write_text(text + start + "".join(f"{pattern}\n" for pattern in missing))
+        new = info.with_name(f"{info.name}.{os.getpid()}.tmp")
+        new.write_text(text + start + "".join(f"{pattern}\n" for pattern in missing))
+        os.replace(new, info)
+
+
+_exclude_lock = threading.Lock()
+
+
+@functools.cache
+def _exclude_file(root: Path) -> Path:
+    """Where `root`'s repository keeps info/exclude (a worktree shares the main one's)."""
+    info = Path(git(root, "rev-parse", "--git-path", "info/exclude").stdout.strip())
+    return info if info.is_absolute() else root / info
 
 
 def dirty_files(root: Path) -> dict[str, FileSignature]:

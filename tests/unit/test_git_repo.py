@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import subprocess
+from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
 from engine.git import repo
@@ -24,8 +25,7 @@ def test_excluded_patterns_leave_git_status_and_are_added_once(tmp_path: Path) -
     assert set(repo.dirty_files(root)) == {".aider.tags.cache.v4/cache.db", "src.py"}
 
     repo.exclude(root, (".aider*", "/.marathon"))
-    repo.exclude.cache_clear()  # a second process asking again adds nothing
-    repo.exclude(root, (".aider*",))
+    repo.exclude(root, (".aider*",))  # asking again adds nothing
 
     assert info.read_text() == "# the user's own line\n*.log\n.aider*\n/.marathon\n"
     assert set(repo.dirty_files(root)) == {"src.py"}
@@ -36,3 +36,16 @@ def test_no_patterns_touch_nothing(tmp_path: Path) -> None:
     before = (root / ".git" / "info" / "exclude").read_bytes()
     repo.exclude(root, ())
     assert (root / ".git" / "info" / "exclude").read_bytes() == before
+
+
+def test_worktrees_adding_patterns_at_once_lose_nothing(tmp_path: Path) -> None:
+    root = init(tmp_path / "repo")
+    info = root / ".git" / "info" / "exclude"
+    info.write_text("# keep-this-line\n")
+    patterns = [f"/scratch-{n}" for n in range(16)]
+    with ThreadPoolExecutor(max_workers=8) as pool:
+        list(pool.map(lambda pattern: repo.exclude(root, (pattern,)), patterns))
+    lines = info.read_text().splitlines()
+    assert lines[0] == "# keep-this-line"
+    assert sorted(lines[1:]) == sorted(patterns)
+    assert not list(info.parent.glob("*.tmp"))
