@@ -18,7 +18,8 @@ aider 0.86.2):
 - `--no-show-release-notes`: on the first run of a new version aider offers to open the
   release notes, and `--yes-always` would accept, i.e. start a web browser.
 aider still writes its repo-map cache `.aider.tags.cache.v4/` into the repository root: the
-preset's `scratch` patterns (`.aider*`) tell the runner it is the tool's state, not a write.
+preset's `scratch` patterns (`/.aider.tags.cache.v*/` ...) tell the runner it is the tool's
+state, not a write.
 
 What the parser relies on (aider 0.86.2, aider/coders/base_coder.py and aider/exceptions.py):
 - the `--message-file` run exits 0 even when the model call failed (no API key, no network):
@@ -46,8 +47,9 @@ from engine.config.model import AgentConfig
 INSTALL_HINT = "install it with `python -m pip install aider-install && aider-install`"
 
 # Files aider keeps as its own state in the repository root (repo-map cache, and the history
-# files if a user's extra_args turn them back on).
-SCRATCH = (".aider*",)
+# files if a user's extra_args turn them back on). Exact root paths: a user's own
+# `.aiderignore` or `.aider.conf.yml` is work like any other file.
+SCRATCH = ("/.aider.tags.cache.v*/", "/.aider.chat.history.md", "/.aider.input.history")
 
 _LITELLM_ERROR = re.compile(r"^litellm\.(?:\w*(?:Error|Exception)|Timeout)\b")
 _TOKENS = re.compile(r"^Tokens: .* sent\b")

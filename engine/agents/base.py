@@ -25,7 +25,8 @@ from engine.config.model import AgentConfig
 class Invocation:
     argv: tuple[str, ...]
     prompt_on_stdin: bool = True  # False: stdin is /dev/null (the prompt is in argv or a file)
-    env: dict[str, str] = field(default_factory=dict)  # added to the phase's environment
+    # defaults added to the phase's environment; a variable the user has set wins
+    env: dict[str, str] = field(default_factory=dict)
 
 
 @dataclass(frozen=True)

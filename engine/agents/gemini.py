@@ -23,7 +23,7 @@ The prompt goes on stdin: in headless mode the CLI prepends piped stdin to the `
 Headless runs strip the write and shell tools unless an approval mode allows them, so the
 preset defaults to `--approval-mode auto_edit` (edits allowed, shell not); set
 `options.approval_mode: yolo` to allow shell commands too.
-Every run gets `GEMINI_CLI_TRUST_WORKSPACE=true` (see `build`).
+Every run gets `GEMINI_CLI_TRUST_WORKSPACE=true` (see `build`) unless the user set it themselves.
 """
 
 from __future__ import annotations

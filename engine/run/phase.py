@@ -294,7 +294,8 @@ def _run_agent(ctx: PhaseTask, rt: Runtime, run_id: int, log: Path, workdir: Pat
         cwd=workdir,
         log_path=log,
         timeout=ctx.phase.timeout,
-        env={**_env(ctx, log), "MARATHON_PROMPT_FILE": str(prompt_file), **invocation.env},
+        # A preset's variables are defaults: one the user set in the environment wins.
+        env={**invocation.env, **_env(ctx, log), "MARATHON_PROMPT_FILE": str(prompt_file)},
         stdin_text=prompt if invocation.prompt_on_stdin else None,
         on_start=lambda pgid: rt.records.set_child(run_id, pgid),
     )

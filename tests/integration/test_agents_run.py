@@ -115,12 +115,20 @@ def test_gemini_runs_in_the_untrusted_worktree(tmp_path: Path) -> None:
     """The fake gemini refuses untrusted folders (exit 55) as gemini-cli 0.61.0 does; the
     preset's GEMINI_CLI_TRUST_WORKSPACE reaches it through the runner."""
     ws = agent_ws(tmp_path, "gemini")
-    env = {**fake_path(), "GEMINI_CLI_TRUST_WORKSPACE": "false"}  # the preset's value wins
-    result = run_doit(ws, "issue:PROJ-1", env=env)
+    result = run_doit(ws, "issue:PROJ-1", env=fake_path())
     assert result.returncode == 0, result.stdout + result.stderr
     code = next(r for r in runs(ws) if r.phase == "code")
     assert code.status == "success" and code.input_tokens == 24401
     assert (ws / "gemini_output.txt").read_text().startswith("You are implementing")
+
+
+def test_a_users_own_gemini_trust_setting_wins(tmp_path: Path) -> None:
+    ws = agent_ws(tmp_path, "gemini")
+    env = {**fake_path(), "GEMINI_CLI_TRUST_WORKSPACE": "false"}
+    result = run_doit(ws, "issue:PROJ-1", env=env)
+    assert result.returncode != 0
+    code = next(r for r in runs(ws) if r.phase == "code")
+    assert code.status == "failed" and "untrusted workspace" in code.error
 
 
 def test_aider_model_failure_with_exit_0_fails_the_phase(tmp_path: Path) -> None:
@@ -144,7 +152,7 @@ def test_aider_repo_map_cache_is_not_a_write_outside_the_write_set(tmp_path: Pat
     code = next(r for r in runs(ws) if r.phase == "code")
     assert code.status == "success", code.error
     assert result.returncode == 0, result.stdout + result.stderr
-    assert ".aider*" in (ws / ".git" / "info" / "exclude").read_text().split()
+    assert "/.aider.tags.cache.v*/" in (ws / ".git" / "info" / "exclude").read_text().split()
     committed = subprocess.run(
         ["git", "log", "--name-only", "--format="], cwd=ws, capture_output=True, text=True
     ).stdout

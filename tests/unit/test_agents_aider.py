@@ -3,7 +3,6 @@
 
 from __future__ import annotations
 
-import fnmatch
 import os
 from pathlib import Path
 
@@ -49,11 +48,10 @@ def test_build_keeps_analytics_and_release_notes_out_of_the_run(tmp_path: Path) 
 
 
 def test_the_repo_map_cache_is_scratch() -> None:
-    assert aider.PRESET.scratch == (".aider*",)
-    for name in (".aider.tags.cache.v4", ".aider.chat.history.md"):
-        assert any(fnmatch.fnmatch(name, pattern) for pattern in aider.PRESET.scratch)
-    assert not any(fnmatch.fnmatch("src/aider.py", p) for p in aider.PRESET.scratch)
-    assert get_preset(AGENT, check_binary=False).scratch == (".aider*",)
+    # What the patterns match is git's business: tests/unit/test_git_repo.py runs them in git.
+    assert "/.aider.tags.cache.v*/" in aider.PRESET.scratch
+    assert all(pattern.startswith("/") for pattern in aider.PRESET.scratch)  # the root only
+    assert get_preset(AGENT, check_binary=False).scratch == aider.PRESET.scratch
     # the only preset whose tool keeps state files in the working directory
     assert {name for name, preset in PRESETS.items() if preset.scratch} == {"aider"}
 

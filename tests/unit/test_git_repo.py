@@ -6,6 +6,7 @@ import subprocess
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
+from engine.agents import aider
 from engine.git import repo
 
 
@@ -49,3 +50,22 @@ def test_worktrees_adding_patterns_at_once_lose_nothing(tmp_path: Path) -> None:
     assert lines[0] == "# keep-this-line"
     assert sorted(lines[1:]) == sorted(patterns)
     assert not list(info.parent.glob("*.tmp"))
+
+
+def test_aiders_scratch_patterns_hide_its_cache_and_nothing_of_the_users(tmp_path: Path) -> None:
+    root = init(tmp_path / "repo")
+    for name in (
+        ".aider.tags.cache.v4/cache.db",
+        ".aider.chat.history.md",
+        ".aiderignore",
+        ".aider.conf.yml",
+        "sub/.aider.tags.cache.v4/x",
+    ):
+        (root / name).parent.mkdir(parents=True, exist_ok=True)
+        (root / name).write_text("x")
+    repo.exclude(root, aider.SCRATCH)
+    assert set(repo.dirty_files(root)) == {
+        ".aiderignore",
+        ".aider.conf.yml",
+        "sub/.aider.tags.cache.v4/x",
+    }
