@@ -72,13 +72,13 @@ def dodo_namespace(root: Path) -> dict[str, Any]:
 
     config = doit_config()
     # Progress while tasks run, and a timeline report after each run that did something.
-    known = {issue.id for issue in issues}
+    open_at_load = {issue.id for issue in issues if issue.is_open}
 
     def filed() -> list[str]:
         return [
             f"{issue.id} {issue.title}"
             for issue in open_snapshot(pipeline).snapshot()
-            if issue.id not in known and issue.is_open
+            if issue.is_open and issue.id not in open_at_load
         ]
 
     config["reporter"] = reporter_for(pipeline.state_dir, _task_deps(workflow), filed)

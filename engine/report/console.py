@@ -201,10 +201,14 @@ class MarathonReporter:
             summary = self.state.summary(now)
             # The live panel goes first so the summary is the last line on the terminal.
             self.sink.close()
+            summary["filed"] = []
             if self.state.failed:
-                # A failing gate files bug issues; doit's graph was fixed at load, so the
-                # next run is the one that does them (first, they are urgent and block).
-                summary["filed"] = self.filed_issues()
+                # A failing gate files (or reopens) bug issues; doit's graph was fixed at
+                # load, so the next run is the one that does them, first.
+                try:
+                    summary["filed"] = self.filed_issues()
+                except Exception as exc:  # the tracker must not break the end of a run
+                    summary["filed_error"] = f"could not read the tracker: {exc}"
             if self.state.ran:
                 try:
                     summary["report"] = self.write_report()
@@ -222,7 +226,8 @@ class MarathonReporter:
         return ""
 
     def filed_issues(self) -> list[str]:
-        """Open issues (as "ID title") created while this run went on; none by default.
+        """Issues (as "ID title") opened while this run went on: filed, or reopened; none by
+        default.
 
         `engine.report.session.reporter_for` makes a reporter that reads the tracker."""
         return []

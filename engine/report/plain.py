@@ -43,9 +43,11 @@ def report_lines(summary: dict[str, object]) -> str:
         text += f"   timeline: {display_path(str(summary['report']))}\n"
     if summary.get("report_error"):
         text += f"   {summary['report_error']}\n"
+    if summary.get("filed_error"):
+        text += f"   {summary['filed_error']}\n"
     filed = summary.get("filed")
     if isinstance(filed, list) and filed:
-        text += f"   filed during this run: {'; '.join(map(str, filed))}\n"
+        text += f"   filed or reopened during this run: {'; '.join(map(str, filed))}\n"
         text += "   run the same command again: it does them first\n"
     return text
 

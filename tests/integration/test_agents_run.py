@@ -199,7 +199,7 @@ def test_failed_verify_files_one_bug_issue_that_blocks_the_issue(workspace: Path
     assert len(bugs) == 1
     bug = bugs[0]
     # The run's last lines name the bug it filed and what to do next.
-    assert f"filed during this run: {bug.id} [Bug] verify:lint fails" in first.stdout
+    assert f"filed or reopened during this run: {bug.id} [Bug] verify:lint fails" in first.stdout
     assert "run the same command again: it does them first" in first.stdout
     assert bug.priority == 1 and bug.title.startswith("[Bug] verify:lint fails: E501 line too long")
     assert "python -c" in bug.description and "E501 line too long" in bug.description
@@ -208,7 +208,9 @@ def test_failed_verify_files_one_bug_issue_that_blocks_the_issue(workspace: Path
     # same way again: no second bug, the first one is reopened.
     second = run_doit(workspace, "-n", "4", "issue:PROJ-1")
     assert second.returncode != 0
-    assert "filed during this run" not in second.stdout  # reopened, not new
+    # open when this run began (it was done and reopened within the run): the failure says so
+    assert "during this run" not in second.stdout
+    assert f"filed {bug.id} to fix first" in second.stdout
     assert [r.task for r in runs(workspace)].count(f"issue:{bug.id}:exit") == 1
     bugs = [i for i in tracker.snapshot() if i.kind == "bug"]
     assert [b.id for b in bugs] == [bug.id] and bugs[0].is_open

@@ -248,7 +248,7 @@ def test_issues_filed_during_a_failed_run_are_named_last(tmp_path: Path) -> None
     tail = out.getvalue().rstrip().splitlines()[-3:]
     assert tail[0].startswith("== ran 3, up to date 0, failed 1")
     assert tail[1:] == [
-        "   filed during this run: PROJ-9 [Bug] verify:types fails: types line 59",
+        "   filed or reopened during this run: PROJ-9 [Bug] verify:types fails: types line 59",
         "   run the same command again: it does them first",
     ]
 
@@ -340,3 +340,16 @@ def test_log_tail_keeps_only_the_last_run() -> None:
     )
     assert log_tail(handle.name, 2) == "=== verify:unit at 10:05\nnew"
     Path(handle.name).unlink()
+
+
+def test_a_tracker_error_after_a_failure_does_not_break_the_summary(tmp_path: Path) -> None:
+    class Broken(PlainReporter):
+        def filed_issues(self) -> list[str]:
+            raise OSError("database is locked")
+
+    cls, out = captured(Broken, heartbeat=0)
+    tasks = three_checks(tmp_path, failing=("types",))
+    assert run_doit(tasks, cls, tmp_path, "--continue", "verify") != 0
+    tail = out.getvalue().rstrip().splitlines()
+    assert tail[-1] == "   could not read the tracker: database is locked"
+    assert tail[-2].startswith("== ran 3, up to date 0, failed 1")
