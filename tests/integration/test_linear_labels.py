@@ -22,14 +22,14 @@ from engine.trackers.linear.identity import parse_description
 from engine.trackers.linear.tracker import LinearTracker
 from engine.trackers.local import LocalTracker
 from tests.fakes.linear_server import FakeLinear, Fault, client_for
+from tests.specs import EXAMPLE
 
-SPEC = Path(__file__).resolve().parents[2] / "examples" / "todo" / "app_spec.xml"
 PROJECT = "Todo app"
 LABEL_OPS = ("IssueLabels", "IssueLabelCreate")
 
 
 def example() -> tuple[list[IssueDraft], list[Edge]]:
-    plan = plan_spec(SPEC)
+    plan = plan_spec(EXAMPLE)
     return list(plan.drafts), list(plan.edges)
 
 
@@ -60,17 +60,8 @@ def team_labels(fake: FakeLinear, team: str) -> list[dict[str, Any]]:
 
 
 @pytest.fixture
-def fake() -> Any:
-    with FakeLinear() as linear:
-        linear.add_team("ENG", "Engineering")
-        linear.add_team("OPS", "Operations")
-        yield linear
-
-
-@pytest.fixture(autouse=True)
-def _needs_the_example_spec() -> None:
-    if not SPEC.exists():
-        pytest.skip("the example spec is not in this checkout")
+def fake(linear_two_teams: FakeLinear) -> FakeLinear:
+    return linear_two_teams
 
 
 def test_an_import_creates_each_label_once_and_sets_them(fake: FakeLinear, tmp_path: Path) -> None:

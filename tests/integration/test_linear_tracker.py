@@ -61,11 +61,8 @@ def blocks_by_key(fake: FakeLinear) -> Counter[tuple[str, str]]:
 
 
 @pytest.fixture
-def fake() -> Any:
-    with FakeLinear() as linear:
-        linear.add_team("ENG", "Engineering")
-        linear.add_team("OPS", "Operations")
-        yield linear
+def fake(linear_two_teams: FakeLinear) -> FakeLinear:
+    return linear_two_teams
 
 
 def test_import_batches_issues_and_creates_relations(fake: FakeLinear, tmp_path: Path) -> None:
