@@ -166,9 +166,13 @@ def critical_path(graph: Graph) -> list[str]:
 def chain_lengths(graph: Graph) -> dict[str, int]:
     """For each issue, the longest chain of issues that starts with it (itself included):
     how much of the remaining critical path finishing it unblocks."""
-    _depths(graph)  # refuses edges to unknown issues and names a cycle
+    _children(graph)  # refuses edges to unknown issues
     edges = [(edge.blocker, edge.blocked) for edge in graph.edges]
-    heaviest = heaviest_chains([node.id for node in graph.nodes], edges, lambda _: 1.0)
+    try:
+        heaviest = heaviest_chains([node.id for node in graph.nodes], edges, lambda _: 1.0)
+    except MarathonError:
+        _depths(graph)  # raises the issue-graph wording of the cycle
+        raise
     return {node: int(weight) for node, weight in heaviest.items()}
 
 

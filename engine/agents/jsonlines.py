@@ -22,7 +22,8 @@ _DECODER = json.JSONDecoder()
 _ANSI = re.compile(r"\x1b(?:\[[0-?]*[ -/]*[@-~]|\][^\x07\x1b]*(?:\x07|\x1b\\)|[ -/]+[0-~]|[0-~])")
 # A JavaScript stack frame ("    at fn (file:///...:12:3)"): node CLIs print them under the
 # message that matters, so they are never the line an error should quote.
-_STACK_FRAME = re.compile(r"^\s+at \S")
+# A Node.js stack frame: "    at fn (file.js:12:5)" or "    at file.js:12:5".
+_STACK_FRAME = re.compile(r"^\s+at \S.*(?:\(.*\)|:\d+:\d+)$")
 
 
 def json_values(output: str) -> list[Any]:

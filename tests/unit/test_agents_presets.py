@@ -98,6 +98,8 @@ def test_last_text_line_skips_stack_frames() -> None:
     assert (
         last_text_line(output) == "Attempt 1 failed. Retrying with backoff... Error: fetch failed"
     )
+    # an indented line that only starts with "at" is text, not a frame
+    assert last_text_line(output + "  at least one test failed\n") == "at least one test failed"
 
 
 def test_exit_code_errors_carry_no_escape_sequences(tmp_path: Path) -> None:
