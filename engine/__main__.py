@@ -11,7 +11,7 @@ import argparse
 import sys
 from pathlib import Path
 
-from engine.workspace import DOIT_CFG, ranked_run_selected, write_entry_files
+from engine.workspace import RANKED_RUN, ranked_run_selected, write_entry_files
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -33,8 +33,9 @@ def main(argv: list[str] | None = None) -> int:
         print(f"{root} already has dodo.py, doit.cfg and marathon.yaml; nothing written")
     if not ranked_run_selected(root):
         print(
-            f"note: {root / 'doit.cfg'} does not select the ranked run; add the lines\n"
-            f"{DOIT_CFG}so ready tasks on the critical path start first"
+            f"note: {root / 'doit.cfg'} does not select the ranked run: add the line "
+            f"`run = {RANKED_RUN}` to its [COMMAND] section (make the section if it has none), "
+            "so ready tasks on the critical path start first"
         )
     print("next: edit marathon.yaml (agents, checks), then `doit init --spec SPEC --dry-run`")
     return 0

@@ -6,7 +6,10 @@ same files a user gets.
 
 from __future__ import annotations
 
+import configparser
+import contextlib
 import subprocess
+import tomllib
 from pathlib import Path
 
 from engine.config.load import CONFIG_NAME, default_config_path
@@ -43,15 +46,28 @@ def write_entry_files(root: Path, pipeline_text: str | None = None) -> list[Path
 
 
 def ranked_run_selected(root: Path) -> bool:
-    """Whether doit.cfg or pyproject.toml in `root` selects engine/doit_run.py's `run`."""
-    return any(
-        (root / name).is_file() and RANKED_RUN in (root / name).read_text(encoding="utf-8")
-        for name in ("doit.cfg", "pyproject.toml")
-    )
+    """Whether doit, started in `root`, would use engine/doit_run.py's `run`: the `run` entry
+    of doit's command plugins, read as doit reads them (pyproject.toml, then doit.cfg)."""
+    return command_plugins(root).get("run") == RANKED_RUN
+
+
+def command_plugins(root: Path) -> dict[str, str]:
+    """doit's `COMMAND` plugins configured in `root` (unreadable files count as none)."""
+    plugins: dict[str, str] = {}
+    with contextlib.suppress(OSError, tomllib.TOMLDecodeError):
+        data = tomllib.loads((root / "pyproject.toml").read_text(encoding="utf-8"))
+        table = data.get("tool", {}).get("doit", {}).get("plugins", {}).get("command", {})
+        plugins.update({str(k): str(v) for k, v in table.items()})
+    ini = configparser.ConfigParser()
+    with contextlib.suppress(OSError, configparser.Error):
+        ini.read_string((root / "doit.cfg").read_text(encoding="utf-8"))
+        if ini.has_section("COMMAND"):
+            plugins.update(ini["COMMAND"])
+    return plugins
 
 
 def scaffold(root: Path, *, pipeline_text: str | None = None, git: bool = True) -> Path:
-    """A new workspace: dodo.py, marathon.yaml, .gitignore and an initial commit."""
+    """A new workspace: dodo.py, marathon.yaml, doit.cfg, .gitignore and an initial commit."""
     root.mkdir(parents=True, exist_ok=True)
     write_entry_files(root, pipeline_text)
     (root / ".gitignore").write_text(GITIGNORE, encoding="utf-8")
@@ -67,7 +83,7 @@ def scaffold(root: Path, *, pipeline_text: str | None = None, git: bool = True) 
             "commit",
             "-q",
             "-m",
-            "workspace: dodo.py and marathon.yaml",
+            "workspace: dodo.py, marathon.yaml and doit.cfg",
         )
     return root
 

@@ -36,8 +36,31 @@ def test_setup_keeps_a_users_doit_cfg_and_says_what_to_add(
     assert main(["setup", str(tmp_path)]) == 0
     out = capsys.readouterr().out
     assert (tmp_path / "doit.cfg").read_text() == "[GLOBAL]\nverbosity = 2\n"
-    assert "does not select the ranked run" in out and DOIT_CFG in out
+    assert "does not select the ranked run: add the line `run = engine.doit_run:RankedRun`" in out
     assert not ranked_run_selected(tmp_path)
+    # as advised, and with a line that only mentions it commented out
+    (tmp_path / "doit.cfg").write_text(
+        "[GLOBAL]\nverbosity = 2\n[COMMAND]\n# run = engine.doit_run:RankedRun\n"
+    )
+    assert not ranked_run_selected(tmp_path)
+    (tmp_path / "doit.cfg").write_text(
+        "[GLOBAL]\nverbosity = 2\n[COMMAND]\nrun = engine.doit_run:RankedRun\n"
+    )
+    assert ranked_run_selected(tmp_path)
+    assert main(["setup", str(tmp_path)]) == 0
+    assert "note:" not in capsys.readouterr().out
+
+
+def test_doit_cfg_wins_over_pyproject_as_in_doit(tmp_path: Path) -> None:
+    (tmp_path / "pyproject.toml").write_text(
+        '[tool.doit.plugins.command]\nrun = "engine.doit_run:RankedRun"\n'
+    )
+    assert ranked_run_selected(tmp_path)
+    (tmp_path / "doit.cfg").write_text("[COMMAND]\nrun = mine.other:Run\n")
+    assert not ranked_run_selected(tmp_path)
+    (tmp_path / "pyproject.toml").write_text("not [ toml")
+    (tmp_path / "doit.cfg").write_text("[COMMAND]\nrun = engine.doit_run:RankedRun\n")
+    assert ranked_run_selected(tmp_path)  # a broken pyproject.toml counts as none
 
 
 def test_setup_refuses_a_missing_folder(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
