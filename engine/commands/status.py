@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import time
 from collections.abc import Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import TextIO
 
 from engine.compile import READ_ONLY_RUNNERS, compile_tasks, compiled_issues, phase_task_name
@@ -76,7 +76,9 @@ def run_status(pipeline: Pipeline, issues: Sequence[Issue], *, out: TextIO) -> i
     phases = phase_order(pipeline.phases)
     work = compiled_issues(issues)
     open_ids = {issue.id for issue in work if issue.is_open}
-    rows = [issue_status(issue, phases, runs, stamps, open_ids) for issue in work]
+    rows = _name_stuck_blockers(
+        [issue_status(issue, phases, runs, stamps, open_ids) for issue in work]
+    )
     if not rows:
         print("no issues yet: doit init --spec SPEC, or doit add --title TEXT", file=out)
         return 0
@@ -105,6 +107,20 @@ def run_status(pipeline: Pipeline, issues: Sequence[Issue], *, out: TextIO) -> i
     print(f"cost so far: ${cost:.2f}, {tokens} tokens, {len(runs)} runs recorded", file=out)
     print(estimate(pipeline, work, records.phase_durations(), stamps), file=out)
     return 0
+
+
+def _name_stuck_blockers(rows: list[IssueStatus]) -> list[IssueStatus]:
+    """A waiting issue whose blocker failed or was skipped says so: it is held back until that
+    issue is fixed, not merely queued."""
+    stuck = {row.issue.id: row.state for row in rows if row.state in ("failed", "skipped")}
+    out = []
+    for row in rows:
+        waits = [dep for dep in row.issue.dependencies if dep in stuck]
+        if row.state == "waiting" and waits:
+            held = ", ".join(f"{dep} {stuck[dep]}" for dep in waits)
+            row = replace(row, detail=f"{row.detail}; held back: {held}")
+        out.append(row)
+    return out
 
 
 def estimate(

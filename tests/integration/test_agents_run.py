@@ -171,13 +171,20 @@ def test_breaker_skips_the_issue_after_repeated_failures(workspace: Path) -> Non
     text = text.replace("preset: standin", "preset: standin\n    fail: [plan]")
     (workspace / "marathon.yaml").write_text(text + "breaker: {attempts: {plan: 2}}\n")
     assert run_doit(workspace, "add", "--title", "Always fails").returncode == 0
+    add = ["add", "--title", "After it", "--after", "PROJ-1"]
+    assert run_doit(workspace, *add).returncode == 0
     for _ in range(3):
         assert run_doit(workspace, "-n", "4", "issue:PROJ-1").returncode != 0
     plan = [r for r in runs(workspace) if r.phase == "plan"]
     assert [r.status for r in plan] == ["failed", "failed", "skipped"]
     assert "PROJ-1 plan failed 2 times in a row (limit 2)" in plan[-1].error
     status = run_doit(workspace, "status")
-    assert "skipped" in status.stdout and "failed 2 times in a row" in status.stdout
+    lines = status.stdout.splitlines()
+    first = next(line for line in lines if line.startswith("PROJ-1 "))
+    assert "skipped" in first and "failed 2 times in a row" in first
+    # its dependent is held back, and says by what
+    second = next(line for line in lines if line.startswith("PROJ-2 "))
+    assert "waiting" in second and "(waits for PROJ-1; held back: PROJ-1 skipped)" in second
 
 
 def test_failed_verify_files_one_bug_issue_that_blocks_the_issue(workspace: Path) -> None:
