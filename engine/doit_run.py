@@ -15,9 +15,11 @@ A workspace selects it in doit.cfg (written by `python -m engine setup`) or in p
 
 from __future__ import annotations
 
+import collections
 import contextlib
 import heapq
 import itertools
+import sys
 from typing import IO, Any
 
 from doit.action import PythonAction
@@ -28,6 +30,10 @@ from doit.runner import MRunner, MThreadRunner, Runner
 from doit.task import Stream
 
 _UNRANKED: tuple[()] = ()
+UNRANKED_WARNING = (
+    "this doit's task dispatcher has no ready queue to rank; tasks start in doit's own order "
+    "(marathon-engine supports doit 0.36 and 0.37)"
+)
 
 
 class ReadyQueue:
@@ -103,7 +109,11 @@ class RankedRun(Run):  # type: ignore[misc]
                 args.append(num_process)
             runner = _runner_class(num_process, par_type)(*args)
             dispatcher = self.control.task_dispatcher()
-            dispatcher.ready = ReadyQueue()  # before the dispatcher has queued anything
+            if isinstance(getattr(dispatcher, "ready", None), collections.deque):
+                dispatcher.ready = ReadyQueue()  # before the dispatcher has queued anything
+            else:
+                # A doit whose dispatcher no longer keeps this queue: run in doit's order.
+                print(f"warning: {UNRANKED_WARNING}", file=sys.stderr)
             return runner.run_all(dispatcher)  # type: ignore[no-any-return]
 
 

@@ -133,3 +133,37 @@ def test_single_mode_is_doits_own(tmp_path: Path) -> None:
     )
     assert main.run(["run", "-s", "heavy"]) == 0
     assert started == ["heavy"]  # -s: the task alone, without the one it depends on
+
+
+def test_a_doit_without_the_ready_queue_runs_in_its_own_order_and_says_so(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    from doit.control import TaskDispatcher
+
+    original = TaskDispatcher.__init__
+
+    def without_ready(self: Any, *args: Any, **kwargs: Any) -> None:
+        original(self, *args, **kwargs)
+        self.ready = list(self.ready)  # stands in for a doit that changed its queue
+
+    monkeypatch.setattr(TaskDispatcher, "__init__", without_ready)
+    monkeypatch.setattr(TaskDispatcher, "_get_next_node", _pop_front)
+    started: list[str] = []
+    main = DoitMain(
+        Loader(ranked_tasks(started), tmp_path / "doit.db"),
+        config_filenames=(),
+        extra_config={"GLOBAL": {}, "COMMAND": {"run": "engine.doit_run:RankedRun"}},
+    )
+    assert main.run(["run", "-n", "1", "all"]) == 0
+    assert started == ["first", "light", "heavy"]
+    assert "no ready queue to rank" in capsys.readouterr().err
+
+
+def _pop_front(self: Any, ready: list[Any], tasks_to_run: list[str]) -> Any:
+    if ready:
+        return ready.pop(0)
+    while tasks_to_run:
+        node = self._gen_node(None, tasks_to_run.pop())
+        if node:
+            return node
+    return None
