@@ -256,15 +256,9 @@ def _rank(
     remaining = heaviest_chains(list(phases), edges, seconds)
     for name, task in phases.items():
         meta = task["meta"]
-        issue = by_id[meta["issue"]]
-        head = _issue_key(issue)
-        meta["rank"] = (
-            head[0],
-            head[1],
-            -round(remaining[name], 3),
-            head[2],
-            order.index(meta["phase"]),
-        )
+        bug, priority, number = _issue_key(by_id[meta["issue"]])
+        work = -round(remaining[name], 3)
+        meta["rank"] = (bug, priority, work, number, order.index(meta["phase"]))
 
 
 def _issue_key(issue: Issue) -> tuple[int, int, int]:

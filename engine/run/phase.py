@@ -21,7 +21,7 @@ from typing import Any
 from doit.exceptions import TaskFailed
 
 from engine import globs, prompts
-from engine.agents.base import AgentResult
+from engine.agents.base import AgentResult, Preset
 from engine.agents.cassette import record_run
 from engine.agents.presets import get_preset
 from engine.compile import CheckTask, PhaseTask, phase_task_name
@@ -197,15 +197,16 @@ def _execute(ctx: PhaseTask, rt: Runtime, run_id: int, log: Path) -> _Outcome:
     if phase.builtin == "exit":
         return _exit(ctx, rt)
     root = rt.workdir(ctx.issue.id)
+    preset = get_preset(ctx.pipeline.agents[phase.agent]) if phase.agent else None
     track_writes = repo.is_repo(ctx.pipeline.root)
     if track_writes:
         repo.exclude_state_dir(root)
-        if phase.agent:
+        if preset is not None:
             # Files the tool keeps as its own state (aider's repo-map cache) are not work.
-            repo.exclude(root, get_preset(ctx.pipeline.agents[phase.agent]).scratch)
+            repo.exclude(root, preset.scratch)
         before = repo.dirty_files(root)
-    if phase.agent:
-        outcome = _run_agent(ctx, rt, run_id, log, root)
+    if preset is not None:
+        outcome = _run_agent(ctx, rt, preset, run_id, log, root)
     else:
         finished = process.run_process(
             phase.command,
@@ -280,9 +281,10 @@ def _gate(ctx: PhaseTask, rt: Runtime) -> _Outcome:
     )
 
 
-def _run_agent(ctx: PhaseTask, rt: Runtime, run_id: int, log: Path, workdir: Path) -> _Outcome:
+def _run_agent(
+    ctx: PhaseTask, rt: Runtime, preset: Preset, run_id: int, log: Path, workdir: Path
+) -> _Outcome:
     agent = ctx.pipeline.agents[ctx.phase.agent]
-    preset = get_preset(agent)
     prompt = render_prompt(ctx, rt) or ""
     prompt_file = ctx.pipeline.state_dir / "prompts" / ctx.issue.id / f"{ctx.phase.name}.md"
     prompt_file.parent.mkdir(parents=True, exist_ok=True)
