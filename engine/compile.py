@@ -16,6 +16,7 @@ most remaining work (the critical path first).
 
 from __future__ import annotations
 
+import statistics
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
@@ -24,7 +25,6 @@ from engine.config.load import concurrent_pairs, phase_ancestors, phase_order
 from engine.config.model import CheckConfig, PhaseConfig, Pipeline
 from engine.graph import chain_lengths, graph_from_issues, heaviest_chains
 from engine.issue import Issue
-from engine.schedule import typical_seconds
 
 TaskDict = dict[str, Any]
 
@@ -81,6 +81,19 @@ def _never(*args: object) -> bool:
 
 # For compiling only to look at the tasks (`doit why`, `doit status`).
 READ_ONLY_RUNNERS = Runners(_never, _never, _never, _never, _never)
+
+
+def task_name(task: Mapping[str, Any]) -> str:
+    """The name doit gives a compiled task dict: `basename:name`, or the basename alone."""
+    name = task.get("name")
+    return f"{task['basename']}:{name}" if name else str(task["basename"])
+
+
+def typical_seconds(durations: Mapping[str, float]) -> Callable[[str], float]:
+    """A phase's typical seconds: its measured median, else the median over the phases that
+    have been measured, else 1 (every phase counts the same until something has run)."""
+    fallback = statistics.median(durations.values()) if durations else 1.0
+    return lambda phase: durations.get(phase, fallback)
 
 
 def phase_task_name(issue_id: str, phase: str) -> str:
@@ -246,7 +259,7 @@ def _rank(
 ) -> None:
     """Set meta["rank"] on each phase task: (bug first, priority, minus the seconds of the
     heaviest chain of tasks it heads, issue number, phase position)."""
-    phases = {f"{t['basename']}:{t['name']}": t for t in tasks if t["meta"]["kind"] == "phase"}
+    phases = {task_name(t): t for t in tasks if t["meta"]["kind"] == "phase"}
     typical = typical_seconds(durations)
 
     def seconds(name: str) -> float:

@@ -1,18 +1,19 @@
 """How long the remaining work takes on N workers, following the rule the ranked run follows:
 whenever a worker is free it takes the ready task of lowest rank (engine/doit_run.py).
 
-Pure functions over compiled task dicts, so `doit status` can estimate the time left and the
+Pure functions over compiled task dicts (a phase's typical seconds come from
+`engine.compile.typical_seconds`), so `doit status` can estimate the time left and the
 benchmarks can print what a schedule without any engine overhead would take.
 """
 
 from __future__ import annotations
 
 import heapq
-import statistics
 from collections.abc import Callable, Collection, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
+from engine.compile import task_name
 from engine.errors import MarathonError
 
 
@@ -23,13 +24,6 @@ class Job:
     rank: tuple[Any, ...] = ()
 
 
-def typical_seconds(durations: Mapping[str, float]) -> Callable[[str], float]:
-    """A phase's typical seconds: its measured median, else the median over the phases that
-    have been measured, else 1 (every phase counts the same until something has run)."""
-    fallback = statistics.median(durations.values()) if durations else 1.0
-    return lambda phase: durations.get(phase, fallback)
-
-
 def remaining_jobs(
     tasks: Sequence[Mapping[str, Any]], seconds: Callable[[str], float], done: Collection[str]
 ) -> dict[str, Job]:
@@ -37,7 +31,7 @@ def remaining_jobs(
     jobs: dict[str, Job] = {}
     for task in tasks:
         meta = task.get("meta") or {}
-        name = f"{task['basename']}:{task.get('name')}"
+        name = task_name(task)
         if meta.get("kind") != "phase" or name in done:
             continue
         after = tuple(dep for dep in task.get("task_dep", ()) if dep not in done)

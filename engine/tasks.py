@@ -17,7 +17,7 @@ from typing import Any
 
 from doit.exceptions import TaskError
 
-from engine.compile import Runners, TaskDict, compile_tasks
+from engine.compile import Runners, TaskDict, compile_tasks, task_name
 from engine.config.load import load_pipeline
 from engine.config.model import Pipeline
 from engine.doit_backend import backend_name
@@ -90,11 +90,7 @@ def dodo_namespace(root: Path) -> dict[str, Any]:
 
 def _task_deps(tasks: list[TaskDict]) -> dict[str, list[str]]:
     """Task name -> the tasks it waits for: makes the timeline's critical path exact."""
-    deps = {}
-    for task in tasks:
-        if task.get("name"):
-            deps[f"{task['basename']}:{task['name']}"] = list(task.get("task_dep", ()))
-    return deps
+    return {task_name(t): list(t.get("task_dep", ())) for t in tasks if t.get("name")}
 
 
 def _stop_children_on_signals() -> None:

@@ -12,12 +12,18 @@ from collections.abc import Sequence
 from dataclasses import dataclass, replace
 from typing import TextIO
 
-from engine.compile import READ_ONLY_RUNNERS, compile_tasks, compiled_issues, phase_task_name
+from engine.compile import (
+    READ_ONLY_RUNNERS,
+    compile_tasks,
+    compiled_issues,
+    phase_task_name,
+    typical_seconds,
+)
 from engine.config.load import phase_order
 from engine.config.model import Pipeline
 from engine.issue import Issue
 from engine.records import Records, RunRecord, Stamp
-from engine.schedule import makespan, remaining_jobs, typical_seconds
+from engine.schedule import makespan, remaining_jobs
 
 
 @dataclass(frozen=True)

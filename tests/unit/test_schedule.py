@@ -6,11 +6,11 @@ from pathlib import Path
 
 import pytest
 
-from engine.compile import READ_ONLY_RUNNERS, compile_tasks
+from engine.compile import READ_ONLY_RUNNERS, compile_tasks, typical_seconds
 from engine.config.load import parse_pipeline
 from engine.errors import MarathonError
 from engine.issue import Issue
-from engine.schedule import Job, makespan, remaining_jobs, typical_seconds
+from engine.schedule import Job, makespan, remaining_jobs
 from tests.conftest import FAST_PIPELINE
 
 
