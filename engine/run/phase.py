@@ -35,7 +35,7 @@ from engine.fingerprint import (
 )
 from engine.git import repo, worktrees
 from engine.issue import OPEN_STATES, Issue
-from engine.records import Stamp
+from engine.records import MergeIntent, RunRecord, Stamp
 from engine.run import process
 from engine.run.bugs import file_bug
 from engine.run.check import attempt_output, check_up_to_date, failure_signature, run_checks
@@ -87,6 +87,12 @@ def current_inputs(ctx: PhaseTask, rt: Runtime) -> dict[str, str]:
 
 def phase_up_to_date(ctx: PhaseTask) -> bool:
     rt = runtime_for(ctx.pipeline)
+    try:
+        # Nothing is judged before a killed run's leftovers are settled (a git it left may
+        # still be rewriting the worktree this reads).
+        rt.begin()
+    except MarathonError:
+        return False  # the run itself will report the problem
     stamp = rt.records.stamp(ctx.name)
     if stamp is None:
         return False
@@ -117,8 +123,11 @@ def changed_inputs(ctx: PhaseTask, rt: Runtime, stamp: Stamp | None) -> list[str
     A completed issue has merged: later issues keep changing the files it read, and a new
     template wording or model must not redo (and pay for) every finished issue. Only a change
     of the issue's own text makes its phases run again; reopen it, or `doit clean`, to redo it.
+    The same holds from the moment EXIT begins (its merge intent is recorded): the worktree
+    then holds other issues' merged work, which is no reason to redo this issue's phases.
     """
-    if ctx.issue.state != "completed":
+    merging = ctx.phase.builtin != "exit" and rt.records.merge_intent(ctx.issue.id) is not None
+    if ctx.issue.state != "completed" and not merging:
         return changed_components(stamp, current_inputs(ctx, rt))
     if stamp is None:
         return ["never succeeded"]
@@ -147,6 +156,9 @@ def run_phase(ctx: PhaseTask) -> bool | TaskFailed:
     except MarathonError as exc:
         return TaskFailed(exc.one_line())
     log = ctx.pipeline.log_path(ctx.issue.id, ctx.phase.name)
+    earlier = _since_last_success(rt.records.runs(task=ctx.name))
+    if _adopt_committed_run(ctx, rt, earlier, log):
+        return True
     stop = stop_reason(rt, ctx.issue.id, ctx.phase.name)
     run_id = rt.records.start_run(SESSION, ctx.name, ctx.issue.id, ctx.phase.name, str(log))
     if stop:
@@ -155,10 +167,11 @@ def run_phase(ctx: PhaseTask) -> bool | TaskFailed:
         _log_line(log, f"=== skipped: {stop}")
         return TaskFailed(f"{ctx.name} skipped: {stop}")
     offset = _log_line(log, f"=== {ctx.name} at {time.strftime('%Y-%m-%d %H:%M:%S')}")
+    interrupted_before = bool(earlier) and earlier[-1].status == "interrupted"
     try:
         if not ctx.phase.after:
             _mark_started(ctx, rt)
-        outcome = _execute(ctx, rt, run_id, log)
+        outcome = _execute(ctx, rt, run_id, log, fresh_start=interrupted_before)
     except MarathonError as exc:
         outcome = _Outcome(ok=False, error=exc.one_line())
     except BaseException:
@@ -180,17 +193,66 @@ def run_phase(ctx: PhaseTask) -> bool | TaskFailed:
         rt.records.finish_run(run_id, status, error=outcome.error, **fields)
         _log_line(log, f"=== failed: {outcome.error}")
         return TaskFailed(f"{ctx.name} failed: {outcome.error}; log: {log}")
+    _record_success(ctx, rt, run_id, fields)
+    _log_line(log, "=== success")
+    return True
+
+
+def _record_success(ctx: PhaseTask, rt: Runtime, run_id: int, fields: dict[str, Any]) -> None:
     # Inputs are taken after the run: a phase that reads what it writes (CODE reads and
     # writes src/**) is then up to date with its own result.
     rt.records.save_stamp(
         ctx.name, current_inputs(ctx, rt), phase_outputs(ctx, rt.reading_dir(ctx.issue.id))
     )
     rt.records.finish_run(run_id, "success", **fields)
-    _log_line(log, "=== success")
+
+
+def _since_last_success(runs: Sequence[RunRecord]) -> list[RunRecord]:
+    """The runs of a task after its last successful one (all of them if none succeeded)."""
+    last = max((i for i, run in enumerate(runs) if run.status == "success"), default=-1)
+    return list(runs[last + 1 :])
+
+
+def _adopt_committed_run(
+    ctx: PhaseTask, rt: Runtime, earlier: Sequence[RunRecord], log: Path
+) -> bool:
+    """A run whose doit died after committing the phase's work but before recording it: its
+    commit (found by the run's trailer) is the phase's result. Recorded as that run's success,
+    not run again (which would pay for the agent twice and commit its work twice)."""
+    interrupted = {
+        repo.run_key(run.session, run.id): run for run in earlier if run.status == "interrupted"
+    }
+    if not interrupted or ctx.phase.checks or ctx.phase.builtin:
+        return False
+    if not repo.is_repo(ctx.pipeline.root):
+        return False
+    # The issue's branch holds its phases' commits (its worktree may have been left
+    # half-made and removed: it is made again from the branch before the inputs are read).
+    if rt.uses_worktrees:
+        revision = worktrees.branch_name(ctx.issue.id)
+        if not worktrees.branch_head(ctx.pipeline.root, revision):
+            return False
+    else:
+        revision = "HEAD"
+    found = repo.commit_of_run(ctx.pipeline.root, list(interrupted), revision)
+    if found is None:
+        return False
+    workdir = rt.workdir(ctx.issue.id)
+    key, sha = found
+    run = interrupted[key]
+    rt.records.save_stamp(ctx.name, current_inputs(ctx, rt), phase_outputs(ctx, workdir))
+    rt.records.adopt_run(
+        run.id, f"recorded after a restart: the doit running it died after commit {sha[:12]}"
+    )
+    _log_line(log, f"=== adopted: commit {sha[:12]} is the work of run {run.id}")
     return True
 
 
-def _execute(ctx: PhaseTask, rt: Runtime, run_id: int, log: Path) -> _Outcome:
+def _execute(
+    ctx: PhaseTask, rt: Runtime, run_id: int, log: Path, *, fresh_start: bool = False
+) -> _Outcome:
+    """`fresh_start`: the task's last run was interrupted, so what it left half-written in
+    the phase's write set (in the issue's own worktree) is discarded first."""
     phase = ctx.phase
     if phase.checks:
         return _gate(ctx, rt)
@@ -205,6 +267,12 @@ def _execute(ctx: PhaseTask, rt: Runtime, run_id: int, log: Path) -> _Outcome:
             # Files the tool keeps as its own state (aider's repo-map cache) are not work.
             repo.exclude(root, preset.scratch)
         before = repo.dirty_files(root)
+        if fresh_start and rt.uses_worktrees:
+            left = sorted(p for p in before if globs.matches(p, ctx.writes))
+            repo.discard(root, ctx.pipeline.state_dir, left)
+            if left:
+                _log_line(log, f"=== discarded what the interrupted run left: {', '.join(left)}")
+            before = repo.dirty_files(root)
     if preset is not None:
         outcome = _run_agent(ctx, rt, preset, run_id, log, root)
     else:
@@ -253,7 +321,12 @@ def _execute(ctx: PhaseTask, rt: Runtime, run_id: int, log: Path) -> _Outcome:
         if cassette:
             _log_line(log, f"=== recorded cassette {cassette}")
     sha = repo.commit_paths(
-        root, ctx.pipeline.state_dir, mine, f"{ctx.issue.id} {phase.name}: {ctx.issue.title}"
+        root,
+        ctx.pipeline.state_dir,
+        mine,
+        f"{ctx.issue.id} {phase.name}: {ctx.issue.title}",
+        task=ctx.name,
+        run=repo.run_key(SESSION, run_id),
     )
     if sha:
         _log_line(log, f"=== committed {len(mine)} file(s) as {sha[:12]}")
@@ -325,34 +398,57 @@ def _run_agent(
 
 
 def _exit(ctx: PhaseTask, rt: Runtime) -> _Outcome:
-    if rt.uses_worktrees and worktrees.worktree_path(ctx.pipeline.state_dir, ctx.issue.id).exists():
-        root, state = ctx.pipeline.root, ctx.pipeline.state_dir
-        merged = worktrees.merge_back(
-            root,
-            state,
-            ctx.issue.id,
-            rt.target_branch(),
-            ctx.pipeline.git.merge,
-            target_in_root=rt.target_in_root(),
-        )
-        if not merged.merged:
-            if merged.conflicts:
-                # Back to the queue: the next run redoes the issue on top of the new target.
-                worktrees.remove_worktree(root, state, ctx.issue.id)
-                rt.records.forget(f"issue:{ctx.issue.id}")
-                return _Outcome(
-                    ok=False,
-                    error=f"{merged.message}; the issue goes back to "
-                    "the queue and restarts from the target branch",
-                )
-            return _Outcome(ok=False, error=merged.message)
-        worktrees.remove_worktree(root, state, ctx.issue.id)
+    """Merge, mark done: a recorded sequence that a rerun after a kill anywhere completes."""
+    if rt.uses_worktrees:
+        failed = _merge(ctx, rt)
+        if failed is not None:
+            return failed
     tracker = rt.tracker
     tracker.set_state(ctx.issue.id, "completed")
     meta = [issue for issue in tracker.snapshot() if issue.kind == "meta"]
     for issue in meta:
         tracker.comment(issue.id, f"{ctx.issue.id} done: {ctx.issue.title}")
+    rt.records.end_merge(ctx.issue.id)
     return _Outcome(ok=True)
+
+
+def _merge(ctx: PhaseTask, rt: Runtime) -> _Outcome | None:
+    """The issue's branch into the target; None when merged (now or by an earlier run)."""
+    root, state, issue_id = ctx.pipeline.root, ctx.pipeline.state_dir, ctx.issue.id
+    branch = worktrees.branch_name(issue_id)
+    target = rt.target_branch()
+    intent = rt.records.merge_intent(issue_id)
+    head = worktrees.branch_head(root, branch)
+    if not head:
+        if intent is not None:  # merged and cleaned up by a run killed before the end
+            worktrees.remove_worktree(root, state, issue_id)
+            return None
+        return _Outcome(
+            ok=False,
+            error=f"branch {branch} is missing, so there is nothing to merge; "
+            f"`doit clean issue:{issue_id}` redoes the issue from the start",
+        )
+    if intent is None:
+        rt.records.begin_merge(
+            MergeIntent(issue_id, branch, head, target, worktrees.branch_head(root, target))
+        )
+    merged = worktrees.merge_back(
+        root, state, issue_id, target, ctx.pipeline.git.merge, target_in_root=rt.target_in_root()
+    )
+    if not merged.merged:
+        if merged.conflicts:
+            # Back to the queue: the next run redoes the issue on top of the new target.
+            worktrees.remove_worktree(root, state, issue_id)
+            rt.records.forget(f"issue:{issue_id}")
+            rt.records.end_merge(issue_id)
+            return _Outcome(
+                ok=False,
+                error=f"{merged.message}; the issue goes back to "
+                "the queue and restarts from the target branch",
+            )
+        return _Outcome(ok=False, error=merged.message)
+    worktrees.remove_worktree(root, state, issue_id)
+    return None
 
 
 def _mark_started(ctx: PhaseTask, rt: Runtime) -> None:
@@ -385,4 +481,5 @@ def clean_issue(pipeline: Pipeline, issue_id: str) -> None:
     if repo.is_repo(pipeline.root):
         worktrees.remove_worktree(pipeline.root, pipeline.state_dir, issue_id)
     removed = rt.records.forget(f"issue:{issue_id}")
+    rt.records.end_merge(issue_id)
     print(f"{issue_id}: worktree and branch removed, {removed} finished phase(s) forgotten")

@@ -14,7 +14,7 @@ from engine.breaker import check_budget, decide
 from engine.config.model import Pipeline
 from engine.git import repo, worktrees
 from engine.records import Records
-from engine.run import lock, process
+from engine.run import lock, settle
 from engine.trackers.base import Tracker
 from engine.trackers.open import open_tracker
 
@@ -53,6 +53,7 @@ class Runtime:
     _target: str = ""
     _target_in_root: bool | None = None
     _lock: threading.Lock = field(default_factory=threading.Lock)
+    _begin_lock: threading.Lock = field(default_factory=threading.Lock)
     _check_locks: dict[str, threading.Lock] = field(default_factory=dict)
 
     def check_lock(self, check: str) -> threading.Lock:
@@ -109,18 +110,22 @@ class Runtime:
         )
 
     def begin(self) -> None:
-        """Before this process's first task does any work: take the workspace lock, then
-        clean up after a doit that died (kill -9): stop its agents, mark its runs."""
-        with self._lock:
+        """Before this process's first task looks at anything: take the workspace lock, then
+        settle what a doit that died (kill -9) left (engine/run/settle.py). Every other task
+        waits until that is done."""
+        with self._begin_lock:
             if self._lock_file is None:
                 self._lock_file = lock.acquire(self.pipeline.state_dir)
             if self._reaped:
                 return
+            repairs = settle.settle(
+                self.pipeline.root,
+                self.pipeline.state_dir,
+                self.records,
+                git=repo.is_repo(self.pipeline.root),
+            )
             self._reaped = True
-        for run_id, pgid in self.records.stale_running():
-            if pgid:
-                process.kill_group(pgid)
-            self.records.finish_run(run_id, "interrupted", error="the doit process running it died")
+        settle.report(repairs)
 
 
 def runtime_for(pipeline: Pipeline) -> Runtime:
