@@ -22,7 +22,7 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from tests import chaos  # noqa: E402
+from tests import chaos
 
 EDGES = [(1, 2), (2, 3), (3, 4), (5, 6), (6, 7)]
 
