@@ -322,7 +322,9 @@ def _processes_in(ws: Path) -> list[int]:
 
 
 def _git(ws: Path, *args: str) -> str:
-    return subprocess.run(["git", *args], cwd=ws, capture_output=True, text=True, check=True).stdout
+    done = subprocess.run(["git", *args], cwd=ws, capture_output=True, text=True)
+    assert done.returncode == 0, f"git {' '.join(args)} in {ws}: {done.stderr.strip()}"
+    return done.stdout
 
 
 def _lines(path: Path) -> list[str]:
