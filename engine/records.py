@@ -54,6 +54,10 @@ CREATE TABLE IF NOT EXISTS merges (
     target_before TEXT NOT NULL,
     started REAL NOT NULL
 );
+CREATE TABLE IF NOT EXISTS resets (
+    issue TEXT PRIMARY KEY,
+    at REAL NOT NULL
+);
 CREATE TABLE IF NOT EXISTS stamps (
     task TEXT PRIMARY KEY,
     inputs TEXT NOT NULL,
@@ -240,6 +244,19 @@ class Records:
                 " WHERE id = ?",
                 (note, time.time(), run_id),
             )
+
+    def reset_issue(self, issue: str) -> None:
+        """A fresh start for the breaker: the issue's runs before now no longer count."""
+        with sqlite.transaction(self._conn) as conn:
+            conn.execute(
+                "INSERT OR REPLACE INTO resets (issue, at) VALUES (?, ?)", (issue, time.time())
+            )
+
+    def reset_time(self, issue: str) -> float:
+        if not self.path.exists():
+            return 0.0
+        row = self._conn.execute("SELECT at FROM resets WHERE issue = ?", (issue,)).fetchone()
+        return float(row[0]) if row else 0.0
 
     # -- merges (EXIT as a recorded sequence) ------------------------------------------
 

@@ -131,6 +131,56 @@ def _contains(root: Path, target: str, commit: str) -> bool:
     return done.returncode == 0
 
 
+def update_branch(
+    root: Path, state_dir: Path, issue_id: str, target: str, strategy: str
+) -> MergeResult:
+    """Rebase (or merge) the issue's branch onto `target` in its worktree, without moving
+    `target`: what a gate before the merge checks. `merged` here means "on top of target"."""
+    with repo_lock(state_dir):
+        return _update_branch(root, state_dir, issue_id, target, strategy)
+
+
+def _update_branch(
+    root: Path, state_dir: Path, issue_id: str, target: str, strategy: str
+) -> MergeResult:
+    """Under the repository lock: the worktree made if needed, a half-done rebase aborted,
+    uncommitted changes refused, then the rebase (or merge); a conflict is aborted."""
+    path = worktree_path(state_dir, issue_id)
+    branch = branch_name(issue_id)
+    if not is_ready(path, state_dir):
+        _make_worktree(root, state_dir, issue_id, target)
+    _abort_unfinished_merge(path)
+    dirty = git(
+        path, "--no-optional-locks", "status", "--porcelain", "--untracked-files=all"
+    ).stdout.splitlines()
+    if dirty:
+        # Removing the worktree after the merge would lose them.
+        files = ", ".join(line[3:] for line in dirty[:10])
+        return MergeResult(
+            False,
+            message=f"uncommitted changes in {path}: {files}; commit "
+            f"them on {branch} or remove them, then run again",
+        )
+    who = identity_args(root)
+    if strategy == "rebase":
+        step = git(path, *who, "rebase", target, check=False)
+    else:
+        step = git(
+            path, *who, "merge", "--no-edit", "-m", f"Merge {target} into {branch}", target,
+            check=False,
+        )  # fmt: skip
+    if step.returncode != 0:
+        conflicts = _conflicted(path)
+        _abort_unfinished_merge(path)
+        if conflicts:
+            message = f"{strategy} onto {target} conflicts in {', '.join(conflicts)}"
+        else:  # not a conflict: say what git said
+            said = (step.stderr or step.stdout).strip().splitlines()
+            message = f"{strategy} onto {target} failed: {said[-1] if said else step.returncode}"
+        return MergeResult(False, conflicts=conflicts, message=message)
+    return MergeResult(True)
+
+
 def merge_back(
     root: Path,
     state_dir: Path,
@@ -152,45 +202,9 @@ def merge_back(
         head = branch_head(root, branch)
         if not head or _contains(root, target, head):
             return MergeResult(True)  # merged already (a run killed after the fast-forward)
-        if not is_ready(path, state_dir):
-            _make_worktree(root, state_dir, issue_id, target)
-        _abort_unfinished_merge(path)
-        dirty = git(
-            path, "--no-optional-locks", "status", "--porcelain", "--untracked-files=all"
-        ).stdout.splitlines()
-        if dirty:
-            # Removing the worktree after the merge would lose them.
-            files = ", ".join(line[3:] for line in dirty[:10])
-            return MergeResult(
-                False,
-                message=f"uncommitted changes in {path}: {files}; commit "
-                f"them on {branch} or remove them, then run again",
-            )
-        who = identity_args(root)
-        if strategy == "rebase":
-            step = git(path, *who, "rebase", target, check=False)
-        else:
-            step = git(
-                path,
-                *who,
-                "merge",
-                "--no-edit",
-                "-m",
-                f"Merge {target} into {branch}",
-                target,
-                check=False,
-            )
-        if step.returncode != 0:
-            conflicts = _conflicted(path)
-            _abort_unfinished_merge(path)
-            if conflicts:
-                message = f"{strategy} onto {target} conflicts in {', '.join(conflicts)}"
-            else:  # not a conflict: say what git said
-                said = (step.stderr or step.stdout).strip().splitlines()
-                message = (
-                    f"{strategy} onto {target} failed: {said[-1] if said else step.returncode}"
-                )
-            return MergeResult(False, conflicts=conflicts, message=message)
+        updated = _update_branch(root, state_dir, issue_id, target, strategy)
+        if not updated.merged:
+            return updated
         merged = git(path, "rev-parse", "HEAD").stdout.strip()
         if target_in_root:
             _undo_partial_checkout(root, merged)

@@ -9,11 +9,13 @@ moment the phase succeeds, so a `kill -9` of doit never loses a finished phase.
 
 from __future__ import annotations
 
+import contextlib
+import dataclasses
 import json
 import os
 import shlex
 import time
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -24,6 +26,7 @@ from engine import globs, prompts
 from engine.agents.base import AgentResult, Preset
 from engine.agents.cassette import record_run
 from engine.agents.presets import get_preset
+from engine.breaker import TRANSIENT_SIGNATURE
 from engine.compile import CheckTask, PhaseTask, phase_task_name
 from engine.config.model import Pipeline
 from engine.errors import MarathonError
@@ -36,9 +39,15 @@ from engine.fingerprint import (
 from engine.git import repo, worktrees
 from engine.issue import OPEN_STATES, Issue
 from engine.records import MergeIntent, RunRecord, Stamp
-from engine.run import process
+from engine.run import gate, process
 from engine.run.bugs import file_bug
-from engine.run.check import attempt_output, check_up_to_date, failure_signature, run_checks
+from engine.run.check import (
+    SETUP_SIGNATURE,
+    attempt_output,
+    check_up_to_date,
+    failure_signature,
+    run_checks,
+)
 from engine.run.runtime import SESSION, Runtime, runtime_for, stop_reason
 
 
@@ -69,10 +78,14 @@ def prompt_context(ctx: PhaseTask, workspace: Path) -> dict[str, Any]:
     }
 
 
-def render_prompt(ctx: PhaseTask, rt: Runtime) -> str | None:
+def render_prompt(
+    ctx: PhaseTask, rt: Runtime, extra: Mapping[str, Any] | None = None
+) -> str | None:
+    """`extra`: more template variables (a fix attempt's `failures`)."""
     if not ctx.phase.agent:
         return None
     context = prompt_context(ctx, rt.planned_workdir(ctx.issue.id))
+    context.update(extra or {})
     return prompts.render(ctx.pipeline.template_dirs, ctx.phase.prompt, context)
 
 
@@ -164,9 +177,9 @@ def run_phase(ctx: PhaseTask) -> bool | TaskFailed:
     if stop:
         # Counted in the durable records, so a restarted marathon still knows.
         rt.records.finish_run(run_id, "skipped", error=stop)
-        _log_line(log, f"=== skipped: {stop}")
+        process.append_log(log, f"=== skipped: {stop}")
         return TaskFailed(f"{ctx.name} skipped: {stop}")
-    offset = _log_line(log, f"=== {ctx.name} at {time.strftime('%Y-%m-%d %H:%M:%S')}")
+    offset = process.append_log(log, f"=== {ctx.name} at {time.strftime('%Y-%m-%d %H:%M:%S')}")
     interrupted_before = bool(earlier) and earlier[-1].status == "interrupted"
     try:
         if not ctx.phase.after:
@@ -189,12 +202,15 @@ def run_phase(ctx: PhaseTask) -> bool | TaskFailed:
         )
     if not outcome.ok:
         status = "interrupted" if process.was_interrupted() else "failed"
-        fields["signature"] = failure_signature(outcome.error, log, offset)
+        transient = outcome.result is not None and outcome.result.transient
+        fields["signature"] = (
+            TRANSIENT_SIGNATURE if transient else failure_signature(outcome.error, log, offset)
+        )
         rt.records.finish_run(run_id, status, error=outcome.error, **fields)
-        _log_line(log, f"=== failed: {outcome.error}")
+        process.append_log(log, f"=== failed: {outcome.error}")
         return TaskFailed(f"{ctx.name} failed: {outcome.error}; log: {log}")
     _record_success(ctx, rt, run_id, fields)
-    _log_line(log, "=== success")
+    process.append_log(log, "=== success")
     return True
 
 
@@ -244,16 +260,29 @@ def _adopt_committed_run(
     rt.records.adopt_run(
         run.id, f"recorded after a restart: the doit running it died after commit {sha[:12]}"
     )
-    _log_line(log, f"=== adopted: commit {sha[:12]} is the work of run {run.id}")
+    process.append_log(log, f"=== adopted: commit {sha[:12]} is the work of run {run.id}")
     return True
 
 
 def _execute(
-    ctx: PhaseTask, rt: Runtime, run_id: int, log: Path, *, fresh_start: bool = False
+    ctx: PhaseTask,
+    rt: Runtime,
+    run_id: int,
+    log: Path,
+    *,
+    fresh_start: bool = False,
+    extra: Mapping[str, Any] | None = None,
 ) -> _Outcome:
     """`fresh_start`: the task's last run was interrupted, so what it left half-written in
-    the phase's write set (in the issue's own worktree) is discarded first."""
+    the phase's write set (in the issue's own worktree) is discarded first. `extra`: more
+    prompt variables."""
     phase = ctx.phase
+    if phase.on_branch:
+        return gate.branch_gate(
+            ctx, rt, log, fix=lambda fix_ctx, failures: _execute(
+                fix_ctx, rt, run_id, log, extra={"failures": failures}
+            ),
+        )  # fmt: skip
     if phase.checks:
         return _gate(ctx, rt)
     if phase.builtin == "exit":
@@ -271,10 +300,13 @@ def _execute(
             left = sorted(p for p in before if globs.matches(p, ctx.writes))
             repo.discard(root, ctx.pipeline.state_dir, left)
             if left:
-                _log_line(log, f"=== discarded what the interrupted run left: {', '.join(left)}")
+                process.append_log(
+                    log, f"=== discarded what the interrupted run left: {', '.join(left)}"
+                )
             before = repo.dirty_files(root)
+    produced_before = _write_set_state(root, ctx.writes) if phase.must_produce else None
     if preset is not None:
-        outcome = _run_agent(ctx, rt, preset, run_id, log, root)
+        outcome = _run_agent(ctx, rt, preset, run_id, log, root, extra)
     else:
         finished = process.run_process(
             phase.command,
@@ -285,6 +317,14 @@ def _execute(
             on_start=lambda pgid: rt.records.set_child(run_id, pgid),
         )
         outcome = _Outcome(ok=finished.ok, error=finished.error, exit_code=finished.exit_code)
+    nothing = produced_before is not None and _write_set_state(root, ctx.writes) == produced_before
+    if outcome.ok and nothing:
+        return dataclasses.replace(
+            outcome,
+            ok=False,
+            error=f"produced nothing: no file in its write set "
+            f"({', '.join(ctx.writes) or 'none'}) was written",
+        )
     if not outcome.ok or not track_writes:
         return outcome
     after = repo.dirty_files(root)
@@ -306,7 +346,7 @@ def _execute(
             return _Outcome(
                 ok=False, error=message, exit_code=outcome.exit_code, result=outcome.result
             )
-        _log_line(log, f"=== warning: {message}")
+        process.append_log(log, f"=== warning: {message}")
     if phase.agent and outcome.result is not None:
         cassette = record_run(
             ctx.pipeline.agents[phase.agent],
@@ -319,7 +359,7 @@ def _execute(
             outcome.result,
         )
         if cassette:
-            _log_line(log, f"=== recorded cassette {cassette}")
+            process.append_log(log, f"=== recorded cassette {cassette}")
     sha = repo.commit_paths(
         root,
         ctx.pipeline.state_dir,
@@ -329,12 +369,23 @@ def _execute(
         run=repo.run_key(SESSION, run_id),
     )
     if sha:
-        _log_line(log, f"=== committed {len(mine)} file(s) as {sha[:12]}")
+        process.append_log(log, f"=== committed {len(mine)} file(s) as {sha[:12]}")
     return outcome
 
 
+def _write_set_state(root: Path, patterns: Sequence[str]) -> dict[str, tuple[int, int]]:
+    """(size, mtime) of every file in a write set: did the phase write anything at all?"""
+    state = {}
+    for rel in globs.expand(root, patterns):
+        with contextlib.suppress(OSError):
+            st = (root / rel).stat()
+            state[rel] = (st.st_size, st.st_mtime_ns)
+    return state
+
+
 def _gate(ctx: PhaseTask, rt: Runtime) -> _Outcome:
-    """Run the gate's checks that are not up to date, in parallel; file a bug per failure."""
+    """Run the gate's checks that are not up to date, in parallel; file a bug per failure.
+    A check that cannot run as configured files nothing: it stops the run."""
     if ctx.issue.kind == "bug":
         # A bug issue exists because VERIFY fails; its fix must not wait for VERIFY to pass.
         return _Outcome(ok=True)
@@ -342,10 +393,18 @@ def _gate(ctx: PhaseTask, rt: Runtime) -> _Outcome:
     failures = run_checks([c for c in checks if not check_up_to_date(c)])
     if not failures:
         return _Outcome(ok=True)
+    last = {
+        check.name: next(iter(reversed(rt.records.runs(task=check.name))), None)
+        for check, _ in failures
+    }
+    setup = [run.error for run in last.values() if run and run.signature == SETUP_SIGNATURE]
+    if setup:
+        rt.halt(setup[0])
+        return _Outcome(ok=False, error=setup[0])
     bugs = []
     for check, _ in failures:
-        error = next((r.error for r in reversed(rt.records.runs(task=check.name))), "failed")
-        bugs.append(file_bug(rt.tracker, check, error, ctx.issue).id)
+        run = last[check.name]
+        bugs.append(file_bug(rt.tracker, check, run.error if run else "failed", ctx.issue).id)
     names = ", ".join(check.check.name for check, _ in failures)
     return _Outcome(
         ok=False,
@@ -355,10 +414,58 @@ def _gate(ctx: PhaseTask, rt: Runtime) -> _Outcome:
 
 
 def _run_agent(
-    ctx: PhaseTask, rt: Runtime, preset: Preset, run_id: int, log: Path, workdir: Path
+    ctx: PhaseTask,
+    rt: Runtime,
+    preset: Preset,
+    run_id: int,
+    log: Path,
+    workdir: Path,
+    extra: Mapping[str, Any] | None = None,
+) -> _Outcome:
+    """Run the agent; an error its CLI calls transient (overloaded, rate limited, network) is
+    retried here with a doubling delay, at most `retries` times, without a new run record."""
+    agent = ctx.pipeline.agents[ctx.phase.agent]
+    retries = int(agent.options.get("retries", 3))
+    delay = float(agent.options.get("retry_delay", 10))
+    for attempt in range(retries + 1):
+        outcome = _run_agent_once(ctx, rt, preset, run_id, log, workdir, extra)
+        result = outcome.result
+        if outcome.ok or result is None or not result.transient:
+            break
+        if attempt == retries:
+            # Failed, but for a passing reason: never "the same error" to the breaker.
+            return dataclasses.replace(
+                outcome, error=f"{outcome.error} (transient; retried {retries} times)"
+            )
+        wait = delay * 2**attempt
+        process.append_log(log, f"=== transient error, retry {attempt + 1}/{retries} in {wait:g}s")
+        if process.wait_unless_interrupted(wait):
+            return _Outcome(ok=False, error="interrupted", result=result)
+    if outcome.ok and result is not None and result.permission_denials:
+        denied = ", ".join(result.permission_denials[:5])
+        if agent.options.get("on_denial", "fail") == "fail":
+            return dataclasses.replace(
+                outcome,
+                ok=False,
+                error=f"the agent was refused {len(result.permission_denials)} tool call(s): "
+                f"{denied}; allow them (allowed_tools, permission_mode) or set "
+                f"agents.{agent.name}.on_denial: warn",
+            )
+        process.append_log(log, f"=== warning: the agent was refused: {denied}")
+    return outcome
+
+
+def _run_agent_once(
+    ctx: PhaseTask,
+    rt: Runtime,
+    preset: Preset,
+    run_id: int,
+    log: Path,
+    workdir: Path,
+    extra: Mapping[str, Any] | None,
 ) -> _Outcome:
     agent = ctx.pipeline.agents[ctx.phase.agent]
-    prompt = render_prompt(ctx, rt) or ""
+    prompt = render_prompt(ctx, rt, extra) or ""
     prompt_file = ctx.pipeline.state_dir / "prompts" / ctx.issue.id / f"{ctx.phase.name}.md"
     prompt_file.parent.mkdir(parents=True, exist_ok=True)
     prompt_file.write_text(prompt, encoding="utf-8")
@@ -386,7 +493,7 @@ def _run_agent(
         return _Outcome(ok=False, error=error, exit_code=finished.exit_code)
     result = preset.parse(finished.exit_code, output)
     if result.permission_denials:
-        _log_line(log, f"=== permission denials: {', '.join(result.permission_denials)}")
+        process.append_log(log, f"=== permission denials: {', '.join(result.permission_denials)}")
     return _Outcome(
         ok=result.ok,
         error=result.error,
@@ -467,14 +574,6 @@ def _env(ctx: PhaseTask, log: Path) -> dict[str, str]:
     }
 
 
-def _log_line(log: Path, text: str) -> int:
-    """Append one line; returns the log's size after it."""
-    log.parent.mkdir(parents=True, exist_ok=True)
-    with open(log, "a", encoding="utf-8") as handle:
-        handle.write(text + "\n")
-        return handle.tell()
-
-
 def clean_issue(pipeline: Pipeline, issue_id: str) -> None:
     """`doit clean issue:<ID>`: drop the issue's worktree, branch and finished phases."""
     rt = runtime_for(pipeline)
@@ -482,4 +581,8 @@ def clean_issue(pipeline: Pipeline, issue_id: str) -> None:
         worktrees.remove_worktree(pipeline.root, pipeline.state_dir, issue_id)
     removed = rt.records.forget(f"issue:{issue_id}")
     rt.records.end_merge(issue_id)
-    print(f"{issue_id}: worktree and branch removed, {removed} finished phase(s) forgotten")
+    rt.records.reset_issue(issue_id)
+    print(
+        f"{issue_id}: a fresh start: worktree and branch removed, {removed} finished phase(s) "
+        "forgotten, its earlier failures no longer count toward the breaker"
+    )

@@ -117,6 +117,15 @@ def run_process(
     )
 
 
+def append_log(log: Path, text: str) -> int:
+    """Append one line to a task's log; returns the log's size after it (where the output of
+    what runs next starts)."""
+    log.parent.mkdir(parents=True, exist_ok=True)
+    with open(log, "a", encoding="utf-8") as handle:
+        handle.write(text + "\n")
+        return handle.tell()
+
+
 def _unstartable(
     argv: Sequence[str], cwd: Path, env: Mapping[str, str] | None
 ) -> tuple[int, str] | None:
@@ -301,3 +310,8 @@ def interrupt_all() -> None:
 
 def was_interrupted() -> bool:
     return _interrupted.is_set()
+
+
+def wait_unless_interrupted(seconds: float) -> bool:
+    """Sleep `seconds`, cut short by Ctrl-C or SIGTERM; True when interrupted."""
+    return _interrupted.wait(seconds)

@@ -55,6 +55,12 @@ class Runtime:
     _lock: threading.Lock = field(default_factory=threading.Lock)
     _begin_lock: threading.Lock = field(default_factory=threading.Lock)
     _check_locks: dict[str, threading.Lock] = field(default_factory=dict)
+    halted: str = ""  # set when the run must stop (a check that cannot run as configured)
+
+    def halt(self, reason: str) -> None:
+        """Nothing else starts in this run: every later phase and check is skipped with it."""
+        with self._lock:
+            self.halted = self.halted or reason
 
     def check_lock(self, check: str) -> threading.Lock:
         """One run of a check at a time, when several issues' gates want it at once."""
@@ -143,6 +149,8 @@ def stop_reason(rt: Runtime, issue: str, phase: str) -> str:
     Reads only the runs the rules look at (this issue's, the last few of the workspace), so
     the check stays cheap in a marathon of thousands of runs.
     """
+    if rt.halted:
+        return f"the run stopped: {rt.halted}"
     limits, budgets = rt.pipeline.breaker, rt.pipeline.budgets
     if budgets.marathon_cost_usd is not None or budgets.marathon_turns is not None:
         runs = rt.records.runs()
@@ -150,6 +158,9 @@ def stop_reason(rt: Runtime, issue: str, phase: str) -> str:
         recent = rt.records.recent(limits.consecutive_failures)
         own = rt.records.runs(issue=issue) if issue else rt.records.runs(task=f"verify:{phase}")
         runs = sorted({run.id: run for run in [*own, *recent]}.values(), key=lambda r: r.id)
+    reset = rt.records.reset_time(issue) if issue else 0.0
+    if reset:  # `doit clean issue:ID` gave the issue a fresh start
+        runs = [r for r in runs if r.issue != issue or r.started >= reset]
     decision = decide(limits, runs, issue, phase)
     if not decision.allow:
         return decision.reason

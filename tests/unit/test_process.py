@@ -101,7 +101,8 @@ def test_nothing_of_the_command_runs_until_it_is_recorded(tmp_path: Path) -> Non
 
 
 def test_the_gate_is_invisible_to_the_command(tmp_path: Path) -> None:
-    done = run(tmp_path, "import os, sys; print(repr(sys.stdin.read()), os.getpgrp() == os.getpid())")
+    code = "import os, sys; print(repr(sys.stdin.read()), os.getpgrp() == os.getpid())"
+    done = run(tmp_path, code)
     assert done.ok
     assert "'' True" in (tmp_path / "out.log").read_text()  # empty stdin, its own group leader
 
