@@ -1,0 +1,198 @@
+"""Render the marathon.yaml for what was detected, on the shape of the shipped default
+pipeline: its phases (order, after:, agents, prompts, timeouts) come from that file, so a phase
+added there appears here too; only the checks and the agent phases' reads and writes are the
+project's own. The text explains itself: what was found, from which file, and what was left
+out and why."""
+
+from __future__ import annotations
+
+import json
+import os
+import re
+from collections.abc import Mapping, Sequence
+from importlib import resources
+from pathlib import Path
+from typing import Any
+
+import yaml
+
+from engine.config.load import CONFIG_NAME, default_config_path, parse_pipeline, schema
+from engine.setup.model import DetectedCheck, Detection
+from engine.setup.probe import CANNOT_START, FAILS, Outcome
+
+# The agent phases of the default pipeline, by name, and the write set each one gets.
+CODE, TEST, QA = "code", "test", "qa"
+# CODE may touch what an issue commonly needs besides code: manifests (per ecosystem) and docs.
+DOCS = ("README*", "CHANGELOG*", "docs/**")
+STATE = ".marathon/"
+_PLAIN = re.compile(r"[A-Za-z][\w.\- /]*")
+_TOP_KEY = re.compile(r"^([A-Za-z_][\w-]*)\s*:")
+
+
+def ok_exit_codes_supported() -> bool:
+    """Whether this engine's loader accepts `ok_exit_codes:` on a check."""
+    check = schema().get("$defs", {}).get("check", {}).get("properties", {})
+    return "ok_exit_codes" in check
+
+
+def schema_reference(root: Path) -> str:
+    """The installed schema, as a path an editor resolves from the project: relative when the
+    engine is installed inside it (a .venv), absolute otherwise."""
+    path = Path(str(resources.files("engine.config").joinpath("marathon.schema.json"))).resolve()
+    try:
+        return (
+            os.path.relpath(path, root.resolve())
+            if path.is_relative_to(root.resolve())
+            else str(path)
+        )
+    except ValueError:
+        return str(path)
+
+
+def render(
+    root: Path,
+    detections: Sequence[Detection],
+    outcomes: Mapping[str, Outcome],
+    *,
+    ok_codes_supported: bool,
+) -> str:
+    default_text = default_config_path().read_text(encoding="utf-8")
+    default = yaml.safe_load(default_text) or {}
+    checks = [c for d in detections for c in d.checks]
+    live = [c for c in checks if outcomes.get(c.name, Outcome(c.name, "")).status != CANNOT_START]
+    lines = _header(root, detections)
+    for key, block in _top_blocks(default_text):
+        if key not in ("checks", "phases"):
+            lines += block
+    lines += _checks(checks, outcomes, ok_codes_supported)
+    lines += _phases(default.get("phases") or {}, detections, [c.name for c in live])
+    return "\n".join(lines) + "\n"
+
+
+def validate(root: Path, text: str) -> None:
+    """The loader's own verdict on the text (raises MarathonError): setup never writes a file
+    that `doit` would refuse."""
+    parse_pipeline(text, path=root / CONFIG_NAME, root=root)
+
+
+def _header(root: Path, detections: Sequence[Detection]) -> list[str]:
+    lines = [
+        f"# yaml-language-server: $schema={schema_reference(root)}",
+        "# Written by `python -m engine setup` from what it found in this project; edit it freely.",
+        "# `python -m engine setup --refresh` (or `doit setup --refresh`) detects again and shows",
+        "# the difference before changing anything.",
+    ]
+    if not detections:
+        lines += [
+            "# Nothing detected (no pyproject.toml, package.json, go.mod or Cargo.toml): no checks,",
+            "# and CODE may write anywhere. Run setup again once the project has a layout.",
+        ]
+    for d in detections:
+        lines.append(f"# Detected: {d.summary}")
+        lines += [f"#   {c.because} -> check {c.name}" for c in d.checks]
+        lines += [f"#   left out: {note}" for note in d.notes]
+    return [*lines, ""]
+
+
+def _top_blocks(text: str) -> list[tuple[str, list[str]]]:
+    """The default file cut into its top-level keys, each with its own lines and comments;
+    the comment header before the first key is the template's, not the project's."""
+    blocks: list[tuple[str, list[str]]] = []
+    for line in text.splitlines():
+        match = _TOP_KEY.match(line)
+        if match:
+            blocks.append((match.group(1), [line]))
+        elif blocks:
+            blocks[-1][1].append(line)
+    return blocks
+
+
+def _checks(
+    checks: Sequence[DetectedCheck], outcomes: Mapping[str, Outcome], ok_codes_supported: bool
+) -> list[str]:
+    if not checks:
+        return ["checks: {}               # none detected; add `name: {command: ...}` entries", ""]
+    lines = ["checks:                  # read-only checks run in parallel (doit -n 4 verify)"]
+    for check in checks:
+        outcome = outcomes.get(check.name)
+        block = [
+            f"{check.name}:",
+            f"  command: {_flow(check.shown)}",
+            f"  reads: {_flow(list(check.reads))}",
+            f"  doc: {_flow(check.doc)}",
+        ]
+        if check.ok_exit_codes != (0,):
+            codes = f"ok_exit_codes: {_flow(list(check.ok_exit_codes))}"
+            if ok_codes_supported:
+                block.append(f"  {codes}  # {check.ok_why}")
+            else:
+                block.append(
+                    f"  # {codes}  ({check.ok_why}; this engine does not know the key yet)"
+                )
+        if outcome is not None and outcome.status == CANNOT_START:
+            lines.append(f"  # {check.name}: left out, it cannot start ({outcome.why});")
+            lines.append("  # uncomment it once it does. Detected from " + check.because)
+            lines += [f"  # {line}" for line in block]
+            continue
+        if outcome is not None and outcome.status == FAILS:
+            lines.append(f"  # failed when setup ran it: {outcome.why}")
+        lines += [f"  {line}" for line in block]
+    return [*lines, ""]
+
+
+def _phases(
+    default: Mapping[str, Any], detections: Sequence[Detection], live_checks: Sequence[str]
+) -> list[str]:
+    source = _union(d.source for d in detections)
+    writes = {
+        CODE: _union(d.code_writes for d in detections) + list(DOCS) if detections else ["**"],
+        TEST: _union(d.test_writes for d in detections),
+        QA: _union(d.e2e_writes for d in detections),
+    }
+    dropped = {name for name, spec in default.items() if "checks" in spec and not live_checks}
+    lines = ["phases:"]
+    for name, spec in default.items():
+        if name in dropped:
+            lines.append(f"  # {name}: a gate on the checks, left out: there are none yet")
+            continue
+        lines.append(f"  {name}:")
+        for key, value in spec.items():
+            if key == "after":
+                value = _rewired(default, list(value), dropped)
+            elif key == "checks" and value != "all":
+                value = [c for c in value if c in live_checks] or "all"
+            elif key == "reads" and detections:
+                value = [v for v in value if str(v).startswith(STATE)] + source
+            elif key == "writes" and name in writes and writes[name]:
+                value = writes[name]
+            lines.append(f"    {key}: {_flow(value)}")
+    return lines
+
+
+def _rewired(default: Mapping[str, Any], after: list[str], dropped: set[str]) -> list[str]:
+    """A dropped phase's place in after: goes to the phases it came after itself."""
+    out: list[str] = []
+    for name in after:
+        found = (
+            _rewired(default, list(default[name].get("after", [])), dropped)
+            if name in dropped
+            else [name]
+        )
+        out += [n for n in found if n not in out]
+    return out
+
+
+def _union(groups: Any) -> list[str]:
+    return list(dict.fromkeys(g for group in groups for g in group))
+
+
+def _flow(value: Any) -> str:
+    """A YAML value on one line; JSON is YAML, and quoting every string keeps `*`, `:` and
+    `{id}` from meaning anything to the YAML parser."""
+    if isinstance(value, bool):
+        return "true" if value else "false"
+    if isinstance(value, int | float):
+        return str(value)
+    if isinstance(value, str) and _PLAIN.fullmatch(value) and yaml.safe_load(value) == value:
+        return value
+    return json.dumps(value)
