@@ -15,10 +15,24 @@ from typing import Any
 # Folders that are never the project's own code.
 NOT_SOURCE = frozenset(
     {
-        "node_modules", "dist", "build", "target", "vendor", "venv", "env", "site-packages",
-        "htmlcov", "coverage", "docs", "doc", "examples", "scripts", "bench", "benchmarks",
+        "node_modules",
+        "dist",
+        "build",
+        "target",
+        "vendor",
+        "venv",
+        "env",
+        "site-packages",
+        "htmlcov",
+        "coverage",
+        "docs",
+        "doc",
+        "examples",
+        "scripts",
+        "bench",
+        "benchmarks",
     }
-)  # fmt: skip
+)
 
 
 def read_toml(path: Path) -> dict[str, Any]:

@@ -23,10 +23,13 @@ def detect(root: Path) -> Detection | None:
     if config:
         checks.append(
             DetectedCheck(
-                "lint", ("golangci-lint", "run"), (*reads, config), "golangci-lint",
+                "lint",
+                ("golangci-lint", "run"),
+                (*reads, config),
+                "golangci-lint",
                 f"golangci-lint: {config}",
             )
-        )  # fmt: skip
+        )
     else:
         notes.append("golangci-lint: no .golangci.* config")
     e2e = first_existing(root, ("e2e", "test/e2e", "tests/e2e")) or "e2e"

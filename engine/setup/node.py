@@ -51,8 +51,10 @@ def detect(root: Path) -> Detection | None:
     for script, name, doc in (("test", "test", "unit tests"), ("lint", "lint", "lint")):
         if script in scripts:
             checks.append(
-                DetectedCheck(name, run.script(script), reads, doc, f"{name}: package.json scripts.{script}")
-            )  # fmt: skip
+                DetectedCheck(
+                    name, run.script(script), reads, doc, f"{name}: package.json scripts.{script}"
+                )
+            )
         else:
             checks += _per_package(root, packages, script, name, doc, run)
     typecheck = next((s for s in TYPECHECK_SCRIPTS if s in scripts), "")
@@ -62,10 +64,13 @@ def detect(root: Path) -> Detection | None:
     elif (root / "tsconfig.json").is_file():
         checks.append(
             DetectedCheck(
-                "typecheck", run.bin("tsc", "--noEmit"), reads, "tsc --noEmit",
+                "typecheck",
+                run.bin("tsc", "--noEmit"),
+                reads,
+                "tsc --noEmit",
                 "typecheck: tsconfig.json and no typecheck script",
             )
-        )  # fmt: skip
+        )
     else:
         notes.append("typecheck: no typecheck script and no tsconfig.json")
     if e2e_check is not None:
@@ -238,8 +243,11 @@ def _unit_test_globs(
         if e2e_dir.startswith(folder + "/"):
             inner = e2e_dir.split("/")[1]
             globs.append(f"{folder}/*")
-            globs += [f"{folder}/{p.name}/**" for p in sorted((root / folder).iterdir())
-                      if p.is_dir() and p.name != inner]  # fmt: skip
+            globs += [
+                f"{folder}/{p.name}/**"
+                for p in sorted((root / folder).iterdir())
+                if p.is_dir() and p.name != inner
+            ]
         else:
             globs.append(f"{folder}/**")
     return tuple(globs) or ("src/**/*.test.*",)

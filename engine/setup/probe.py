@@ -46,11 +46,11 @@ def probe(
     """One outcome per check, in the checks' order; checks only read, so they run at once."""
     if not checks:
         return []
-    with tempfile.TemporaryDirectory(prefix="marathon-setup-") as logs:
-        with ThreadPoolExecutor(max_workers=jobs) as pool:
-            return list(
-                pool.map(lambda c: _run_one(root, c, Path(logs), ok_codes_supported), checks)
-            )
+    with (
+        tempfile.TemporaryDirectory(prefix="marathon-setup-") as logs,
+        ThreadPoolExecutor(max_workers=jobs) as pool,
+    ):
+        return list(pool.map(lambda c: _run_one(root, c, Path(logs), ok_codes_supported), checks))
 
 
 def _run_one(root: Path, check: DetectedCheck, logs: Path, ok_codes_supported: bool) -> Outcome:
@@ -58,7 +58,9 @@ def _run_one(root: Path, check: DetectedCheck, logs: Path, ok_codes_supported: b
     outcome = run_process(check.command, cwd=root, log_path=log, timeout=PROBE_TIMEOUT)
     seconds = round(outcome.duration, 1)
     if outcome.missing_binary:
-        return Outcome(check.name, CANNOT_START, f"'{outcome.missing_binary}' is not installed", seconds)  # fmt: skip
+        return Outcome(
+            check.name, CANNOT_START, f"'{outcome.missing_binary}' is not installed", seconds
+        )
     if outcome.timed_out:
         return Outcome(check.name, FAILS, outcome.error, seconds)
     text = log.read_text(encoding="utf-8", errors="replace") if log.exists() else ""

@@ -51,9 +51,8 @@ def detect(root: Path) -> Detection | None:
     tox_ini = read_ini(root / "tox.ini")
     layout, source = _layout(root)
     tests_dir = _tests_dir(root, pyproject)
-    configs = [n for n in (*manifests, "ruff.toml", ".ruff.toml", "mypy.ini", ".flake8",
-                           "tox.ini", "pyrightconfig.json", "conftest.py") if (root / n).is_file()]  # fmt: skip
-    configs = list(dict.fromkeys(configs))
+    tool_files = ("ruff.toml", ".ruff.toml", "mypy.ini", ".flake8", "tox.ini", "conftest.py")
+    configs = [n for n in dict.fromkeys((*manifests, *tool_files)) if (root / n).is_file()]
     everything = (*source, f"{tests_dir}/**", *configs)
     tool = _Tool(manager, root)
     checks: list[DetectedCheck] = []
@@ -72,14 +71,19 @@ def detect(root: Path) -> Detection | None:
         if table(pyproject, "tool", "ruff", "format"):
             checks.append(
                 DetectedCheck(
-                    "format", tool("ruff", "format", "--check", "."), everything,
+                    "format",
+                    tool("ruff", "format", "--check", "."),
+                    everything,
                     "ruff format (checks only, rewrites nothing)",
                     "ruff format: [tool.ruff.format] in pyproject.toml",
                 )
-            )  # fmt: skip
+            )
     if table(pyproject, "tool", "black") or "black" in deps:
-        why = "black: " + ("[tool.black] in pyproject.toml" if table(pyproject, "tool", "black")
-                           else "a dependency")  # fmt: skip
+        why = "black: " + (
+            "[tool.black] in pyproject.toml"
+            if table(pyproject, "tool", "black")
+            else "a dependency"
+        )
         checks.append(
             DetectedCheck("black", tool("black", "--check", "."), everything, "black --check", why)
         )

@@ -84,8 +84,8 @@ def _header(root: Path, detections: Sequence[Detection]) -> list[str]:
     ]
     if not detections:
         lines += [
-            "# Nothing detected (no pyproject.toml, package.json, go.mod or Cargo.toml): no checks,",
-            "# and CODE may write anywhere. Run setup again once the project has a layout.",
+            "# Nothing detected (no pyproject.toml, package.json, go.mod or Cargo.toml): no",
+            "# checks, and CODE may write anywhere. Run setup again once the project has a layout.",
         ]
     for d in detections:
         lines.append(f"# Detected: {d.summary}")
