@@ -71,6 +71,17 @@ def table(data: dict[str, Any], *keys: str) -> dict[str, Any]:
     return data
 
 
+def has_table(data: dict[str, Any], *keys: str) -> bool:
+    """Whether data[k1][k2]... is a table, even an empty one (`[tool.ruff]` alone configures
+    ruff with its defaults)."""
+    for key in keys:
+        value = data.get(key) if isinstance(data, dict) else None
+        if not isinstance(value, dict):
+            return False
+        data = value
+    return True
+
+
 def installed(tool: str) -> bool:
     return shutil.which(tool) is not None
 

@@ -242,7 +242,7 @@ def _unit_test_globs(
             continue
         if e2e_dir.startswith(folder + "/"):
             inner = e2e_dir.split("/")[1]
-            globs.append(f"{folder}/*")
+            globs.append(f"{folder}/*.*")  # files only: `*` alone could be the e2e folder
             globs += [
                 f"{folder}/{p.name}/**"
                 for p in sorted((root / folder).iterdir())

@@ -9,6 +9,7 @@ from typing import Any
 from engine.setup.facts import (
     code_dirs,
     first_existing,
+    has_table,
     has_files,
     installed,
     normalise,
@@ -68,7 +69,7 @@ def detect(root: Path) -> Detection | None:
         checks.append(
             DetectedCheck("lint", tool("ruff", "check", "."), everything, "ruff lint", lint_why)
         )
-        if table(pyproject, "tool", "ruff", "format"):
+        if has_table(pyproject, "tool", "ruff", "format"):
             checks.append(
                 DetectedCheck(
                     "format",
@@ -78,10 +79,10 @@ def detect(root: Path) -> Detection | None:
                     "ruff format: [tool.ruff.format] in pyproject.toml",
                 )
             )
-    if table(pyproject, "tool", "black") or "black" in deps:
+    if has_table(pyproject, "tool", "black") or "black" in deps:
         why = "black: " + (
             "[tool.black] in pyproject.toml"
-            if table(pyproject, "tool", "black")
+            if has_table(pyproject, "tool", "black")
             else "a dependency"
         )
         checks.append(
@@ -150,7 +151,7 @@ def _manager(root: Path, pyproject: dict[str, Any]) -> tuple[str, str]:
         if (root / lock).is_file():
             return manager, f"from {lock}"
     for manager in ("poetry", "pdm", "uv", "hatch"):
-        if table(pyproject, "tool", manager):
+        if has_table(pyproject, "tool", manager):
             return manager, f"from [tool.{manager}] in pyproject.toml"
     if (root / "hatch.toml").is_file():
         return "hatch", "from hatch.toml"
@@ -217,7 +218,7 @@ def _pytest_why(
     tox_ini: Any,
     tests_dir: str,
 ) -> str:
-    if table(pyproject, "tool", "pytest"):
+    if has_table(pyproject, "tool", "pytest"):
         return "pytest: [tool.pytest.ini_options] in pyproject.toml"
     if (root / "pytest.ini").is_file():
         return "pytest: pytest.ini"
@@ -280,7 +281,7 @@ def _test_write_sets(root: Path, tests_dir: str) -> tuple[tuple[str, ...], tuple
 
 
 def _ruff_why(root: Path, pyproject: dict[str, Any], deps: set[str]) -> str:
-    if table(pyproject, "tool", "ruff"):
+    if has_table(pyproject, "tool", "ruff"):
         return "ruff: [tool.ruff] in pyproject.toml"
     name = first_existing(root, ("ruff.toml", ".ruff.toml"))
     if name:
@@ -299,7 +300,7 @@ def _flake8_why(root: Path, deps: set[str], setup_cfg: Any, tox_ini: Any) -> str
 
 
 def _mypy_why(root: Path, pyproject: dict[str, Any], deps: set[str], setup_cfg: Any) -> str:
-    if table(pyproject, "tool", "mypy"):
+    if has_table(pyproject, "tool", "mypy"):
         return "mypy: [tool.mypy] in pyproject.toml"
     name = first_existing(root, ("mypy.ini", ".mypy.ini"))
     if name:
@@ -313,7 +314,7 @@ def _mypy_why(root: Path, pyproject: dict[str, Any], deps: set[str], setup_cfg: 
 
 
 def _pyright_why(root: Path, pyproject: dict[str, Any], deps: set[str]) -> str:
-    if table(pyproject, "tool", "pyright"):
+    if has_table(pyproject, "tool", "pyright"):
         return "pyright: [tool.pyright] in pyproject.toml"
     if (root / "pyrightconfig.json").is_file():
         return "pyright: pyrightconfig.json"
