@@ -25,7 +25,9 @@ def main(argv: list[str] | None = None) -> int:
     )
     setup.add_argument("directory", nargs="?", default=".")
     setup.add_argument(
-        "--dry-run", action="store_true", help="print the file and the table, write nothing"
+        "--dry-run",
+        action="store_true",
+        help="print the file and the table; write no file (the checks still run once)",
     )
     setup.add_argument(
         "--refresh",

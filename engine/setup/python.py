@@ -9,8 +9,8 @@ from typing import Any
 from engine.setup.facts import (
     code_dirs,
     first_existing,
-    has_table,
     has_files,
+    has_table,
     installed,
     normalise,
     read_ini,

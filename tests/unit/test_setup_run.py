@@ -1,0 +1,134 @@
+"""Setup runs each detected check once: the table, what a check that cannot start becomes in
+the file, --dry-run, --refresh, and a folder that is not a git repository."""
+
+from __future__ import annotations
+
+import io
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+import yaml
+
+from engine.__main__ import main
+from engine.commands.setup import run_setup
+from engine.config.load import load_pipeline
+
+PYPROJECT = "[project]\nname = 'calc'\n[tool.ruff]\n[tool.mypy]\n"
+TEST_FILE = "def test_one():\n    assert 1 + 1 == 2\n"
+
+
+@pytest.fixture
+def fake_path(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
+    """A PATH holding python (this interpreter), a ruff that finds one error, and no mypy."""
+    bin_dir = tmp_path / "bin"
+    bin_dir.mkdir()
+    (bin_dir / "python").symlink_to(sys.executable)
+    ruff = bin_dir / "ruff"
+    ruff.write_text(
+        "#!/bin/sh\necho 'calc.py:1:1: F401 unused import'\necho 'Found 1 error.'\nexit 1\n"
+    )
+    ruff.chmod(0o755)
+    monkeypatch.setenv("PATH", f"{bin_dir}{os.pathsep}/usr/bin{os.pathsep}/bin")
+    return bin_dir
+
+
+def project(root: Path) -> Path:
+    (root / "tests").mkdir(parents=True)
+    (root / "pyproject.toml").write_text(PYPROJECT)
+    (root / "calc.py").write_text("import os\n")
+    (root / "tests" / "test_calc.py").write_text(TEST_FILE)
+    return root
+
+
+def test_the_table_and_what_cannot_start(tmp_path: Path, fake_path: Path) -> None:
+    root = project(tmp_path / "p")
+    out = io.StringIO()
+    assert run_setup(root, out=out) == 0
+    rows = {line.split()[0]: line for line in out.getvalue().splitlines() if line.startswith("  ")}
+    assert "passes" in rows["tests"]
+    assert "fails" in rows["lint"] and "exit 1: Found 1 error." in rows["lint"]
+    assert "cannot start" in rows["typecheck"] and "'mypy' is not installed" in rows["typecheck"]
+    text = (root / "marathon.yaml").read_text()
+    data = yaml.safe_load(text)
+    assert set(data["checks"]) == {"tests", "lint"}  # typecheck is only a comment
+    assert "# typecheck: left out, it cannot start ('mypy' is not installed)" in text
+    assert "#   command: mypy ." in text or "#   command: mypy" in text
+    assert "# failed when setup ran it: exit 1: Found 1 error." in text
+    assert set(load_pipeline(root).checks) == {"tests", "lint"}
+
+
+def test_a_module_the_runner_lacks_cannot_start_but_a_tests_import_error_fails(
+    tmp_path: Path, fake_path: Path
+) -> None:
+    root = tmp_path / "p"
+    (root / "tests").mkdir(parents=True)
+    (root / "requirements.txt").write_text("pytest\n")
+    (root / "tests" / "test_x.py").write_text("import no_such_module_here\n")
+    out = io.StringIO()
+    assert run_setup(root, out=out, dry_run=True) == 0
+    assert "fails" in out.getvalue() and "cannot start" not in out.getvalue()
+
+
+def test_dry_run_prints_the_file_and_the_table_and_writes_nothing(
+    tmp_path: Path, fake_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    root = project(tmp_path / "p")
+    before = sorted(p.name for p in root.iterdir())
+    assert main(["setup", str(root), "--dry-run"]) == 0
+    out = capsys.readouterr().out
+    assert "(dry run: nothing written)" in out and "checks:" in out and "phases:" in out
+    assert "  tests      passes" in out
+    # No marathon.yaml, dodo.py or doit.cfg; the checks it ran may leave their caches.
+    after = sorted(p.name for p in root.iterdir() if not p.name.startswith((".", "__")))
+    assert after == before
+
+
+def test_refresh_shows_the_diff_then_rewrites(tmp_path: Path) -> None:
+    root = tmp_path
+    (root / "go.mod").write_text("module x\n")
+    assert run_setup(root, out=io.StringIO(), run_checks=False) == 0
+    (root / ".golangci.yml").write_text("linters: {}\n")
+    out = io.StringIO()
+    assert run_setup(root, out=out, run_checks=False) == 0
+    assert "exists and was kept" in out.getvalue()
+    assert "golangci-lint run" not in (root / "marathon.yaml").read_text()
+
+    out = io.StringIO()
+    assert run_setup(root, out=out, run_checks=False, refresh=True, dry_run=True) == 0
+    assert "+    command: golangci-lint run" in out.getvalue()
+    assert "golangci-lint run" not in (root / "marathon.yaml").read_text()
+
+    out = io.StringIO()
+    assert run_setup(root, out=out, run_checks=False, refresh=True) == 0
+    assert "+    command: golangci-lint run" in out.getvalue() and "rewrote" in out.getvalue()
+    assert "lint" in load_pipeline(root).checks
+    out = io.StringIO()
+    assert run_setup(root, out=out, run_checks=False, refresh=True) == 0
+    assert "is up to date" in out.getvalue()
+
+
+def test_outside_a_git_repository_it_says_so_and_offers_git_init(tmp_path: Path) -> None:
+    out = io.StringIO()
+    asked: list[str] = []
+    assert (
+        run_setup(tmp_path, out=out, run_checks=False, ask=lambda q: asked.append(q) or False) == 0
+    )
+    assert "is not a git repository" in out.getvalue() and "no worktrees" in out.getvalue()
+    assert "`git init`" in out.getvalue() and asked and "git init" in asked[0]
+    assert not (tmp_path / ".git").exists()
+
+    other = tmp_path / "other"
+    other.mkdir()
+    out = io.StringIO()
+    assert run_setup(other, out=out, run_checks=False, ask=lambda q: True) == 0
+    assert "ran git init" in out.getvalue() and "not a git repository" not in out.getvalue()
+    assert subprocess.run(["git", "rev-parse"], cwd=other).returncode == 0
+
+
+def test_git_init_flag(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    assert main(["setup", str(tmp_path), "--no-run", "--git-init"]) == 0
+    assert (tmp_path / ".git").is_dir()
+    assert "not a git repository" not in capsys.readouterr().out
