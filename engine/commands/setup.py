@@ -40,6 +40,7 @@ def run_setup(
 
     if not root.is_dir():
         raise MarathonError(f"{root}: not a folder; create it first")
+    root = root.resolve()
     detections = detect_project(root)
     checks = [c for d in detections for c in d.checks]
     supported = ok_exit_codes_supported()
@@ -80,7 +81,12 @@ def run_setup(
         _print_diff(old, text, config, out)
         config.write_text(text, encoding="utf-8")
         out.write(f"rewrote {config}\n")
-    if git_init or (not is_repo(root) and ask is not None and ask(f"run `git init` in {root}?")):
+    if not git_init and not is_repo(root) and ask is not None:
+        _git_note(root, False, offer=False, out=out)
+        git_init = ask(f"run `git init` in {root}?")
+        if not git_init:
+            out.write("  not now: `git init` (or setup with --git-init) makes it one later\n")
+    if git_init and not is_repo(root):
         subprocess.run(["git", "init", "-q"], cwd=root, check=True)
         out.write(f"ran git init in {root}\n")
     for path in write_entry_files(root, text):
@@ -91,7 +97,8 @@ def run_setup(
             f"`run = {RANKED_RUN}` to its [COMMAND] section (make the section if it has none), "
             "so ready tasks on the critical path start first\n"
         )
-    _git_note(root, is_repo(root), offer=True, out=out)
+    if ask is None or git_init:  # when asked and declined, the note was shown already
+        _git_note(root, is_repo(root), offer=True, out=out)
     out.write("next: read marathon.yaml (agents, checks), then `doit init --spec SPEC --dry-run`\n")
     return 0
 
@@ -101,6 +108,7 @@ def print_summary(detections: list, outcomes: list, out: TextIO) -> None:
         out.write("detected: nothing (no pyproject.toml, package.json, go.mod or Cargo.toml)\n")
     for d in detections:
         out.write(f"detected: {d.summary}\n")
+        out.write("".join(f"  left out: {note}\n" for note in d.notes))
     if not outcomes:
         return
     commands = {c.name: c.shown for d in detections for c in d.checks}

@@ -81,6 +81,11 @@ def detect(root: Path) -> Detection | None:
             " test script's runner when named *.test.*"
         )
 
+    if checks and not (root / "node_modules").is_dir():
+        notes.append(
+            f"node_modules/ is missing: the checks cannot start until `{manager} install`;"
+            " then run setup again with --refresh"
+        )
     test_writes = _unit_test_globs(root, dirs, packages, e2e_dir)
     lock = first_existing(root, tuple(name for name, _ in LOCKS))
     code_writes = (

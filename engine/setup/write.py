@@ -112,7 +112,12 @@ def _checks(
 ) -> list[str]:
     if not checks:
         return ["checks: {}               # none detected; add `name: {command: ...}` entries", ""]
-    lines = ["checks:                  # read-only checks run in parallel (doit -n 4 verify)"]
+    live = [c for c in checks if (o := outcomes.get(c.name)) is None or o.status != CANNOT_START]
+    lines = [
+        "checks:                  # read-only checks run in parallel (doit -n 4 verify)"
+        if live
+        else "checks: {}  # every detected check is left out below; uncommenting one, drop the {}"
+    ]
     for check in checks:
         outcome = outcomes.get(check.name)
         block = [
