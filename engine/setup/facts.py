@@ -5,12 +5,16 @@ from __future__ import annotations
 
 import configparser
 import contextlib
+import fnmatch
 import json
+import os
 import re
 import shutil
 import tomllib
 from pathlib import Path
 from typing import Any
+
+from engine.errors import MarathonError
 
 # Folders that are never the project's own code.
 NOT_SOURCE = frozenset(
@@ -35,10 +39,58 @@ NOT_SOURCE = frozenset(
 )
 
 
+# Folders a walk never enters: installed dependencies and build output can be huge.
+NOT_WALKED = frozenset({"node_modules", "venv", "env", "target", "dist", "build", "__pycache__"})
+
+
 def read_toml(path: Path) -> dict[str, Any]:
     with contextlib.suppress(OSError, UnicodeDecodeError, tomllib.TOMLDecodeError):
         return tomllib.loads(path.read_text(encoding="utf-8"))
     return {}
+
+
+def manifest_toml(path: Path) -> dict[str, Any]:
+    """A manifest the detection rests on (pyproject.toml, Cargo.toml): {} when absent, an error
+    naming the place when broken, because what setup would write from it could only be wrong."""
+    text = _manifest_text(path)
+    try:
+        return tomllib.loads(text) if text is not None else {}
+    except tomllib.TOMLDecodeError as exc:
+        found = re.search(r"\(at line (\d+), column (\d+)\)", str(exc))
+        where = f"{path.name}:{found.group(1)}:{found.group(2)}" if found else path.name
+        reason = re.sub(r"\s*\(at line.*", "", str(exc))
+        raise _broken(where, f"not valid TOML ({reason})") from None
+
+
+def manifest_json(path: Path) -> dict[str, Any]:
+    """package.json, as manifest_toml."""
+    text = _manifest_text(path)
+    if text is None:
+        return {}
+    try:
+        data = json.loads(text)
+    except ValueError as exc:
+        where = f"{path.name}:{exc.lineno}:{exc.colno}" if hasattr(exc, "lineno") else path.name
+        raise _broken(where, f"not valid JSON ({getattr(exc, 'msg', exc)})") from None
+    if not isinstance(data, dict):
+        raise _broken(path.name, "expected a JSON object at the top")
+    return data
+
+
+def _manifest_text(path: Path) -> str | None:
+    try:
+        return path.read_text(encoding="utf-8")
+    except FileNotFoundError:
+        return None
+    except (OSError, UnicodeDecodeError) as exc:
+        raise _broken(path.name, f"cannot be read ({exc})") from None
+
+
+def _broken(where: str, problem: str) -> MarathonError:
+    return MarathonError(
+        f"{problem}; setup detects the project from this file: fix it and run setup again",
+        where=where,
+    )
 
 
 def read_json(path: Path) -> dict[str, Any]:
@@ -100,13 +152,15 @@ def code_dirs(root: Path) -> list[str]:
 
 
 def has_files(folder: Path, pattern: str) -> bool:
-    """Whether `folder` holds a file matching `pattern` (a pathlib glob), at any depth."""
+    """Whether `folder` holds a file matching `pattern` (fnmatch), at any depth; hidden and
+    tooling folders (node_modules, .venv, target ...) are never entered."""
     if not folder.is_dir():
         return False
-    return any(
-        "node_modules" not in p.parts and not any(part.startswith(".") for part in p.parts)
-        for p in folder.rglob(pattern)
-    )
+    for _dirpath, dirnames, filenames in os.walk(folder):
+        dirnames[:] = [d for d in dirnames if not d.startswith(".") and d not in NOT_WALKED]
+        if any(fnmatch.fnmatchcase(name, pattern) for name in filenames):
+            return True
+    return False
 
 
 def requirement_names(text: str) -> set[str]:

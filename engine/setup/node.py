@@ -5,13 +5,15 @@ scripts only its packages define)."""
 
 from __future__ import annotations
 
+import posixpath
 import re
 from pathlib import Path
 from typing import Any
 
 import yaml
 
-from engine.setup.facts import first_existing, read_json, read_text
+from engine.errors import MarathonError
+from engine.setup.facts import first_existing, manifest_json, read_text
 from engine.setup.model import DetectedCheck, Detection
 
 LOCKS = (
@@ -31,9 +33,9 @@ UNIT_PATTERNS = ("**/*.test.*", "**/*.spec.*", "**/__tests__/**")
 
 
 def detect(root: Path) -> Detection | None:
-    pkg = read_json(root / "package.json")
     if not (root / "package.json").is_file():
         return None
+    pkg = manifest_json(root / "package.json")
     manager, manager_why = _manager(root, pkg)
     scripts = _scripts(pkg)
     packages = _workspace_packages(root, pkg)
@@ -166,9 +168,16 @@ def _workspace_packages(root: Path, pkg: dict[str, Any]) -> list[str]:
     if text:
         try:
             data = yaml.safe_load(text) or {}
-        except yaml.YAMLError:
-            data = {}
-        patterns = [str(p) for p in (data.get("packages") or []) if isinstance(data, dict)]
+        except yaml.YAMLError as exc:
+            mark = getattr(exc, "problem_mark", None)
+            where = "pnpm-workspace.yaml" + (f":{mark.line + 1}:{mark.column + 1}" if mark else "")
+            raise MarathonError(
+                "not valid YAML; setup reads the workspace packages from it: fix it and run"
+                " setup again",
+                where=where,
+            ) from None
+        listed = data.get("packages") if isinstance(data, dict) else None
+        patterns = [str(p) for p in listed or [] if isinstance(listed, list)]
     workspaces = pkg.get("workspaces")
     if isinstance(workspaces, dict):
         workspaces = workspaces.get("packages")
@@ -191,10 +200,10 @@ def _per_package(
     """The root defines no such script, so each package that does gets its own check."""
     checks = []
     for folder in packages:
-        pkg = read_json(root / folder / "package.json")
+        pkg = manifest_json(root / folder / "package.json")
         if script not in _scripts(pkg):
             continue
-        label = re.sub(r"[^A-Za-z0-9_-]+", "-", folder.rsplit("/", 1)[-1]).strip("-")
+        label = _labels(packages)[folder]
         package = str(pkg.get("name") or folder)
         checks.append(
             DetectedCheck(
@@ -208,6 +217,20 @@ def _per_package(
     return checks
 
 
+def _labels(packages: list[str]) -> dict[str, str]:
+    """A check-name prefix per package: its folder's name, or its whole path where two
+    packages share a folder name (packages/core, apps/core)."""
+
+    def clean(text: str) -> str:
+        return re.sub(r"[^A-Za-z0-9_-]+", "-", text).strip("-") or "package"
+
+    names = [folder.rsplit("/", 1)[-1] for folder in packages]
+    return {
+        folder: clean(name if names.count(name) == 1 else folder)
+        for folder, name in zip(packages, names, strict=True)
+    }
+
+
 def _e2e(
     root: Path, pkg: dict[str, Any], scripts: dict[str, str], run: _Runner, reads: tuple[str, ...]
 ) -> tuple[str, DetectedCheck | None]:
@@ -216,10 +239,10 @@ def _e2e(
     cypress = next(iter(sorted(root.glob("cypress.config.*"))), None)
     folder = "e2e"
     if playwright is not None:
-        match = re.search(r"testDir\s*:\s*['\"]\.?/?([^'\"]+)['\"]", read_text(playwright))
-        folder = (
-            match.group(1).strip("/") if match else first_existing(root, ("e2e", "tests")) or "e2e"
-        )
+        match = re.search(r"testDir\s*:\s*['\"]([^'\"]+)['\"]", read_text(playwright))
+        folder = posixpath.normpath(match.group(1)) if match else ""
+        if not folder or folder.startswith(("..", "/", ".")) or any(c in folder for c in "*?[{"):
+            folder = first_existing(root, ("e2e", "tests")) or "e2e"  # Playwright's usual places
     elif cypress is not None:
         folder = "cypress"
     script = next((s for s in E2E_SCRIPTS if s in scripts), "")

@@ -12,6 +12,7 @@ from engine.setup.facts import (
     has_files,
     has_table,
     installed,
+    manifest_toml,
     normalise,
     read_ini,
     read_text,
@@ -37,7 +38,7 @@ PYTEST_NO_TESTS = 5
 
 
 def detect(root: Path) -> Detection | None:
-    pyproject = read_toml(root / "pyproject.toml")
+    pyproject = manifest_toml(root / "pyproject.toml")
     manifests = [
         name
         for name in ("pyproject.toml", "setup.py", "setup.cfg", "requirements.txt", "Pipfile")
@@ -90,11 +91,16 @@ def detect(root: Path) -> Detection | None:
         )
     flake8_why = _flake8_why(root, deps, setup_cfg, tox_ini)
     if flake8_why:
-        checks.append(DetectedCheck("flake8", tool("flake8"), everything, "flake8", flake8_why))
+        # flake8, unlike ruff and black, looks inside a virtual environment in the project.
+        venvs = [v for v in (".venv", "venv") if (root / v).is_dir()]
+        skip = (f"--extend-exclude={','.join(venvs)}",) if venvs else ()
+        checks.append(
+            DetectedCheck("flake8", tool("flake8", *skip), everything, "flake8", flake8_why)
+        )
     mypy_why = _mypy_why(root, pyproject, deps, setup_cfg)
     typed = tuple(s.removesuffix("/**") for s in source if s.endswith("/**"))
     if mypy_why:
-        target = () if table(pyproject, "tool", "mypy").get("files") else typed
+        target = () if table(pyproject, "tool", "mypy").get("files") else typed or (".",)
         checks.append(
             DetectedCheck("typecheck", tool("mypy", *target), (*source, *configs), "mypy", mypy_why)
         )

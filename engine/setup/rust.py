@@ -4,12 +4,12 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from engine.setup.facts import read_toml, table
+from engine.setup.facts import manifest_toml, table
 from engine.setup.model import DetectedCheck, Detection
 
 
 def detect(root: Path) -> Detection | None:
-    manifest = read_toml(root / "Cargo.toml")
+    manifest = manifest_toml(root / "Cargo.toml")
     if not (root / "Cargo.toml").is_file():
         return None
     workspace = table(manifest, "workspace")

@@ -358,3 +358,61 @@ def test_schema_line_points_at_a_file_that_exists(tmp_path: Path) -> None:
     assert first.startswith(prefix)
     schema = tmp_path / first.removeprefix(prefix)  # an absolute path stays absolute
     assert schema.is_file() and schema.name == "marathon.schema.json"
+
+
+@pytest.mark.parametrize(
+    ("name", "text", "where"),
+    [
+        ("package.json", '{"scripts": {"test": "jest",}}', "package.json:1:29: not valid JSON"),
+        ("pyproject.toml", "[project]\nname = \n", "pyproject.toml:2:8: not valid TOML"),
+        ("Cargo.toml", "[package\n", "Cargo.toml:1:9: not valid TOML"),
+        ("pnpm-workspace.yaml", "packages: [a\n", "pnpm-workspace.yaml:2:1: not valid YAML"),
+    ],
+)
+def test_a_broken_manifest_is_one_error_and_nothing_is_written(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str], name: str, text: str, where: str
+) -> None:
+    from engine.__main__ import main
+
+    make(tmp_path, {name: text, **({"package.json": "{}"} if name.startswith("pnpm") else {})})
+    before = sorted(p.name for p in tmp_path.iterdir())
+    assert main(["setup", str(tmp_path), "--no-run"]) == 2
+    err = capsys.readouterr().err.strip().splitlines()
+    assert len(err) == 1 and err[0].startswith(f"error: {where}"), err
+    assert "fix it and run setup again" in err[0]
+    assert sorted(p.name for p in tmp_path.iterdir()) == before
+
+
+def test_packages_with_one_folder_name_get_distinct_checks(tmp_path: Path) -> None:
+    root = make(
+        tmp_path,
+        {
+            "package.json": '{"workspaces": ["packages/*", "apps/*"]}',
+            "packages/core/package.json": '{"name": "a", "scripts": {"test": "jest"}}',
+            "apps/core/package.json": '{"name": "b", "scripts": {"test": "jest"}}',
+        },
+    )
+    _, pipeline, _ = setup(root)
+    assert commands(pipeline) == {
+        "packages-core-test": "npm run test --workspace packages/core",
+        "apps-core-test": "npm run test --workspace apps/core",
+    }
+
+
+def test_a_playwright_test_dir_outside_the_project_is_not_a_write_set(tmp_path: Path) -> None:
+    root = make(
+        tmp_path,
+        {
+            "package.json": "{}",
+            "playwright.config.ts": "export default { testDir: '../../etc' };\n",
+        },
+    )
+    _, pipeline, _ = setup(root)
+    assert pipeline.phases["qa"].writes == ("e2e/**",)
+
+
+def test_flake8_skips_the_projects_virtual_environment(tmp_path: Path) -> None:
+    root = make(tmp_path, {"setup.cfg": "[flake8]\nmax-line-length = 100\n", "m.py": ""})
+    (root / ".venv").mkdir()
+    _, pipeline, _ = setup(root)
+    assert commands(pipeline) == {"flake8": "flake8 --extend-exclude=.venv"}
