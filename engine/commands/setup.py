@@ -111,6 +111,8 @@ def print_summary(detections: list, outcomes: list, out: TextIO) -> None:
         out.write("".join(f"  left out: {note}\n" for note in d.notes))
     if not outcomes:
         return
+    ran = any(o.status != "not run" for o in outcomes)
+    out.write("each check, run once:\n" if ran else "checks (not run):\n")
     commands = {c.name: c.shown for d in detections for c in d.checks}
     rows = [(o.check, o.status, commands[o.check], o.why) for o in outcomes]
     widths = [max(len(r[i]) for r in [("check", "result", "command", ""), *rows]) for i in range(3)]

@@ -83,7 +83,8 @@ def detect(root: Path) -> Detection | None:
             " test script's runner when named *.test.*"
         )
 
-    if checks and not (root / "node_modules").is_dir():
+    declared = any(pkg.get(k) for k in ("dependencies", "devDependencies"))
+    if checks and declared and not (root / "node_modules").is_dir():
         notes.append(
             f"node_modules/ is missing: the checks cannot start until `{manager} install`;"
             " then run setup again with --refresh"

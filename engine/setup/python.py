@@ -247,12 +247,14 @@ def _pytest_checks(
     folder = root / tests_dir
     kinds = [k for k in (*UNIT_KINDS, *E2E_KINDS) if (folder / k).is_dir()]
 
-    def check(name: str, path: str, args: tuple[str, ...], doc: str) -> DetectedCheck:
+    def check(
+        name: str, path: str, args: tuple[str, ...], doc: str, watch: tuple[str, ...] = ()
+    ) -> DetectedCheck:
         empty = not _has_tests(root / path)
         return DetectedCheck(
             name=name,
             command=tool("pytest", "-q", *args),
-            reads=(*reads, f"{path}/**"),
+            reads=(*reads, *(watch or (f"{tests_dir}/*.py", f"{path}/**"))),
             doc=doc,
             because=because,
             ok_exit_codes=(0, PYTEST_NO_TESTS) if empty else (0,),
@@ -261,12 +263,16 @@ def _pytest_checks(
 
     if not kinds:
         args = (tests_dir,) if folder.is_dir() else ()
-        return [check("tests", tests_dir, args, f"pytest {tests_dir}/")]
+        return [check("tests", tests_dir, args, f"pytest {tests_dir}/", (f"{tests_dir}/**",))]
     checks = [check(k, f"{tests_dir}/{k}", (f"{tests_dir}/{k}",), f"{k} tests") for k in kinds]
     if not any(k in E2E_KINDS for k in kinds):
         # QA writes tests/e2e/; this check runs it once it exists and passes until then.
         ignores = tuple(f"--ignore={tests_dir}/{k}" for k in kinds)
-        checks.append(check("e2e", f"{tests_dir}/e2e", (tests_dir, *ignores), "end-to-end tests"))
+        # It also collects test files directly in the folder, so it reads the whole folder.
+        args = (tests_dir, *ignores)
+        checks.append(
+            check("e2e", f"{tests_dir}/e2e", args, "end-to-end tests", (f"{tests_dir}/**",))
+        )
     return checks
 
 

@@ -23,7 +23,7 @@ from engine.setup.probe import CANNOT_START, FAILS, Outcome
 # The agent phases of the default pipeline, by name, and the write set each one gets.
 CODE, TEST, QA = "code", "test", "qa"
 # CODE may touch what an issue commonly needs besides code: manifests (per ecosystem) and docs.
-DOCS = ("README*", "CHANGELOG*", "docs/**")
+DOCS = ("*.md", "docs/**")
 STATE = ".marathon/"
 _PLAIN = re.compile(r"[A-Za-z][\w.\- /]*")
 _TOP_KEY = re.compile(r"^([A-Za-z_][\w-]*)\s*:")
@@ -59,7 +59,7 @@ def render(
     default_text = default_config_path().read_text(encoding="utf-8")
     default = yaml.safe_load(default_text) or {}
     checks = [c for d in detections for c in d.checks]
-    live = [c for c in checks if outcomes.get(c.name, Outcome(c.name, "")).status != CANNOT_START]
+    live = [c for c in checks if not _left_out(outcomes, c)]
     lines = _header(root, detections)
     for key, block in _top_blocks(default_text):
         if key not in ("checks", "phases"):
@@ -112,7 +112,7 @@ def _checks(
 ) -> list[str]:
     if not checks:
         return ["checks: {}               # none detected; add `name: {command: ...}` entries", ""]
-    live = [c for c in checks if (o := outcomes.get(c.name)) is None or o.status != CANNOT_START]
+    live = [c for c in checks if not _left_out(outcomes, c)]
     lines = [
         "checks:                  # read-only checks run in parallel (doit -n 4 verify)"
         if live
@@ -134,8 +134,13 @@ def _checks(
                 block.append(
                     f"  # {codes}  ({check.ok_why}; this engine does not know the key yet)"
                 )
-        if outcome is not None and outcome.status == CANNOT_START:
-            lines.append(f"  # {check.name}: left out, it cannot start ({outcome.why});")
+        if outcome is not None and outcome.left_out:
+            reason = (
+                f"it cannot start ({outcome.why})"
+                if outcome.status == CANNOT_START
+                else outcome.why
+            )
+            lines.append(f"  # {check.name}: left out, {reason};")
             lines.append("  # uncomment it once it does. Detected from " + check.because)
             lines += [f"  # {line}" for line in block]
             continue
@@ -143,6 +148,11 @@ def _checks(
             lines.append(f"  # failed when setup ran it: {outcome.why}")
         lines += [f"  {line}" for line in block]
     return [*lines, ""]
+
+
+def _left_out(outcomes: Mapping[str, Outcome], check: DetectedCheck) -> bool:
+    outcome = outcomes.get(check.name)
+    return outcome is not None and outcome.left_out
 
 
 def _phases(

@@ -32,6 +32,18 @@ def make(root: Path, files: dict[str, str]) -> Path:
     return root
 
 
+def table_rows(out: str) -> list[list[str]]:
+    """The rows of setup's table: the indented lines after its title and header."""
+    lines = out.splitlines()
+    start = lines.index("each check, run once:") + 2
+    rows = []
+    for line in lines[start:]:
+        if not line.startswith("  "):
+            break
+        rows.append(line.split())
+    return rows
+
+
 def setup_and_verify(root: Path, checks: set[str]) -> str:
     result = subprocess.run(
         [sys.executable, "-m", "engine", "setup", str(root)],
@@ -42,8 +54,9 @@ def setup_and_verify(root: Path, checks: set[str]) -> str:
         stdin=subprocess.DEVNULL,
     )
     assert result.returncode == 0, result.stderr
-    table = [line.split() for line in result.stdout.splitlines() if line.startswith("  ")]
-    assert {row[0]: row[1] for row in table[1:]} == dict.fromkeys(checks, "passes"), result.stdout
+    assert {row[0]: row[1] for row in table_rows(result.stdout)} == dict.fromkeys(
+        checks, "passes"
+    ), result.stdout
     data = yaml.safe_load((root / "marathon.yaml").read_text())
     assert set(data["checks"]) == checks
     verify = run_doit(root, "-n", "2", "verify", env=env())
@@ -70,6 +83,17 @@ def test_python_project(tmp_path: Path) -> None:
     out = setup_and_verify(root, {"tests", "lint"})
     assert "Python (pip, no lock file), src layout, tests in tests/" in out
 
+    # The tests move into unit/; `doit setup --refresh` in the workspace shows and applies it.
+    (root / "tests" / "unit").mkdir()
+    (root / "tests" / "test_calc.py").rename(root / "tests" / "unit" / "test_calc.py")
+    refresh = run_doit(root, "setup", "--refresh", env=env())
+    assert refresh.returncode == 0, refresh.stdout + refresh.stderr
+    assert "-  tests:" in refresh.stdout and "+  unit:" in refresh.stdout
+    assert "+    command: python -m pytest -q tests/unit" in refresh.stdout
+    assert "rewrote" in refresh.stdout
+    verify = run_doit(root, "-n", "2", "verify", env=env())
+    assert verify.returncode == 0 and "verify:unit" in verify.stdout, verify.stdout
+
 
 def test_python_project_with_no_tests_yet(tmp_path: Path) -> None:
     """pytest's exit 5: passes when the engine knows ok_exit_codes, else setup says why not."""
@@ -83,11 +107,15 @@ def test_python_project_with_no_tests_yet(tmp_path: Path) -> None:
         env=env(),
         timeout=60,
     )
-    row = next(line for line in result.stdout.splitlines() if line.startswith("  tests"))
+    row = " ".join(next(r for r in table_rows(result.stdout) if r[0] == "tests"))
     if ok_exit_codes_supported():
         assert "passes" in row and "exit 5" in row
     else:
         assert "fails" in row and "exit 5" in row and "counts it as a failure" in row
+        # ... and it is a comment in the file, so VERIFY does not fail on a new project
+        assert "  # tests: left out, exit 5: pytest exits 5 when it collects no tests" in (
+            result.stdout
+        )
 
 
 @pytest.mark.skipif(shutil.which("npm") is None, reason="npm is not installed")

@@ -67,7 +67,7 @@ def test_python_flat_layout_with_uv(tmp_path: Path) -> None:
     assert pipeline.checks["tests"].reads == ("calc/**", "pyproject.toml", "tests/**")
     assert pipeline.phases["code"].reads == (".marathon/plans/{id}.md", "calc/**")
     code = pipeline.phases["code"].writes
-    assert {"calc/**", "pyproject.toml", "uv.lock", "README*", "docs/**"} <= set(code)
+    assert {"calc/**", "pyproject.toml", "uv.lock", "*.md", "docs/**"} <= set(code)
     assert pipeline.phases["test"].writes == ("tests/*.py", "tests/unit/**")
     assert pipeline.phases["qa"].writes == ("tests/e2e/**",)
     assert_qa_tests_are_run(pipeline, "tests/e2e/test_flow.py")
@@ -99,7 +99,8 @@ def test_python_src_layout_poetry_with_split_tests_and_mypy(tmp_path: Path) -> N
         "typecheck": "poetry run mypy src",
     }
     assert "src layout" in out and "poetry, from poetry.lock" in out
-    assert pipeline.checks["unit"].reads[-1] == "tests/unit/**"
+    assert pipeline.checks["unit"].reads[-2:] == ("tests/*.py", "tests/unit/**")
+    assert pipeline.checks["e2e"].reads[-1] == "tests/**"  # it collects tests/*.py too
     writes = pipeline.phases["test"].writes
     assert {"tests/unit/**", "tests/integration/**"} <= set(writes)
     assert pipeline.phases["qa"].writes == ("tests/e2e/**",)

@@ -47,7 +47,9 @@ def test_the_table_and_what_cannot_start(tmp_path: Path, fake_path: Path) -> Non
     root = project(tmp_path / "p")
     out = io.StringIO()
     assert run_setup(root, out=out) == 0
-    rows = {line.split()[0]: line for line in out.getvalue().splitlines() if line.startswith("  ")}
+    said = out.getvalue().splitlines()
+    table = said[said.index("each check, run once:") + 2 :]
+    rows = {line.split()[0]: line for line in table if line.startswith("  ")}
     assert "passes" in rows["tests"]
     assert "fails" in rows["lint"] and "exit 1: Found 1 error." in rows["lint"]
     assert "cannot start" in rows["typecheck"] and "'mypy' is not installed" in rows["typecheck"]
