@@ -119,7 +119,7 @@ def print_summary(detections: list, outcomes: list, out: TextIO) -> None:
     head = ("check", "result", "command", "why")
     for row in (head, *rows):
         cells = [cell.ljust(widths[i]) for i, cell in enumerate(row[:3])]
-        out.write("  " + "  ".join(cells) + ("  " + row[3] if row[3] else "") + "\n")
+        out.write(("  " + "  ".join(cells) + "  " + row[3]).rstrip() + "\n")
 
 
 def _print_diff(old: str, new: str, config: Path, out: TextIO) -> None:

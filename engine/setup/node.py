@@ -52,11 +52,10 @@ def detect(root: Path) -> Detection | None:
     e2e_dir, e2e_check = _e2e(root, pkg, scripts, run, reads)
     for script, name, doc in (("test", "test", "unit tests"), ("lint", "lint", "lint")):
         if script in scripts:
-            checks.append(
-                DetectedCheck(
-                    name, run.script(script), reads, doc, f"{name}: package.json scripts.{script}"
-                )
-            )
+            # Without an e2e runner, QA's e2e/ tests are the test script's to run.
+            watch = (*reads, f"{e2e_dir}/**") if name == "test" and e2e_check is None else reads
+            why = f"{name}: package.json scripts.{script}"
+            checks.append(DetectedCheck(name, run.script(script), watch, doc, why))
         else:
             checks += _per_package(root, packages, script, name, doc, run)
     typecheck = next((s for s in TYPECHECK_SCRIPTS if s in scripts), "")

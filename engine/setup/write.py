@@ -9,6 +9,7 @@ from __future__ import annotations
 import json
 import os
 import re
+import textwrap
 from collections.abc import Mapping, Sequence
 from importlib import resources
 from pathlib import Path
@@ -88,10 +89,19 @@ def _header(root: Path, detections: Sequence[Detection]) -> list[str]:
             "# checks, and CODE may write anywhere. Run setup again once the project has a layout.",
         ]
     for d in detections:
-        lines.append(f"# Detected: {d.summary}")
-        lines += [f"#   {c.because} -> check {c.name}" for c in d.checks]
-        lines += [f"#   left out: {note}" for note in d.notes]
+        lines += _comment(f"Detected: {d.summary}", "")
+        for c in d.checks:
+            lines += _comment(f"{c.because} -> check {c.name}", "  ")
+        for note in d.notes:
+            lines += _comment(f"left out: {note}", "  ")
     return [*lines, ""]
+
+
+def _comment(text: str, indent: str) -> list[str]:
+    """A comment wrapped to the project's usual 100 columns."""
+    return textwrap.wrap(
+        text, width=99, initial_indent=f"# {indent}", subsequent_indent=f"# {indent}    "
+    )
 
 
 def _top_blocks(text: str) -> list[tuple[str, list[str]]]:

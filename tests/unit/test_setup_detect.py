@@ -168,6 +168,7 @@ def test_node_manager_from_the_lock_file(
         "src/**/__tests__/**",
     )
     assert pipeline.phases["qa"].writes == ("e2e/**",)
+    assert_qa_tests_are_run(pipeline, "e2e/login.test.ts")  # by the test script's runner
     assert {"src/**", "package.json", "tsconfig.json", lock} <= set(pipeline.phases["code"].writes)
     assert_disjoint_concurrent_writes(pipeline)
 
