@@ -418,3 +418,28 @@ def test_flake8_skips_the_projects_virtual_environment(tmp_path: Path) -> None:
     (root / ".venv").mkdir()
     _, pipeline, _ = setup(root)
     assert commands(pipeline) == {"flake8": "flake8 --extend-exclude=.venv"}
+
+
+@pytest.mark.parametrize(
+    ("files", "runner", "why"),
+    [
+        ({"pdm.lock": ""}, "pdm run", "from pdm.lock"),
+        ({"Pipfile": "[packages]\n", "Pipfile.lock": "{}"}, "pipenv run", "from Pipfile.lock"),
+        ({"Pipfile": "[dev-packages]\npytest = '*'\n"}, "pipenv run", "from Pipfile"),
+        ({"hatch.toml": "[envs.default]\n"}, "hatch run", "from hatch.toml"),
+    ],
+)
+def test_python_managers(tmp_path: Path, files: dict[str, str], runner: str, why: str) -> None:
+    root = make(tmp_path, {**files, "pyproject.toml": "[tool.ruff]\n", "m.py": ""})
+    _, pipeline, out = setup(root)
+    assert commands(pipeline)["lint"] == f"{runner} ruff check ."
+    assert f"({runner.split()[0]}, {why})" in out
+
+
+def test_mypy_installed_in_the_projects_venv_counts_one_on_path_does_not(tmp_path: Path) -> None:
+    root = make(tmp_path, {"pyproject.toml": "[tool.ruff]\n", "pkg/__init__.py": ""})
+    _, pipeline, out = setup(root)
+    assert "typecheck" not in pipeline.checks and "left out: mypy / pyright" in out
+    make(root, {".venv/bin/mypy": "#!/bin/sh\n"})
+    run_setup(root, out=io.StringIO(), run_checks=False, refresh=True)
+    assert commands(load_pipeline(root))["typecheck"] == "mypy pkg"
