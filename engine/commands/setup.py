@@ -50,7 +50,12 @@ def run_setup(
     else:
         outcomes = [Outcome(c.name, NOT_RUN) for c in checks]
     by_name = {o.check: o for o in outcomes}
-    text = render(root, detections, by_name, ok_codes_supported=supported)
+    config = root / CONFIG_NAME
+    old = config.read_text(encoding="utf-8") if config.is_file() else None
+    base = old if refresh else None  # a refresh keeps the project's tracker, agents and phases
+    text = render(root, detections, by_name, ok_codes_supported=supported, base=base)
+    if base is not None:
+        validate(root, base)  # the project's own file first: its problem is theirs to fix
     try:
         validate(root, text)
     except MarathonError as exc:  # a detection bug, not the user's input
@@ -60,8 +65,6 @@ def run_setup(
             exit_code=1,
         ) from None
 
-    config = root / CONFIG_NAME
-    old = config.read_text(encoding="utf-8") if config.is_file() else None
     print_summary(detections, outcomes, out)
     if dry_run:
         if old is not None and refresh:

@@ -18,6 +18,7 @@ from typing import Any
 import yaml
 
 from engine.config.load import CONFIG_NAME, default_config_path, parse_pipeline, schema
+from engine.errors import MarathonError
 from engine.setup.model import DetectedCheck, Detection
 from engine.setup.probe import CANNOT_START, FAILS, Outcome
 
@@ -56,9 +57,13 @@ def render(
     outcomes: Mapping[str, Outcome],
     *,
     ok_codes_supported: bool,
+    base: str | None = None,
 ) -> str:
-    default_text = default_config_path().read_text(encoding="utf-8")
-    default = yaml.safe_load(default_text) or {}
+    """The file for `detections`. `base` is the pipeline whose settings and phases it keeps
+    (the project's own marathon.yaml on --refresh, so its tracker, agents and phases survive
+    and only what detection decides changes); the shipped default otherwise."""
+    default_text = base if base is not None else default_config_path().read_text("utf-8")
+    default = _mapping(default_text)
     checks = [c for d in detections for c in d.checks]
     live = [c for c in checks if not _left_out(outcomes, c)]
     lines = _header(root, detections)
@@ -68,6 +73,19 @@ def render(
     lines += _checks(checks, outcomes, ok_codes_supported)
     lines += _phases(default.get("phases") or {}, detections, [c.name for c in live])
     return "\n".join(lines) + "\n"
+
+
+def _mapping(text: str) -> dict[str, Any]:
+    try:
+        data = yaml.safe_load(text)
+    except yaml.YAMLError:
+        data = None
+    if not isinstance(data, dict) or not isinstance(data.get("phases"), dict):
+        raise MarathonError(
+            f"{CONFIG_NAME}: not a pipeline setup can refresh (no phases: mapping); fix it,"
+            " or move it away and run setup without --refresh"
+        )
+    return data
 
 
 def validate(root: Path, text: str) -> None:

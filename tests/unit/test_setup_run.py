@@ -135,3 +135,33 @@ def test_git_init_flag(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> No
     assert main(["setup", str(tmp_path), "--no-run", "--git-init"]) == 0
     assert (tmp_path / ".git").is_dir()
     assert "not a git repository" not in capsys.readouterr().out
+
+
+def test_refresh_keeps_the_projects_tracker_agents_and_phases(tmp_path: Path) -> None:
+    (tmp_path / "go.mod").write_text("module x\n")
+    assert run_setup(tmp_path, out=io.StringIO(), run_checks=False) == 0
+    config = tmp_path / "marathon.yaml"
+    text = config.read_text()
+    text = text.replace("kind: local", "kind: linear\n  team: ENG")
+    text = text.replace("  claude:\n", "  mine:\n").replace("agent: claude", "agent: mine")
+    text = text.replace("timeout: 1800", "timeout: 99")
+    config.write_text(text)
+    (tmp_path / ".golangci.yml").write_text("{}\n")
+    assert run_setup(tmp_path, out=io.StringIO(), run_checks=False, refresh=True) == 0
+    pipeline = load_pipeline(tmp_path)
+    assert pipeline.tracker.kind == "linear" and pipeline.tracker.team == "ENG"
+    assert set(pipeline.agents) == {"mine"} and pipeline.phases["code"].agent == "mine"
+    assert pipeline.phases["code"].timeout == 99
+    assert "lint" in pipeline.checks  # what detection decides did change
+
+
+def test_refresh_of_a_broken_file_names_the_file_and_writes_nothing(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    (tmp_path / "go.mod").write_text("module x\n")
+    (tmp_path / "marathon.yaml").write_text("phases:\n  plan: {aftr: []}\n")
+    assert main(["setup", str(tmp_path), "--refresh", "--no-run"]) == 2
+    err = capsys.readouterr().err
+    assert err.startswith("error: marathon.yaml:2:") and "aftr" in err
+    assert (tmp_path / "marathon.yaml").read_text() == "phases:\n  plan: {aftr: []}\n"
+    assert not (tmp_path / "dodo.py").exists()
