@@ -165,3 +165,30 @@ def test_refresh_of_a_broken_file_names_the_file_and_writes_nothing(
     assert err.startswith("error: marathon.yaml:2:") and "aftr" in err
     assert (tmp_path / "marathon.yaml").read_text() == "phases:\n  plan: {aftr: []}\n"
     assert not (tmp_path / "dodo.py").exists()
+
+
+def test_exit_5_passes_once_the_engine_knows_ok_exit_codes(tmp_path: Path) -> None:
+    """The branch the lead's ok_exit_codes turns on: the probe and the file agree on it."""
+    from engine.setup.model import DetectedCheck, Detection
+    from engine.setup.probe import probe
+    from engine.setup.write import render
+
+    check = DetectedCheck(
+        "tests",
+        (sys.executable, "-c", "raise SystemExit(5)"),
+        ("*.py",),
+        "pytest",
+        "pytest: a dependency",
+        ok_exit_codes=(0, 5),
+        ok_why="pytest exits 5 when it collects no tests (none written yet)",
+    )
+    detection = Detection("python", "Python", (check,), ("*.py",), ("*.py",), ("t/*",), ("e/*",))
+    for supported, status in ((True, "passes"), (False, "fails")):
+        (outcome,) = probe(tmp_path, [check], ok_codes_supported=supported)
+        assert outcome.status == status and outcome.why.startswith("exit 5: pytest exits 5")
+        text = render(tmp_path, [detection], {"tests": outcome}, ok_codes_supported=supported)
+        data = yaml.safe_load(text)
+        if supported:
+            assert data["checks"]["tests"]["ok_exit_codes"] == [0, 5]
+        else:
+            assert data["checks"] == {} and "# tests: left out, exit 5" in text
