@@ -86,7 +86,7 @@ def test_python_project(tmp_path: Path) -> None:
     # The tests move into unit/; `doit setup --refresh` in the workspace shows and applies it.
     (root / "tests" / "unit").mkdir()
     (root / "tests" / "test_calc.py").rename(root / "tests" / "unit" / "test_calc.py")
-    refresh = run_doit(root, "setup", "--refresh", env=env())
+    refresh = run_doit(root, "setup", "--refresh", "--no-run", env=env())
     assert refresh.returncode == 0, refresh.stdout + refresh.stderr
     assert "-  tests:" in refresh.stdout and "+  unit:" in refresh.stdout
     assert "+    command: python -m pytest -q tests/unit" in refresh.stdout
