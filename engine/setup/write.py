@@ -20,7 +20,7 @@ import yaml
 from engine.config.load import CONFIG_NAME, default_config_path, parse_pipeline, schema
 from engine.errors import MarathonError
 from engine.setup.model import DetectedCheck, Detection
-from engine.setup.probe import CANNOT_START, FAILS, Outcome
+from engine.setup.probe import CANNOT_START, FAILS, NOT_RUN, Outcome
 
 # The agent phases of the default pipeline, by name, and the write set each one gets.
 CODE, TEST, QA = "code", "test", "qa"
@@ -65,12 +65,13 @@ def render(
     default_text = base if base is not None else default_config_path().read_text("utf-8")
     default = _mapping(default_text)
     checks = [c for d in detections for c in d.checks]
-    live = [c for c in checks if not _left_out(outcomes, c)]
+    left_out = {c.name: _why_left_out(outcomes.get(c.name), c, ok_codes_supported) for c in checks}
+    live = [c for c in checks if not left_out[c.name]]
     lines = _header(root, detections)
     for key, block in _top_blocks(default_text):
         if key not in ("checks", "phases"):
             lines += block
-    lines += _checks(checks, outcomes, ok_codes_supported)
+    lines += _checks(checks, outcomes, left_out, ok_codes_supported)
     lines += _phases(default.get("phases") or {}, detections, [c.name for c in live])
     return "\n".join(lines) + "\n"
 
@@ -136,11 +137,14 @@ def _top_blocks(text: str) -> list[tuple[str, list[str]]]:
 
 
 def _checks(
-    checks: Sequence[DetectedCheck], outcomes: Mapping[str, Outcome], ok_codes_supported: bool
+    checks: Sequence[DetectedCheck],
+    outcomes: Mapping[str, Outcome],
+    left_out: Mapping[str, str],
+    ok_codes_supported: bool,
 ) -> list[str]:
     if not checks:
         return ["checks: {}               # none detected; add `name: {command: ...}` entries", ""]
-    live = [c for c in checks if not _left_out(outcomes, c)]
+    live = [c for c in checks if not left_out[c.name]]
     lines = [
         "checks:                  # read-only checks run in parallel (doit -n 4 verify)"
         if live
@@ -162,13 +166,8 @@ def _checks(
                 block.append(
                     f"  # {codes}  ({check.ok_why}; this engine does not know the key yet)"
                 )
-        if outcome is not None and outcome.left_out:
-            reason = (
-                f"it cannot start ({outcome.why})"
-                if outcome.status == CANNOT_START
-                else outcome.why
-            )
-            lines.append(f"  # {check.name}: left out, {reason};")
+        if left_out[check.name]:
+            lines.append(f"  # {check.name}: left out, {left_out[check.name]};")
             lines.append("  # uncomment it once it does. Detected from " + check.because)
             lines += [f"  # {line}" for line in block]
             continue
@@ -178,9 +177,16 @@ def _checks(
     return [*lines, ""]
 
 
-def _left_out(outcomes: Mapping[str, Outcome], check: DetectedCheck) -> bool:
-    outcome = outcomes.get(check.name)
-    return outcome is not None and outcome.left_out
+def _why_left_out(outcome: Outcome | None, check: DetectedCheck, ok_codes_supported: bool) -> str:
+    """Why a check is written as a comment, or "" for a live one."""
+    if outcome is not None and outcome.status == CANNOT_START:
+        return f"it cannot start ({outcome.why})"
+    if outcome is not None and outcome.held:
+        return outcome.why
+    not_run = outcome is None or outcome.status == NOT_RUN
+    if not_run and check.ok_exit_codes != (0,) and not ok_codes_supported:
+        return f"{check.ok_why}, and this engine counts that as a failure"
+    return ""
 
 
 def _phases(
