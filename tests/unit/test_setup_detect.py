@@ -104,11 +104,12 @@ def test_python_src_layout_poetry_with_split_tests_and_mypy(tmp_path: Path) -> N
         assert f'  #   command: "{e2e}"' in (root / "marathon.yaml").read_text()
     assert "src layout" in out and "poetry, from poetry.lock" in out
     assert pipeline.checks["unit"].reads[-2:] == ("tests/*.py", "tests/unit/**")
-    assert pipeline.checks["e2e"].reads[-1] == "tests/**"  # it collects tests/*.py too
     writes = pipeline.phases["test"].writes
     assert {"tests/unit/**", "tests/integration/**"} <= set(writes)
     assert pipeline.phases["qa"].writes == ("tests/e2e/**",)
-    assert_qa_tests_are_run(pipeline, "tests/e2e/test_flow.py")
+    if ok_exit_codes_supported():  # until then the e2e check is the comment above
+        assert pipeline.checks["e2e"].reads[-1] == "tests/**"  # it collects tests/*.py too
+        assert_qa_tests_are_run(pipeline, "tests/e2e/test_flow.py")
     assert "poetry.lock" in pipeline.phases["code"].writes
 
 
