@@ -450,3 +450,28 @@ def test_mypy_installed_in_the_projects_venv_counts_one_on_path_does_not(tmp_pat
     make(root, {".venv/bin/mypy": "#!/bin/sh\n"})
     run_setup(root, out=io.StringIO(), run_checks=False, refresh=True)
     assert commands(load_pipeline(root))["typecheck"] == "mypy pkg"
+
+
+def test_with_a_loader_that_knows_ok_exit_codes_the_key_is_live(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The lead adds `ok_exit_codes` (a list of ints) to checks: setup then writes it live, and
+    the file still loads."""
+    import json
+
+    import engine.config.load as load
+
+    data = json.loads(load._schema_text())
+    data["$defs"]["check"]["properties"]["ok_exit_codes"] = {
+        "type": "array",
+        "items": {"type": "integer"},
+    }
+    monkeypatch.setattr(load, "_schema_text", lambda: json.dumps(data))
+    load._validator.cache_clear()
+    try:
+        root = make(tmp_path, {"requirements.txt": "pytest\n", "app.py": PY_SRC})
+        parsed, pipeline, _ = setup(root)
+        assert parsed["checks"]["tests"]["ok_exit_codes"] == [0, 5]
+        assert "verify" in pipeline.phases
+    finally:
+        load._validator.cache_clear()
