@@ -17,6 +17,7 @@ from typing import Any
 
 from doit.exceptions import TaskError
 
+from engine.commands.setup import run_setup
 from engine.compile import Runners, TaskDict, compile_tasks, task_name
 from engine.config.load import load_pipeline
 from engine.config.model import Pipeline
@@ -292,5 +293,16 @@ def _commands(pipeline: Pipeline) -> dict[str, Callable[[], TaskDict]]:
         ),
         "hooks": _command_task(
             "install | uninstall | status the git pre-push hook", hooks, [], pos_arg="action_args"
+        ),
+        "setup": _command_task(
+            "detect the project's checks again (--refresh: show the diff, rewrite marathon.yaml)",
+            lambda refresh, dry_run, no_run: run_setup(
+                pipeline.root, out=out, refresh=refresh, dry_run=dry_run, run_checks=not no_run
+            ),
+            [
+                _param("refresh", False, "show the diff, then rewrite marathon.yaml", kind=bool),
+                _param("dry_run", False, "show the diff and the table, write nothing", kind=bool),
+                _param("no_run", False, "detect only; do not run each check once", kind=bool),
+            ],
         ),
     }
