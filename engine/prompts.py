@@ -31,8 +31,11 @@ def _environment(template_dirs: tuple[Path, ...]) -> jinja2.Environment:
     )
 
 
-def check_template(template_dirs: Sequence[Path], name: str) -> None:
-    """Refuse a template that is missing, does not parse, or names an unknown variable."""
+def check_template(
+    template_dirs: Sequence[Path], name: str, extra: Sequence[str] = ()
+) -> None:
+    """Refuse a template that is missing, does not parse, or names an unknown variable;
+    `extra` are variables this template gets besides the usual ones (a fix's `failures`)."""
     env = _environment(tuple(template_dirs))
     try:
         source, filename, _ = env.loader.get_source(env, name)  # type: ignore[union-attr]
@@ -43,13 +46,14 @@ def check_template(template_dirs: Sequence[Path], name: str) -> None:
         ast = env.parse(source, name, filename)
     except jinja2.TemplateSyntaxError as exc:
         raise MarathonError(f"template {filename}:{exc.lineno}: {exc.message}") from None
-    unknown = sorted(meta.find_undeclared_variables(ast) - set(CONTEXT_NAMES))
+    known = (*CONTEXT_NAMES, *extra)
+    unknown = sorted(meta.find_undeclared_variables(ast) - set(known))
     if unknown:
         word = unknown[0]
         line = _line_of(source, word)
         raise MarathonError(
             f"template {filename}:{line} names undefined variable '{word}'"
-            f"{did_you_mean(word, CONTEXT_NAMES)}"
+            f"{did_you_mean(word, known)}"
         )
 
 

@@ -216,7 +216,7 @@ def _build(data: Mapping[str, Any], *, path: Path, root: Path) -> Pipeline:
         gate = spec.get("checks", ())
         gate_checks = tuple(checks) if gate == "all" else tuple(gate)
         reads = tuple(spec.get("reads", ()))
-        if spec.get("on") == "branch" and not reads:
+        if spec.get("where") == "branch" and not reads:
             # A branch gate reads what its checks read, in the worktree: the files
             # the phases before it wrote.
             reads = tuple(
@@ -235,7 +235,7 @@ def _build(data: Mapping[str, Any], *, path: Path, root: Path) -> Pipeline:
             writes=tuple(spec.get("writes", ())),
             timeout=float(spec.get("timeout", DEFAULT_TIMEOUT)),
             doc=spec.get("doc", ""),
-            on=spec.get("on", "workspace"),
+            where=spec.get("where", "workspace"),
             fix=FixConfig(
                 agent=fix["agent"],
                 prompt=fix["prompt"],
@@ -322,11 +322,11 @@ def _check_phase(pipeline: Pipeline, name: str, phase: PhaseConfig, problem: _Pr
             )
         if dep == name:
             raise problem((*at, "after", index), "a phase cannot come after itself")
-    if phase.on == "branch" and not phase.checks:
-        raise problem((*at, "on"), "on: branch is for a gate: give checks: too", key=True)
+    if phase.where == "branch" and not phase.checks:
+        raise problem((*at, "where"), "where: branch is for a gate: give checks: too", key=True)
     if phase.fix is not None:
-        if phase.on != "branch":
-            raise problem((*at, "fix"), "fix: needs on: branch (a gate on the issue's branch)")
+        if phase.where != "branch":
+            raise problem((*at, "fix"), "fix: needs where: branch (a gate on the issue's branch)")
         if phase.fix.agent not in pipeline.agents:
             raise problem(
                 (*at, "fix", "agent"),
@@ -334,7 +334,7 @@ def _check_phase(pipeline: Pipeline, name: str, phase: PhaseConfig, problem: _Pr
                 f"{did_you_mean(phase.fix.agent, list(pipeline.agents))}",
             )
         try:
-            prompts.check_template(pipeline.template_dirs, phase.fix.prompt)
+            prompts.check_template(pipeline.template_dirs, phase.fix.prompt, ("failures",))
         except MarathonError as exc:
             raise problem((*at, "fix", "prompt"), exc.message) from None
     for index, check in enumerate(phase.checks):

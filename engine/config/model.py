@@ -78,13 +78,13 @@ class PhaseConfig:
     doc: str = ""
     # A gate's checks run in the workspace (VERIFY, shared verify:<check> tasks) or on the
     # issue's branch, rebased onto the target, in its worktree (nothing merges unless they pass).
-    on: str = "workspace"
+    where: str = "workspace"
     fix: FixConfig | None = None
     must_produce: bool = False  # fail when nothing inside the write set changed
 
     @property
     def on_branch(self) -> bool:
-        return bool(self.checks) and self.on == "branch"
+        return bool(self.checks) and self.where == "branch"
 
     @property
     def kind(self) -> str:

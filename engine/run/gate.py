@@ -1,6 +1,6 @@
 """A gate on the issue's branch: nothing merges unless its checks pass there.
 
-`on: branch` gates run after TEST and QA and before EXIT: the branch is first rebased onto the
+`where: branch` gates run after TEST and QA and before EXIT: the branch is first rebased onto the
 current target (the merge is recorded as begun, so a kill from here on never redoes the issue's
 earlier phases), then the checks run in the issue's worktree, in parallel, each with its own log.
 When they fail, the fix loop (`fix:`) gives an agent the failing output and tries again, at most
@@ -100,7 +100,7 @@ def branch_gate(
             dataclasses.replace(
                 ctx.phase,
                 checks=(),
-                on="workspace",
+                where="workspace",
                 fix=None,
                 agent=plan.agent,
                 prompt=plan.prompt,

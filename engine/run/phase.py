@@ -278,11 +278,12 @@ def _execute(
     prompt variables."""
     phase = ctx.phase
     if phase.on_branch:
-        return gate.branch_gate(
-            ctx, rt, log, fix=lambda fix_ctx, failures: _execute(
-                fix_ctx, rt, run_id, log, extra={"failures": failures}
+        gated = gate.branch_gate(
+            ctx, rt, log, fix=lambda fixing, failures: _execute(
+                fixing, rt, run_id, log, extra={"failures": failures}
             ),
         )  # fmt: skip
+        return _Outcome(ok=gated.ok, error=gated.error)
     if phase.checks:
         return _gate(ctx, rt)
     if phase.builtin == "exit":
