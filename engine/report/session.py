@@ -56,6 +56,10 @@ def reporter_for(
             path = report_latest_session(state_dir, deps=deps, session=SESSION)
             return "" if path is None else str(path)
 
+        def is_lock_refusal(self, message: str) -> bool:
+            # engine/run/lock.py names the lock file first, as every located error does
+            return message.startswith(f"{state_dir / 'run.lock'}: ")
+
         def filed_issues(self) -> list[str]:
             return filed() if filed is not None else []
 
