@@ -105,7 +105,8 @@ def _namespace(root: Path) -> dict[str, Any]:
             if issue.is_open and issue.id not in open_at_load
         ]
 
-    config["reporter"] = reporter_for(pipeline.state_dir, _task_deps(workflow), filed)
+    gates = frozenset(name for name, phase in pipeline.phases.items() if phase.kind == "checks")
+    config["reporter"] = reporter_for(pipeline.state_dir, _task_deps(workflow), filed, gates)
     namespace: dict[str, Any] = {"DOIT_CONFIG": config, "task_workflow": task_workflow}
     for name, creator in _commands(pipeline).items():
         namespace[f"task_{name}"] = creator
@@ -207,13 +208,21 @@ def _commands(pipeline: Pipeline) -> dict[str, Callable[[], TaskDict]]:
 
     def graph(format: str, output: str, phases: bool) -> int:
         from engine.commands.graph import run_graph
+        from engine.commands.status import issue_rows
+
+        snapshot = open_snapshot(pipeline)
+        states = {
+            row.issue.id: row.graph_state for row in issue_rows(pipeline, snapshot.snapshot())
+        }
 
         return run_graph(
-            open_snapshot(pipeline),
+            snapshot,
             fmt=format,
             output=Path(output) if output else None,
             out=console_output.stdout(),
             phases=pipeline.phases if phases else None,
+            states=states,
+            err=console_output.stderr(),
         )
 
     def sync() -> int:
@@ -264,10 +273,11 @@ def _commands(pipeline: Pipeline) -> dict[str, Callable[[], TaskDict]]:
 
         return run_demo(directory=dir, jobs=jobs, compare=compare, out=console_output.stdout())
 
-    def status() -> int:
+    def status(json: bool) -> int:
         from engine.commands.status import run_status
 
-        return run_status(pipeline, open_snapshot(pipeline).snapshot(), out=console_output.stdout())
+        issues = open_snapshot(pipeline).snapshot()
+        return run_status(pipeline, issues, out=console_output.stdout(), as_json=json)
 
     def why(task_names: list[str]) -> int:
         from engine.commands.why import run_why
@@ -278,7 +288,9 @@ def _commands(pipeline: Pipeline) -> dict[str, Callable[[], TaskDict]]:
 
     return {
         "status": _command_task(
-            "done / running / waiting / skipped issues, cost so far, what runs now", status, []
+            "done / running / waiting / skipped issues, cost so far, what runs now",
+            status,
+            [_param("json", False, "print it as one JSON document", kind=bool)],
         ),
         "why": _command_task(
             "why TASK... would run or is up to date (changes nothing)",

@@ -122,6 +122,7 @@ class MarathonReporter:
         self._list_up_to_date = True
         self._exit_code = EXIT_OK
         self._current = TaskInfo(name="")  # the task output events are attributed to
+        self.not_run: list[tuple[str, str]] = []  # (task, why) never started, for the report
 
     # -- doit's reporter interface ----------------------------------------------------
 
@@ -173,6 +174,7 @@ class MarathonReporter:
                 # Never started because something it needs failed: that failure is the news.
                 if not info.is_group:
                     self.state.not_run += 1
+                    self.not_run.append((info.name, _first_line(message)))
                 if not (self.state.refused and self.mode_used != "json"):
                     # (after a refused lock, "not run" under every task says nothing new)
                     self.sink.emit(Event(ev.NOT_RUN, info, now, error=name, message=message))
@@ -370,6 +372,10 @@ class PlainReporter(MarathonReporter):
 class JsonReporter(MarathonReporter):
     desc = "marathon progress, one JSON object per event"
     mode = "json"
+
+
+def _first_line(text: str) -> str:
+    return next((line.strip() for line in text.splitlines() if line.strip()), "")
 
 
 def _commands_only(tasks: dict[str, Any]) -> bool:

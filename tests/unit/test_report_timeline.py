@@ -19,9 +19,15 @@ from engine.report.session import report_latest_session
 from engine.report.timeline import LATEST, layout, totals, write_timeline
 
 BAR = re.compile(
-    r'<g class="bar( critical)?" data-task="([^"]+)" data-run="(\d+)" data-lane="(\d+)" '
-    r'data-status="([^"]+)">'
+    r'<g class="bar( critical)?(?: nested)?" data-task="([^"]+)" data-run="(\d+)" '
+    r'data-lane="(\d+)" data-status="([^"]+)">'
 )
+
+
+def chart(text: str, css: str = "gantt") -> str:
+    """One of the report's two charts: "gantt" (by lane) or "by-issue"."""
+    start = text.index(f'<svg class="{css}"')
+    return text[start : text.index("</svg>", start)]
 
 
 def run(
@@ -155,7 +161,7 @@ def test_timeline_file_has_one_bar_per_run_on_the_right_lanes(tmp_path: Path) ->
     assert (out_dir / LATEST).read_text() == path.read_text()
     text = path.read_text()
 
-    bars = BAR.findall(text)
+    bars = BAR.findall(chart(text))
     assert sorted(int(b[2]) for b in bars) == [1, 2, 3, 4, 5, 6, 7, 8]  # skipped not drawn
     lane_of = {int(run_id): int(lane) for _, _, run_id, lane, _ in bars}
     expected, _ = layout(runs)
@@ -174,8 +180,8 @@ def test_timeline_file_has_one_bar_per_run_on_the_right_lanes(tmp_path: Path) ->
         "issue:P-1:qa",
         "issue:P-1:exit",
     }
-    # Hover text per bar, escaped.
-    assert text.count("<title>") == 1 + 8
+    # Hover text per bar in both views, escaped.
+    assert text.count("<title>") == 1 + 2 * 8
     assert "2 tests &lt;failed&gt;" in text and "<failed>" not in text
     assert "run &lt;1&gt; &amp; co" in text
 
@@ -204,14 +210,14 @@ def test_totals_time_saved_and_cost(tmp_path: Path) -> None:
     text = write_timeline(one_issue(), tmp_path, title="t").read_text()
     assert "wall time: <b>12.2s</b>" in text
     assert "one after another: <b>17.1s</b>" in text
-    assert "time saved: <b>4.9s (1.40×)</b>" in text
+    assert "time saved: <b>4.9s (1.40×, against one after another)</b>" in text
     assert "$2.2500 (3 of 8 runs reported a cost)" in text
 
 
 def test_given_critical_path_and_running_runs(tmp_path: Path) -> None:
     runs = [run(1, "a", 0, 2), run(2, "b", 1, None, status="running"), run(3, "c", 2, 4)]
     text = write_timeline(runs, tmp_path, title="t", critical_path=["a"]).read_text()
-    bars = BAR.findall(text)
+    bars = BAR.findall(chart(text))
     assert {b[1] for b in bars if b[0]} == {"a"}
     assert len(bars) == 3
     assert "cost: <b>not reported</b>" in text
@@ -245,7 +251,7 @@ def test_report_latest_session_from_records(tmp_path: Path) -> None:
         records.finish_run(run_id, "failed" if task.endswith("unit") else "success")
     path = report_latest_session(state)
     assert path is not None and path.parent == state / "reports"
-    bars = BAR.findall(path.read_text())
+    bars = BAR.findall(chart(path.read_text()))
     assert sorted(b[1] for b in bars) == ["verify:lint", "verify:unit"]  # only session "new"
     assert "marathon run new" in path.read_text()
 
@@ -273,7 +279,7 @@ def test_reporter_for_writes_the_timeline_when_a_run_ends(tmp_path: Path) -> Non
     assert match is not None
     written = Path(match.group(1))
     assert written.is_file() and written.parent.resolve() == (state / "reports").resolve()
-    assert len(BAR.findall(written.read_text())) == 1
+    assert len(BAR.findall(chart(written.read_text()))) == 1
 
     # A run where nothing ran writes nothing new.
     before = sorted((state / "reports").iterdir())
