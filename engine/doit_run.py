@@ -158,7 +158,7 @@ class RankedRun(Run):  # type: ignore[misc]
     def _unknown_task(self, exc: InvalidCommand) -> str:
         name = str(exc.not_found if exc.not_found is not None else exc)
         known = [task.name for task in self.task_list if not task.subtask_of]
-        known += [cmd for cmd in self.cmds.to_dict() if cmd != "run"] if self.cmds else []
+        known += [cmd for cmd in getattr(self.loader, "cmd_names", None) or () if cmd != "run"]
         return f"no task or command {name!r}{did_you_mean(name, known)}; `doit list` shows them"
 
     def _task_options(self, message: str) -> tuple[str, list[Any]]:

@@ -88,7 +88,10 @@ def internal_error(where: str, exc: BaseException | None = None, tb_text: str = 
     """
     if exc is not None and not tb_text:
         tb_text = "".join(traceback.format_exception(type(exc), exc, exc.__traceback__))
-    summary = _last_line(tb_text) if tb_text else f"{type(exc).__name__}: {exc}"
+    if exc is not None:
+        summary = " ".join(f"{type(exc).__name__}: {exc}".split())[:300]
+    else:
+        summary = _last_line(tb_text)
     path = internal_log_path()
     try:
         path.parent.mkdir(parents=True, exist_ok=True)
@@ -101,8 +104,12 @@ def internal_error(where: str, exc: BaseException | None = None, tb_text: str = 
 
 
 def _last_line(tb_text: str) -> str:
-    lines = [line.strip() for line in tb_text.strip().splitlines() if line.strip()]
-    return " ".join((lines[-1] if lines else "unknown error").split())[:300]
+    """`Type: message` of a formatted traceback: what follows its last indented line (the
+    message may span lines)."""
+    lines = tb_text.rstrip().splitlines()
+    frames = [i for i, line in enumerate(lines) if line.startswith(" ")]
+    tail = lines[frames[-1] + 1 :] if frames else lines[-1:]
+    return " ".join(" ".join(tail).split())[:300] or "unknown error"
 
 
 def _log_text(where: str, tb_text: str) -> str:
