@@ -229,6 +229,7 @@ svg text { font: 11px system-ui, sans-serif; }
 .axis line { stroke: #e0e0e0; }
 .lane-label { fill: #616161; }
 .critical rect { stroke: #111; stroke-width: 2.5; }
+.nested rect { stroke: #fff; stroke-width: 1; }
 table { border-collapse: collapse; font-variant-numeric: tabular-nums; }
 th, td { text-align: left; padding: 2px 12px 2px 0; border-bottom: 1px solid #eee; }
 td.num { text-align: right; }
