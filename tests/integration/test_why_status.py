@@ -10,6 +10,7 @@ import pytest
 
 from engine.commands.why import explain_task
 from engine.config.load import load_pipeline
+from engine.errors import MarathonError
 from engine.records import Records
 from engine.trackers.local import LocalTracker
 from tests.conftest import run_doit
@@ -159,3 +160,18 @@ def test_status_and_graph_show_interrupted_and_what_waits_behind_it(workspace: P
     dot = to_dot(graph_from_issues(issues, tracker.edges(), states))
     assert f'fillcolor="{STATE_COLOURS["interrupted"][0]}"' in dot
     assert dot.count(f'fillcolor="{STATE_COLOURS["blocked"][0]}"') == 2
+
+
+def test_why_takes_groups_and_says_which_tasks_would_run(in_progress: Path) -> None:
+    lines = explain(in_progress, "issue:PROJ-1").splitlines()
+    assert lines[0] == "issue:PROJ-1: 1 of its 6 tasks would run"
+    assert lines[1] == "  issue:PROJ-1:exit: it has never succeeded"
+    assert lines[2].startswith("  up to date: issue:PROJ-1:verify, issue:PROJ-1:plan")
+    assert (
+        explain(in_progress, "marathon").splitlines()[0] == "marathon: 1 of its 6 tasks would run"
+    )
+    with pytest.raises(MarathonError, match=r"^no task 'marathn' \(did you mean 'marathon'\?\)$"):
+        explain(in_progress, "marathn")
+    with pytest.raises(MarathonError) as unknown:
+        explain(in_progress, "zzz")
+    assert str(unknown.value) == "no task 'zzz'; `doit list --all` shows them"
