@@ -152,6 +152,7 @@ class RankedRun(Run):  # type: ignore[misc]
                 # A doit whose dispatcher no longer keeps this queue: run in doit's order.
                 print(f"warning: {UNRANKED_WARNING}", file=sys.stderr)
             result = runner.run_all(dispatcher)
+            _close_open_runs()
             decide = getattr(reporter_obj, "exit_code", None)
             return decide(result) if callable(decide) else result  # type: ignore[no-any-return]
 
@@ -171,6 +172,15 @@ class RankedRun(Run):  # type: ignore[misc]
         if current is None:
             return "run", []
         return current.name, list(current.params)
+
+
+def _close_open_runs() -> None:
+    """Every task has ended: a run of this process still marked `running` was left open by
+    an action that stopped half-way (an internal error). Record it, never leave it running."""
+    from engine.errors import internal_log_path
+    from engine.run.runtime import interrupt_open_runs
+
+    interrupt_open_runs(f"stopped by an internal error; see {internal_log_path()}")
 
 
 def verbatim_args(processed: list[str], argv: list[str]) -> list[str]:

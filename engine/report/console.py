@@ -174,7 +174,9 @@ class MarathonReporter:
                 # Never started because something it needs failed: that failure is the news.
                 if not info.is_group:
                     self.state.not_run += 1
-                    self.not_run.append((info.name, _first_line(message)))
+                    # doit's message is the names of the tasks it waited for
+                    needs = ", ".join(message.split())
+                    self.not_run.append((info.name, f"needs {needs}, which did not succeed"))
                 if not (self.state.refused and self.mode_used != "json"):
                     # (after a refused lock, "not run" under every task says nothing new)
                     self.sink.emit(Event(ev.NOT_RUN, info, now, error=name, message=message))
@@ -281,11 +283,29 @@ class MarathonReporter:
             self._open()
             now = time.time()
             self._report_unreached(now)
+            for info, _ in self.state.running.values():
+                if not info.is_group:
+                    message = "interrupted: the run stopped while it ran"
+                    self.sink.emit(
+                        Event(ev.NOT_RUN, info, now, error="Interrupted", message=message)
+                    )
             summary = self.state.summary(now)
             # The live panel goes first so the summary is the last line on the terminal.
             self.sink.close()
             output.route(None, None)
             summary["filed"] = []
+            # Ctrl-C stops doit with tasks still running (they get no event from doit), or
+            # ends them as failures: the records say which were interrupted.
+            still = [info for info, _ in self.state.running.values() if not info.is_group]
+            if self.state.failed or self.state.errors or still:
+                try:
+                    recorded = len(self.interrupted_tasks())
+                except Exception:  # the records must not break the end of a run
+                    recorded = 0
+                summary["interrupted"] = max(recorded, len(still))
+            if still:
+                summary["ok"] = False
+                self._raise_exit(EXIT_FAILED)
             if self.state.failed:
                 # A failing gate files (or reopens) bug issues; doit's graph was fixed at
                 # load, so the next run is the one that does them, first.
@@ -308,6 +328,10 @@ class MarathonReporter:
         the timeline of the run.
         """
         return ""
+
+    def interrupted_tasks(self) -> list[str]:
+        """Tasks of this run recorded as interrupted (Ctrl-C, SIGTERM); none by default."""
+        return []
 
     def filed_issues(self) -> list[str]:
         """Issues (as "ID title") opened while this run went on: filed, or reopened; none by
@@ -372,10 +396,6 @@ class PlainReporter(MarathonReporter):
 class JsonReporter(MarathonReporter):
     desc = "marathon progress, one JSON object per event"
     mode = "json"
-
-
-def _first_line(text: str) -> str:
-    return next((line.strip() for line in text.splitlines() if line.strip()), "")
 
 
 def _commands_only(tasks: dict[str, Any]) -> bool:

@@ -26,6 +26,8 @@ def summary_line(summary: dict[str, object]) -> str:
         f"up to date {summary['up_to_date']}",
         f"failed {summary['failed']}",
     ]
+    if summary.get("interrupted"):
+        parts.append(f"of which interrupted {summary['interrupted']}")
     if summary.get("not_run") and not summary.get("refused"):
         parts.append(f"not run {summary['not_run']}")
     if summary.get("refused"):

@@ -77,6 +77,12 @@ def reporter_for(
             # engine/run/lock.py names the lock file first, as every located error does
             return message.startswith(f"{state_dir / 'run.lock'}: ")
 
+        def interrupted_tasks(self) -> list[str]:
+            runs = Records(state_dir / "records.db").runs()
+            return sorted(
+                {r.task for r in runs if r.session == SESSION and r.status == "interrupted"}
+            )
+
         def filed_issues(self) -> list[str]:
             return filed() if filed is not None else []
 

@@ -6,13 +6,15 @@ from __future__ import annotations
 import fcntl
 import json
 import shutil
+import signal
 import subprocess
 from pathlib import Path
 
 import pytest
 
+from engine.records import Records
 from engine.trackers.local import LocalTracker
-from tests.conftest import run_doit
+from tests.conftest import run_doit, start_doit, wait_for_run
 
 pytestmark = pytest.mark.integration
 
@@ -111,6 +113,9 @@ def test_a_failed_phase_exits_1(workspace: Path) -> None:
     result = run_doit(workspace, "-n", "2", "issue:PROJ-1")
     assert result.returncode == 1, result.stdout + result.stderr
     assert "FAIL issue:PROJ-1:plan" in result.stdout
+    report = (workspace / ".marathon/reports/latest.html").read_text()
+    assert "<h2>Failures (1)</h2>" in report and "told to fail" in report
+    assert "needs issue:PROJ-1:plan, which did not succeed" in report  # what never started
 
 
 def test_a_refused_lock_exits_3_with_one_line(workspace: Path) -> None:
@@ -133,7 +138,12 @@ def test_an_exception_in_an_action_is_one_line_and_a_log_exit_4(workspace: Path)
     dodo.write_text(
         dodo.read_text()
         + "\n\ndef task_boom():\n"
-        + "    def boom():\n        return [][1]\n\n"
+        + "    def boom():\n"
+        + "        from engine.config.load import load_pipeline\n"
+        + "        from engine.run.runtime import SESSION, runtime_for\n"
+        + "        rt = runtime_for(load_pipeline(Path(__file__).resolve().parent))\n"
+        + "        rt.records.start_run(SESSION, 'boom', '', 'boom', '')\n"
+        + "        return [][1]\n\n"
         + "    return {'actions': [boom], 'verbosity': 2}\n"
     )
     result = run_doit(workspace, "boom")
@@ -147,3 +157,19 @@ def test_an_exception_in_an_action_is_one_line_and_a_log_exit_4(workspace: Path)
     log = (workspace / ".marathon" / "internal-error.log").read_text()
     assert "Traceback (most recent call last)" in log and "return [][1]" in log
     assert "doit            0." in log and "python:" in log and "command:" in log
+    # the run the exception cut short is recorded, not left `running`
+    [boom] = Records(workspace / ".marathon" / "records.db").runs(task="boom")
+    assert boom.status == "interrupted" and "internal error" in boom.error
+
+
+def test_ctrl_c_is_counted_as_interrupted_and_shown_so(workspace: Path) -> None:
+    one_issue(workspace)
+    proc = start_doit(workspace, "-n", "2", "issue:PROJ-1", capture=True)
+    wait_for_run(workspace, "issue:PROJ-1:test", "running")
+    proc.send_signal(signal.SIGINT)
+    out, err = proc.communicate(timeout=60)
+    summary = [line for line in out.splitlines() if line.startswith("== ")]
+    assert summary and "of which interrupted" in summary[-1], out + err
+    assert proc.returncode != 0
+    status = run_doit(workspace, "status").stdout
+    assert status.startswith("PROJ-1  interrupted"), status
