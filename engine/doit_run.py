@@ -29,6 +29,7 @@ import contextlib
 import heapq
 import itertools
 import re
+import signal
 import sys
 from pathlib import Path
 from typing import IO, Any
@@ -82,6 +83,10 @@ class RankedRun(Run):  # type: ignore[misc]
             return _bad_input(_option_error(str(exc), "doit", self.get_options()))
         except (InvalidCommand, InvalidDodoFile, InvalidTask) as exc:
             return _bad_input(" ".join(str(exc).split()))
+        except KeyboardInterrupt:
+            # Ctrl-C: the running processes were stopped and their runs recorded as interrupted
+            # (engine/tasks.py); the summary said so. The shell's convention, no traceback.
+            return 128 + signal.SIGINT
         except Exception as exc:  # the last resort: one line and a log, never a traceback
             from engine.run.runtime import interrupt_open_runs
 

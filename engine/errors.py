@@ -8,6 +8,7 @@ Exit codes of every `doit` run in a workspace (documented in the README):
     2  bad input: marathon.yaml, a spec, an unknown task or option, a bad argument; nothing ran
     3  refused: another doit holds this workspace's run lock (MARATHON_WAIT=1 queues instead)
     4  an internal error (a bug): one line on the console, the traceback in a log file
+  130  interrupted (Ctrl-C): what ran is recorded as interrupted
 """
 
 from __future__ import annotations
