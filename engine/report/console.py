@@ -172,14 +172,14 @@ class MarathonReporter:
             message = _fail_message(fail)
             if since is None and name == "UnmetDependency":
                 # Never started because something it needs failed: that failure is the news.
+                # (doit's message is the names of the tasks it waited for.)
+                reason = f"needs {', '.join(message.split())}, which did not succeed"
                 if not info.is_group:
                     self.state.not_run += 1
-                    # doit's message is the names of the tasks it waited for
-                    needs = ", ".join(message.split())
-                    self.not_run.append((info.name, f"needs {needs}, which did not succeed"))
+                    self.not_run.append((info.name, reason))
                 if not (self.state.refused and self.mode_used != "json"):
                     # (after a refused lock, "not run" under every task says nothing new)
-                    self.sink.emit(Event(ev.NOT_RUN, info, now, error=name, message=message))
+                    self.sink.emit(Event(ev.NOT_RUN, info, now, error=name, message=reason))
                 return
             if self.is_lock_refusal(message):
                 # Not a failure of the task: it never began. Every task says the same: once.
