@@ -270,7 +270,7 @@ def _name_stuck_blockers(rows: list[IssueStatus]) -> list[IssueStatus]:
             held = holders(row.issue.id, frozenset({row.issue.id}))
             if held:
                 text = ", ".join(f"{dep} {stuck[dep]}" for dep in held)
-                row = replace(row, detail=text, held_by=held)
+                row = replace(row, detail=f"{row.detail}; held back: {text}", held_by=held)
         out.append(row)
     return out
 

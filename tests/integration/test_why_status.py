@@ -144,8 +144,10 @@ def test_status_and_graph_show_interrupted_and_what_waits_behind_it(workspace: P
         r"  \(interrupted by SIGINT\)",
         lines[0],
     )
-    assert lines[1].startswith("PROJ-2  waiting") and lines[1].endswith("(PROJ-1 interrupted)")
-    assert lines[2].endswith("(PROJ-1 interrupted)")  # held back through PROJ-2
+    assert lines[1].startswith("PROJ-2  waiting")
+    assert lines[1].endswith("(waits for PROJ-1; held back: PROJ-1 interrupted)")
+    # held back through PROJ-2
+    assert lines[2].endswith("(waits for PROJ-2; held back: PROJ-1 interrupted)")
     assert "1 interrupted, 2 waiting, 1 ready" in lines
     assert lines[-1].endswith(
         "not counted: 2 issue(s) skipped or held back behind a failed, interrupted or skipped issue"
