@@ -20,7 +20,7 @@ import time
 from pathlib import Path
 from typing import IO
 
-from engine.errors import MarathonError
+from engine.errors import EXIT_LOCKED, MarathonError
 from engine.run import process
 
 WAIT_VARIABLE = "MARATHON_WAIT"
@@ -58,7 +58,7 @@ def acquire(state_dir: Path) -> IO[str]:
                 f"another doit (pid {holder}) is running tasks in this workspace; wait for it "
                 f"to finish, or set {WAIT_VARIABLE}=1 to queue behind it",
                 where=str(path),
-                exit_code=1,
+                exit_code=EXIT_LOCKED,
             )
         # The doit that took it is gone: processes it started still hold it.
         orphans = [pid for pid in process.processes_holding(path) if pid != os.getpid()]

@@ -187,6 +187,9 @@ def run_phase(ctx: PhaseTask) -> bool | TaskFailed:
         outcome = _execute(ctx, rt, run_id, log, fresh_start=interrupted_before)
     except MarathonError as exc:
         outcome = _Outcome(ok=False, error=exc.one_line())
+    except Exception as exc:  # a bug of ours: recorded as the run's failure, then reported
+        rt.records.finish_run(run_id, "failed", error=f"internal error: {exc!r}"[:300])
+        raise
     except BaseException:
         rt.records.finish_run(run_id, "interrupted", error="interrupted")
         raise
