@@ -12,6 +12,7 @@ from engine.breaker import error_signature
 from engine.compile import CheckTask
 from engine.issue import Issue, IssueDraft
 from engine.report.events import log_tail
+from engine.run.verdict import failure_title
 from engine.trackers.base import Tracker
 
 TAIL_LINES = 40
@@ -20,17 +21,11 @@ TAIL_LINES = 40
 def bug_draft(check: CheckTask, error: str, output_tail: str) -> IssueDraft:
     command = shlex.join(check.check.command)
     signature = error_signature(f"{error}\n{output_tail}")
-    first = next(
-        (
-            line.strip()
-            for line in reversed(output_tail.splitlines())
-            if line.strip() and not line.startswith("===")
-        ),
-        error,
-    )
+    # What failed (the failing tests, the first error), not a summary count.
+    what = failure_title(output_tail, error)
     return IssueDraft(
         key=f"bug:{check.check.name}:{signature}",
-        title=f"[Bug] {check.name} fails: {first}"[:160],
+        title=f"[Bug] {check.name} fails: {what}"[:160],
         description=(
             f"The VERIFY check `{check.check.name}` failed ({error}).\n\n"
             f"Command: `{command}`\n\nLast lines of its output:\n\n```\n{output_tail}\n```\n"

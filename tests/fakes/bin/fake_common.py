@@ -7,7 +7,11 @@ Environment:
 - FAKE_AGENT_MODE: success (default) | error_result | max_turns | permission_denied | hang |
   garbage | crash (exit 1 with a message on stderr) | reconnect (a transient API error, then
   success) | not_logged_in (claude, gemini, aider: what the real CLI prints without
-  credentials)
+  credentials) | overloaded (claude: the API answered 529 Overloaded after the CLI's own
+  retries) | no_write (claude: answers success but writes nothing)
+- FAKE_AGENT_MODES with FAKE_AGENT_COUNTER: comma-separated modes, one per call, the last one
+  repeated (`overloaded,success`: the first call is overloaded, later ones succeed); the
+  counter file keeps the count between calls
   In hang mode each fake prints what the real CLI prints while it cannot reach its API (codex:
   "Reconnecting... waiting for network" forever) and never exits.
 - FAKE_AGENT_FILE: the file written into the working directory on success
@@ -30,6 +34,14 @@ from pathlib import Path
 
 
 def mode() -> str:
+    sequence = os.environ.get("FAKE_AGENT_MODES")
+    counter = os.environ.get("FAKE_AGENT_COUNTER")
+    if sequence and counter:
+        path = Path(counter)
+        calls = int(path.read_text() or 0) if path.exists() else 0
+        path.write_text(str(calls + 1))
+        modes = sequence.split(",")
+        return modes[min(calls, len(modes) - 1)]
     return os.environ.get("FAKE_AGENT_MODE", "success")
 
 
