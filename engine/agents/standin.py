@@ -55,6 +55,7 @@ PRESET = Preset(
     install_hint="it ships with marathon-engine; reinstall the package",
     build=build,
     parse=parse_by_exit_code,
+    env=("MARATHON_STANDIN_*",),  # its test and benchmark knobs
 )
 
 

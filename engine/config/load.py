@@ -32,7 +32,7 @@ from engine.config.yaml_positions import KeyPath, Positions, dotted, load_with_p
 from engine.errors import MarathonError, did_you_mean
 
 CONFIG_NAME = "marathon.yaml"
-AGENT_FIELDS = ("preset", "model", "max_turns", "command")
+AGENT_FIELDS = ("preset", "model", "max_turns", "command", "env", "isolation", "network")
 
 
 def default_config_path() -> Path:
@@ -187,6 +187,17 @@ def _argv(value: str | list[str] | None) -> tuple[str, ...]:
     return tuple(value)
 
 
+def _env(entries: Any) -> tuple[tuple[str, ...], dict[str, str]]:
+    """`env:`: a list of names or patterns, or a mapping NAME: value (null passes the
+    engine's own value, as a name in the list does)."""
+    if not entries:
+        return (), {}
+    if isinstance(entries, Mapping):
+        names = tuple(k for k, v in entries.items() if v is None)
+        return names, {k: str(v) for k, v in entries.items() if v is not None}
+    return tuple(entries), {}
+
+
 def _build(data: Mapping[str, Any], *, path: Path, root: Path) -> Pipeline:
     agents = {}
     for name, spec in data.get("agents", {}).items():
@@ -198,6 +209,10 @@ def _build(data: Mapping[str, Any], *, path: Path, root: Path) -> Pipeline:
             max_turns=spec.get("max_turns"),
             command=_argv(spec.get("command")),
             options=options,
+            env=_env(spec.get("env"))[0],
+            env_values=_env(spec.get("env"))[1],
+            isolation=spec.get("isolation", ""),
+            network=bool(spec.get("network", True)),
         )
     checks = {
         name: CheckConfig(
@@ -208,6 +223,8 @@ def _build(data: Mapping[str, Any], *, path: Path, root: Path) -> Pipeline:
             rewrites=bool(spec.get("rewrites", False)),
             doc=spec.get("doc", ""),
             ok_exit_codes=tuple(spec.get("ok_exit_codes", (0,))),
+            env=_env(spec.get("env"))[0],
+            env_values=_env(spec.get("env"))[1],
         )
         for name, spec in data.get("checks", {}).items()
     }
@@ -258,6 +275,7 @@ def _build(data: Mapping[str, Any], *, path: Path, root: Path) -> Pipeline:
         phases=phases,
         template_dirs=(root / "templates", Path(str(resources.files("engine.templates")))),
         on_write_outside=data.get("on_write_outside", "fail"),
+        isolation=data.get("isolation", "none"),
         breaker=BreakerLimits.from_mapping(data.get("breaker", {})),
         budgets=Budgets.from_mapping(data.get("budgets", {})),
         git=GitConfig(**data.get("git", {})),

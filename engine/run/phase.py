@@ -12,7 +12,6 @@ from __future__ import annotations
 import contextlib
 import dataclasses
 import json
-import os
 import shlex
 import time
 from collections.abc import Mapping, Sequence
@@ -39,7 +38,7 @@ from engine.fingerprint import (
 from engine.git import repo, worktrees
 from engine.issue import OPEN_STATES, Issue
 from engine.records import MergeIntent, RunRecord, Stamp
-from engine.run import gate, process
+from engine.run import environment, gate, process
 from engine.run.bugs import file_bug
 from engine.run.check import (
     SETUP_SIGNATURE,
@@ -317,7 +316,7 @@ def _execute(
             cwd=root,
             log_path=log,
             timeout=phase.timeout,
-            env=_env(ctx, log),
+            env=_env(ctx, log, environment.for_check(ctx.pipeline)),
             on_start=lambda pgid: rt.records.set_child(run_id, pgid),
         )
         outcome = _Outcome(ok=finished.ok, error=finished.error, exit_code=finished.exit_code)
@@ -481,7 +480,11 @@ def _run_agent_once(
         log_path=log,
         timeout=ctx.phase.timeout,
         # A preset's variables are defaults: one the user set in the environment wins.
-        env={**invocation.env, **_env(ctx, log), "MARATHON_PROMPT_FILE": str(prompt_file)},
+        env={
+            **invocation.env,
+            **_env(ctx, log, environment.for_agent(ctx.pipeline, agent, preset.env)),
+            "MARATHON_PROMPT_FILE": str(prompt_file),
+        },
         stdin_text=prompt if invocation.prompt_on_stdin else None,
         on_start=lambda pgid: rt.records.set_child(run_id, pgid),
     )
@@ -567,9 +570,10 @@ def _mark_started(ctx: PhaseTask, rt: Runtime) -> None:
         rt.tracker.set_state(ctx.issue.id, "started")
 
 
-def _env(ctx: PhaseTask, log: Path) -> dict[str, str]:
+def _env(ctx: PhaseTask, log: Path, base: Mapping[str, str]) -> dict[str, str]:
+    """`base` (an allow-list, engine/run/environment.py) and what the engine tells the phase."""
     return {
-        **os.environ,
+        **base,
         "MARATHON_ISSUE": ctx.issue.id,
         "MARATHON_PHASE": ctx.phase.name,
         "MARATHON_WRITES": json.dumps(list(ctx.writes)),
