@@ -72,7 +72,7 @@ def is_ready(path: Path, state_dir: Path) -> bool:
     """Made completely: its git folder carries the marker, and `.marathon` is the link."""
     link = path / ".marathon"
     return (
-        (_git_dir(path) / READY_MARKER).is_file()
+        (git_dir(path) / READY_MARKER).is_file()
         and link.is_symlink()
         and link.resolve() == state_dir.resolve()
     )
@@ -91,7 +91,7 @@ def _make_worktree(root: Path, state_dir: Path, issue_id: str, target: str) -> N
         git(root, "worktree", "add", "-q", "-b", branch, str(path), target)
     # The worktree shares the workspace's state (plans, logs, prompts) by a link.
     os.symlink(state_dir.resolve(), path / ".marathon")
-    (_git_dir(path) / READY_MARKER).write_text(branch + "\n")
+    (git_dir(path) / READY_MARKER).write_text(branch + "\n")
 
 
 def _remove_folder(root: Path, path: Path) -> None:
@@ -290,25 +290,25 @@ def _conflicted(path: Path) -> tuple[str, ...]:
 def _abort_unfinished_merge(path: Path) -> bool:
     """A rebase or merge interrupted by a crash is undone before anything else happens;
     True when there was one."""
-    git_dir = _git_dir(path)
+    folder = git_dir(path)
     found = False
-    if (git_dir / "rebase-merge").exists() or (git_dir / "rebase-apply").exists():
+    if (folder / "rebase-merge").exists() or (folder / "rebase-apply").exists():
         found = True
         if git(path, "rebase", "--abort", check=False).returncode != 0:
             # An abort that cannot finish (the rebase was killed before it wrote its state):
             # back to the commit it started from, then forget the rebase.
-            orig = git_dir / "rebase-merge" / "orig-head"
+            orig = folder / "rebase-merge" / "orig-head"
             if orig.is_file():
                 git(path, "reset", "-q", "--hard", orig.read_text().strip(), check=False)
-            shutil.rmtree(git_dir / "rebase-merge", ignore_errors=True)
-            shutil.rmtree(git_dir / "rebase-apply", ignore_errors=True)
-    if (git_dir / "MERGE_HEAD").exists():
+            shutil.rmtree(folder / "rebase-merge", ignore_errors=True)
+            shutil.rmtree(folder / "rebase-apply", ignore_errors=True)
+    if (folder / "MERGE_HEAD").exists():
         found = True
         git(path, "merge", "--abort", check=False)
     return found
 
 
-def _git_dir(worktree: Path) -> Path:
+def git_dir(worktree: Path) -> Path:
     """A linked worktree's `.git` is a file naming its git folder; read it (every phase asks,
     and a `git rev-parse` each time costs a process)."""
     dot_git = worktree / ".git"

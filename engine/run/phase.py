@@ -27,7 +27,7 @@ from engine.agents.cassette import record_run
 from engine.agents.presets import get_preset
 from engine.breaker import TRANSIENT_SIGNATURE
 from engine.compile import CheckTask, PhaseTask, phase_task_name
-from engine.config.model import Pipeline
+from engine.config.model import AgentConfig, Pipeline
 from engine.errors import MarathonError
 from engine.fingerprint import (
     changed_components,
@@ -35,10 +35,10 @@ from engine.fingerprint import (
     phase_inputs,
     phase_outputs,
 )
-from engine.git import repo, worktrees
+from engine.git import refs, repo, worktrees
 from engine.issue import OPEN_STATES, Issue
 from engine.records import MergeIntent, RunRecord, Stamp
-from engine.run import environment, gate, process
+from engine.run import environment, gate, process, sandbox
 from engine.run.bugs import file_bug
 from engine.run.check import (
     SETUP_SIGNATURE,
@@ -47,6 +47,7 @@ from engine.run.check import (
     failure_signature,
     run_checks,
 )
+from engine.run.executor import Work
 from engine.run.runtime import SESSION, Runtime, runtime_for, stop_reason
 
 
@@ -474,20 +475,31 @@ def _run_agent_once(
     prompt_file.write_text(prompt, encoding="utf-8")
     invocation = preset.build(agent, prompt_file, workdir)
     offset = log.stat().st_size if log.exists() else 0
-    finished = process.run_process(
-        invocation.argv,
-        cwd=workdir,
-        log_path=log,
-        timeout=ctx.phase.timeout,
-        # A preset's variables are defaults: one the user set in the environment wins.
-        env={
-            **invocation.env,
-            **_env(ctx, log, environment.for_agent(ctx.pipeline, agent, preset.env)),
-            "MARATHON_PROMPT_FILE": str(prompt_file),
-        },
-        stdin_text=prompt if invocation.prompt_on_stdin else None,
+    box = _sandbox(ctx, rt, agent, preset, workdir, prompt_file, run_id)
+    env = environment.for_agent(ctx.pipeline, agent, preset.env)
+    finished = rt.executor.run(
+        Work(
+            argv=tuple(invocation.argv),
+            cwd=workdir,
+            log=log,
+            timeout=ctx.phase.timeout,
+            # A preset's variables are defaults: one the user passes (env:) wins. No push
+            # leaves the agent (engine/git/refs.py).
+            env={
+                **invocation.env,
+                **_env(ctx, log, env),
+                **refs.NO_PUSH_ENV,
+                "MARATHON_PROMPT_FILE": str(prompt_file),
+            },
+            stdin_text=prompt if invocation.prompt_on_stdin else None,
+            sandbox=box,
+        ),
         on_start=lambda pgid: rt.records.set_child(run_id, pgid),
     )
+    if box is not None:
+        copied = sandbox.copy_back(box, ctx.writes)
+        if copied:
+            process.append_log(log, f"=== from the sandbox's state view: {', '.join(copied)}")
     if finished.interrupted or finished.missing_binary:
         return _Outcome(ok=False, error=finished.error, exit_code=finished.exit_code)
     output = attempt_output(log, offset)
@@ -509,6 +521,38 @@ def _run_agent_once(
         transcript=output,
         duration=finished.duration,
     )
+
+
+def _sandbox(
+    ctx: PhaseTask,
+    rt: Runtime,
+    agent: AgentConfig,
+    preset: Preset,
+    workdir: Path,
+    prompt_file: Path,
+    run_id: int,
+) -> sandbox.Sandbox | None:
+    """The agent's bubblewrap sandbox, when its isolation (or the pipeline's) says bwrap."""
+    if (agent.isolation or ctx.pipeline.isolation) != "bwrap":
+        return None
+    sandbox.check_available()
+    state = ctx.pipeline.state_dir
+    reads = [prompt_file]
+    if preset.name == "replay":
+        reads.append(state / "cassettes")  # what it plays back, read-only
+    box = sandbox.Sandbox(
+        worktree=workdir,
+        state_dir=state,
+        git_private=worktrees.git_dir(workdir),
+        git_objects=ctx.pipeline.root / ".git" / "objects",
+        scratch=state / "sandboxes" / f"{ctx.issue.id}-{ctx.phase.name}-{run_id}",
+        home=Path.home(),
+        home_files=preset.home,
+        reads=tuple(reads),
+        network=agent.network,
+    )
+    sandbox.prepare(box, ctx.issue.id)
+    return box
 
 
 def _exit(ctx: PhaseTask, rt: Runtime) -> _Outcome:
