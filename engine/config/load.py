@@ -17,6 +17,7 @@ from typing import Any
 
 from engine import globs, prompts
 from engine.breaker import BreakerLimits, Budgets
+from engine.config import limits
 from engine.config.model import (
     DEFAULT_TIMEOUT,
     AgentConfig,
@@ -67,8 +68,11 @@ def parse_pipeline(
     if data is None:
         data = {}
     problem = _Problems(shown, positions)
+    # Before the schema: jsonschema lets nan through `exclusiveMinimum` and compares huge ints.
+    limits.check_numbers(data, problem)
     if not structure_checked:
         _check_schema(data, problem)
+    limits.check_values(data, problem)
     pipeline = _build(data, path=path, root=root)
     _check_meaning(pipeline, problem)
     return pipeline
@@ -115,7 +119,7 @@ def _check_schema(data: Any, problem: _Problems) -> None:
     path = tuple(error.absolute_path)
     if error.validator == "additionalProperties":
         allowed = list(error.schema.get("properties", {}))
-        extra = sorted(set(error.instance) - set(allowed))[0]
+        extra = sorted(str(key) for key in set(error.instance) - set(allowed))[0]
         raise problem((*path, extra), f"unknown key{did_you_mean(extra, allowed)}", key=True)
     if error.validator == "enum":
         raise problem(
