@@ -8,9 +8,11 @@ from __future__ import annotations
 
 import json
 import sqlite3
+import sys
 import threading
 import time
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
 from pathlib import Path
 
 from engine import sqlite
@@ -45,7 +47,39 @@ CREATE TABLE IF NOT EXISTS comments (
     body TEXT NOT NULL,
     created REAL NOT NULL
 );
+CREATE TABLE IF NOT EXISTS pending_import (
+    id INTEGER PRIMARY KEY CHECK (id = 1),
+    source TEXT NOT NULL,
+    started REAL NOT NULL,
+    failed TEXT NOT NULL DEFAULT '{}'
+);
 """
+# 2: pending_import, the mark of an import into a remote tracker that has not converged yet
+# (added by the schema's CREATE TABLE IF NOT EXISTS; no other change).
+SCHEMA_VERSION = 2
+
+
+@dataclass(frozen=True)
+class PendingImport:
+    """An import that started and has not finished cleanly: the graph may lack edges."""
+
+    source: str  # the spec it came from, as given to `doit init --spec`
+    started: float
+    failed: Mapping[str, str]  # item -> why; empty when the import never got to the end
+
+    def warning(self, path: Path) -> str:
+        when = time.strftime("%Y-%m-%d %H:%M", time.localtime(self.started))
+        if self.failed:
+            what = f"{len(self.failed)} item(s) failed, first: " + next(
+                f"{item}: {why}" for item, why in self.failed.items()
+            )
+        else:
+            what = "it stopped before the end"
+        return (
+            f"{path}: the import of {self.source or 'a spec'} started {when} has not converged "
+            f"({what}); dependencies may be missing until `doit init --spec "
+            f"{self.source or 'SPEC'}` runs again and succeeds"
+        )
 
 
 class LocalTracker:
@@ -63,7 +97,7 @@ class LocalTracker:
     def _conn(self) -> sqlite3.Connection:
         conn = getattr(self._local, "conn", None)
         if conn is None:
-            conn = sqlite.connect(self.path, SCHEMA)
+            conn = sqlite.connect(self.path, SCHEMA, version=SCHEMA_VERSION)
             self._local.conn = conn
         return conn
 
@@ -72,7 +106,11 @@ class LocalTracker:
     def snapshot(self) -> list[Issue]:
         if not self.path.exists():
             return []
+        return sqlite.guarded(self.path, self._read_snapshot)
+
+    def _read_snapshot(self) -> list[Issue]:
         conn = self._conn
+        self._warn_pending(conn)
         deps: dict[str, list[str]] = {}
         blocks: dict[str, list[str]] = {}
         for row in conn.execute("SELECT blocker, blocked FROM edges ORDER BY blocker, blocked"):
@@ -92,8 +130,46 @@ class LocalTracker:
     def edges(self) -> list[Edge]:
         if not self.path.exists():
             return []
-        rows = self._conn.execute("SELECT * FROM edges ORDER BY blocker, blocked")
+        rows = sqlite.guarded(
+            self.path,
+            lambda: self._conn.execute("SELECT * FROM edges ORDER BY blocker, blocked").fetchall(),
+        )
         return [Edge(row["blocker"], row["blocked"], row["reason"]) for row in rows]
+
+    def pending_import(self) -> PendingImport | None:
+        """The import into the remote tracker that has not converged, if there is one."""
+        if not self.path.exists():
+            return None
+        row = sqlite.guarded(
+            self.path,
+            lambda: self._conn.execute("SELECT * FROM pending_import WHERE id = 1").fetchone(),
+        )
+        if row is None:
+            return None
+        return PendingImport(row["source"], row["started"], json.loads(row["failed"]))
+
+    def _warn_pending(self, conn: sqlite3.Connection) -> None:
+        """Every reader of an unconverged graph (graph, marathon, list) says so, once."""
+        if getattr(self._local, "warned", False):
+            return
+        pending = self.pending_import()
+        if pending is not None:
+            self._local.warned = True
+            print(f"warning: {pending.warning(self.path)}", file=sys.stderr)
+
+    def begin_import(self, source: str) -> None:
+        """Mark an import as under way before the remote tracker is written to.
+
+        If the process dies half way, the mark stays and readers warn; `replace_snapshot(...,
+        import_failures=...)` at the end of the import clears it, or keeps what failed.
+        """
+        self._local.warned = True  # this process reports on its own import
+        with sqlite.transaction(self._conn) as conn:
+            conn.execute(
+                "INSERT OR REPLACE INTO pending_import (id, source, started, failed)"
+                " VALUES (1, ?, ?, '{}')",
+                (source, time.time()),
+            )
 
     def comments(self, issue_id: str) -> list[str]:
         rows = self._conn.execute(
@@ -103,10 +179,13 @@ class LocalTracker:
 
     # -- writing -------------------------------------------------------------------------
 
-    def import_issues(self, drafts: Sequence[IssueDraft], edges: Sequence[Edge]) -> ImportReport:
+    def import_issues(
+        self, drafts: Sequence[IssueDraft], edges: Sequence[Edge], *, source: str = ""
+    ) -> ImportReport:
         """Create or update by draft key, then make the spec's edges exactly `edges`.
 
-        One transaction: an import either lands whole or not at all.
+        One transaction: an import either lands whole or not at all (so `source`, which a
+        remote tracker records while its import is under way, is not needed here).
         """
         report = ImportReport()
         keys = [draft.key for draft in drafts]
@@ -168,9 +247,27 @@ class LocalTracker:
     def sync(self) -> str:
         return f"local tracker {self.path}: nothing to pull"
 
-    def replace_snapshot(self, issues: Sequence[Issue], edges: Sequence[Edge]) -> None:
-        """Make the snapshot exactly what a remote tracker holds (used by `doit sync`)."""
+    def replace_snapshot(
+        self,
+        issues: Sequence[Issue],
+        edges: Sequence[Edge],
+        *,
+        import_failures: Mapping[str, str] | None = None,
+    ) -> None:
+        """Make the snapshot exactly what a remote tracker holds (used by `doit sync`).
+
+        At the end of an import, `import_failures` says what did not make it: empty clears the
+        pending mark, otherwise the mark keeps the failures. A plain sync leaves the mark alone.
+        """
         with sqlite.transaction(self._conn) as conn:
+            if import_failures is not None and not import_failures:
+                conn.execute("DELETE FROM pending_import")
+            elif import_failures:
+                conn.execute(
+                    "INSERT INTO pending_import (id, source, started, failed) VALUES (1, '', ?, ?)"
+                    " ON CONFLICT (id) DO UPDATE SET failed = excluded.failed",
+                    (time.time(), json.dumps(dict(import_failures))),
+                )
             conn.execute("DELETE FROM issues")
             conn.execute("DELETE FROM edges")
             for issue in issues:
