@@ -38,16 +38,28 @@ def check_template(template_dirs: Sequence[Path], name: str) -> None:
     escaping include (`{% include "../../etc/passwd" %}`) is refused at load, not mid-run.
     """
     env = _environment(tuple(template_dirs))
-    pending: list[tuple[str, str]] = [(name, "")]
-    checked: set[str] = set()
-    while pending:
-        current, parent = pending.pop()
-        if current in checked:
-            continue
-        checked.add(current)
-        pending.extend(
-            (child, current) for child in _check_one(env, template_dirs, current, parent)
+    _check_tree(env, template_dirs, name, ())
+
+
+MAX_INCLUDE_DEPTH = 16
+
+
+def _check_tree(
+    env: jinja2.Environment, template_dirs: Sequence[Path], name: str, chain: tuple[str, ...]
+) -> None:
+    if name in chain:
+        loop = " -> ".join((*chain[chain.index(name) :], name))
+        raise MarathonError(
+            f"template '{name}' includes itself ({loop}); rendering would never end"
         )
+    if len(chain) > MAX_INCLUDE_DEPTH:
+        raise MarathonError(
+            f"templates include each other more than {MAX_INCLUDE_DEPTH} levels deep "
+            f"({' -> '.join(chain[:3])} ...)"
+        )
+    parent = chain[-1] if chain else ""
+    for child in dict.fromkeys(_check_one(env, template_dirs, name, parent)):
+        _check_tree(env, template_dirs, child, (*chain, name))
 
 
 def _check_one(

@@ -44,6 +44,7 @@ def connect(
     """
     _check_file(path)
     path.parent.mkdir(parents=True, exist_ok=True)
+    conn: sqlite3.Connection | None = None
     try:
         conn = sqlite3.connect(
             path, timeout=BUSY_SECONDS, isolation_level=None, check_same_thread=False
@@ -54,10 +55,16 @@ def connect(
         # WAL is a property of the file: set it once. Switching needs the file to itself and
         # answers "database is locked" at once, without waiting, when another connection is busy.
         if conn.execute("PRAGMA journal_mode").fetchone()[0] != "wal":
-            _retry_locked(lambda: conn.execute("PRAGMA journal_mode=WAL"))
+            _retry_locked(lambda: conn.execute("PRAGMA journal_mode=WAL"))  # type: ignore[union-attr]
         conn.execute("PRAGMA synchronous=NORMAL")
-    except sqlite3.Error as exc:
-        raise refusal(path, exc) from None
+    except BaseException as exc:
+        # Closing the refused connection removes the -wal/-shm files its opening made, so a
+        # refused command leaves the folder as it found it.
+        if conn is not None:
+            conn.close()
+        if isinstance(exc, sqlite3.Error):
+            raise refusal(path, exc) from None
+        raise
     return conn
 
 

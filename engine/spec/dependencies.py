@@ -49,11 +49,14 @@ CONNECTOR = re.compile(
     r"wraps?|around|for|that)\b",
     re.IGNORECASE,
 )
+# Bounded repeats keep the scan linear: with `[\w.-]+` every start inside a 50 000-letter word
+# re-read the rest of it (quadratic); no real file or identifier part is longer than 64.
 NAME = re.compile(
     r"`(?P<code>[^`\n]+)`"
-    r"|(?P<path>(?:[\w.-]+/)*[\w-]+\.(?:py|pyi|ts|tsx|js|jsx|sql|json|toml|yaml|yml|css|html|md|sh|go|rs))\b"
-    r"|\b(?P<camel>[A-Z][a-z0-9]+(?:[A-Z][a-z0-9]*)+)\b"
-    r"|\b(?P<dotted>[A-Za-z_]\w+(?:\.[A-Za-z_]\w+)+)\b"
+    r"|(?P<path>(?:[\w.-]{1,64}/){0,16}[\w-]{1,64}\."
+    r"(?:py|pyi|ts|tsx|js|jsx|sql|json|toml|yaml|yml|css|html|md|sh|go|rs))\b"
+    r"|\b(?P<camel>[A-Z][a-z0-9]{1,64}(?:[A-Z][a-z0-9]{0,64}){1,16})\b"
+    r"|\b(?P<dotted>[A-Za-z_]\w{1,64}(?:\.[A-Za-z_]\w{1,64}){1,16})\b"
 )
 CONTAINER_SUFFIXES = (
     "list",
@@ -77,10 +80,11 @@ def infer_edges(spec: Spec, planned: Sequence[PlannedTask]) -> list[Edge]:
         by_step.setdefault(item.step.number, []).append(item)
     prereqs = _step_prereqs(spec)
     edges = _EdgeSet()
+    index = _RefIndex(planned)
     # 1. explicit (after: ...) markers
     for item in planned:
         for ref in item.after:
-            for target in _resolve(spec, planned, by_step, item, ref):
+            for target in _resolve(spec, index, by_step, item, ref):
                 edges.add(target.key, item.key, f"after: {ref}")
     _refuse_cycle(spec, planned, edges)
     # 3-4. guesses inside a step; an edge that would close a cycle is skipped
@@ -168,9 +172,25 @@ def _step_prereqs(spec: Spec) -> dict[int, list[tuple[int, str]]]:
 # -- (after: ...) references -----------------------------------------------------------------
 
 
+class _RefIndex:
+    """Tasks by key and by slug of their text, built once: resolving each (after: ...) by
+    slugging every task again made n markers over n tasks cost n squared slugs."""
+
+    def __init__(self, planned: Sequence[PlannedTask]) -> None:
+        self.planned = planned
+        self.exact: dict[str, list[PlannedTask]] = {}
+        for item in planned:
+            self.exact.setdefault(item.key, []).append(item)
+            text_slug = slug(item.text)
+            if text_slug != item.key:
+                self.exact.setdefault(text_slug, []).append(item)
+        self.order = {id(item): i for i, item in enumerate(planned)}
+        self.lowered = [(item, item.text.lower()) for item in planned]
+
+
 def _resolve(
     spec: Spec,
-    planned: Sequence[PlannedTask],
+    index: _RefIndex,
     by_step: dict[int, list[PlannedTask]],
     item: PlannedTask,
     ref: str,
@@ -191,12 +211,11 @@ def _resolve(
             )
         return by_step[number]
     wanted = slug(ref)
-    others = [other for other in planned if other is not item]
-    exact = [o for o in others if wanted and (o.key == wanted or slug(o.text) == wanted)]
+    exact = [o for o in index.exact.get(wanted, ()) if o is not item] if wanted else []
     if exact:
-        return exact[:1]
+        return [min(exact, key=lambda o: index.order[id(o)])]
     words = ref.lower().strip()
-    partial = [o for o in others if words and words in o.text.lower()]
+    partial = [o for o, text in index.lowered if o is not item and words and words in text]
     if len(partial) == 1:
         return partial
     if len(partial) > 1:
@@ -209,7 +228,8 @@ def _resolve(
     if wanted == item.key or (words and words in item.text.lower()):
         raise MarathonError(f"(after: {ref}) names the task itself", where=spec.where(item.line))
     raise MarathonError(
-        f"(after: {ref}) names no task or step{did_you_mean(wanted, [o.key for o in others])}",
+        f"(after: {ref}) names no task or step"
+        f"{did_you_mean(wanted, [o.key for o in index.planned if o is not item])}",
         where=spec.where(item.line),
     )
 

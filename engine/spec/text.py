@@ -74,8 +74,6 @@ class LineIndex:
 
 
 FENCE = re.compile(r"^[ \t]*(```|~~~)", re.MULTILINE)
-COMMENT = re.compile(r"<!--.*?-->", re.DOTALL)
-CDATA = re.compile(r"<!\[CDATA\[.*?\]\]>", re.DOTALL)
 INLINE_CODE = re.compile(r"`[^`\n]+`")
 
 
@@ -110,10 +108,27 @@ def opaque_spans(text: str) -> list[tuple[int, int]]:
     """Where tags must not be looked for: code fences, CDATA, comments and `inline code`."""
     spans = fence_spans(text)
     outside = blank_out(text, spans)
-    spans += [m.span() for m in COMMENT.finditer(outside)]
-    spans += [m.span() for m in CDATA.finditer(outside)]
+    spans += delimited_spans(outside, "<!--", "-->")
+    spans += delimited_spans(outside, "<![CDATA[", "]]>")
     outside = blank_out(outside, spans)
     spans += [m.span() for m in INLINE_CODE.finditer(outside)]
+    return spans
+
+
+def delimited_spans(text: str, start: str, end: str) -> list[tuple[int, int]]:
+    """Spans from each `start` to the next `end`, in one pass.
+
+    A lazy regex (`<!--.*?-->`) reads to the end of the text from every opening that is never
+    closed, so n unclosed comments cost n squared; here an unclosed one ends the search.
+    """
+    spans: list[tuple[int, int]] = []
+    pos = text.find(start)
+    while pos != -1:
+        close = text.find(end, pos + len(start))
+        if close == -1:
+            break
+        spans.append((pos, close + len(end)))
+        pos = text.find(start, close + len(end))
     return spans
 
 

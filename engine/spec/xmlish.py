@@ -11,9 +11,17 @@ knows its line and its original inner text.
 from __future__ import annotations
 
 import re
+from collections.abc import Callable
 from dataclasses import dataclass, field
 
-from engine.spec.text import LineIndex, blank_out, opaque_spans, tidy_block, unescape
+from engine.spec.text import (
+    LineIndex,
+    blank_out,
+    delimited_spans,
+    opaque_spans,
+    tidy_block,
+    unescape,
+)
 
 _ATTR = r"""[A-Za-z_][\w.:-]*\s*=\s*(?:"[^"<]*"|'[^'<]*'|[\w.,:-]+)"""
 TAG = re.compile(rf"<(/?)([A-Za-z_][\w.:-]*)((?:\s+{_ATTR})*)\s*(/?)>")
@@ -117,11 +125,21 @@ class Document:
 
 
 def _drop_comments(text: str) -> str:
-    return re.sub(r"<!--.*?-->", "", text, flags=re.DOTALL)
+    return _replace_comments(text, lambda comment: "")
 
 
 def _blank_comments(text: str) -> str:
-    return re.sub(r"<!--.*?-->", lambda m: "\n" * m.group(0).count("\n"), text, flags=re.DOTALL)
+    return _replace_comments(text, lambda comment: "\n" * comment.count("\n"))
+
+
+def _replace_comments(text: str, replace: Callable[[str], str]) -> str:
+    parts: list[str] = []
+    pos = 0
+    for start, end in delimited_spans(text, "<!--", "-->"):
+        parts += [text[pos:start], replace(text[start:end])]
+        pos = end
+    parts.append(text[pos:])
+    return "".join(parts)
 
 
 def parse_document(text: str) -> Document:

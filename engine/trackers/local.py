@@ -17,6 +17,7 @@ from pathlib import Path
 
 from engine import sqlite
 from engine.errors import MarathonError
+from engine.graph import cycle_in
 from engine.issue import STATE_TYPES, Edge, Issue, IssueDraft
 from engine.trackers.base import ImportReport
 
@@ -219,6 +220,8 @@ class LocalTracker:
 
     def add_edge(self, edge: Edge) -> None:
         """An edge made by hand (or by the engine); an import keeps it."""
+        known = [(e.blocker, e.blocked) for e in self.edges()]
+        _refuse_cycle([], [*known, (edge.blocker, edge.blocked)])
         with sqlite.transaction(self._conn) as conn:
             conn.execute(
                 "INSERT OR REPLACE INTO edges (blocker, blocked, reason, origin)"
@@ -259,6 +262,7 @@ class LocalTracker:
         At the end of an import, `import_failures` says what did not make it: empty clears the
         pending mark, otherwise the mark keeps the failures. A plain sync leaves the mark alone.
         """
+        _refuse_cycle([issue.id for issue in issues], [(e.blocker, e.blocked) for e in edges])
         with sqlite.transaction(self._conn) as conn:
             if import_failures is not None and not import_failures:
                 conn.execute("DELETE FROM pending_import")
@@ -354,6 +358,16 @@ def _replace_spec_edges(
             (blocker, blocked, reason),
         )
     return added, len(removed)
+
+
+def _refuse_cycle(ids: Sequence[str], edges: Sequence[tuple[str, str]]) -> None:
+    """A cycle would make every later doit command fail to load its tasks: refuse to store it."""
+    cycle = cycle_in(ids, edges)
+    if cycle:
+        raise MarathonError(
+            f"the tracker's dependencies form a cycle: {' → '.join(cycle)}; remove one of these "
+            "blocking relations in the tracker, then run the command again"
+        )
 
 
 def _number(issue_id: str) -> int:

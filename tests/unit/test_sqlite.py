@@ -123,7 +123,7 @@ def test_a_truncated_file_is_refused_as_damaged(tmp_path: Path) -> None:
     path.write_bytes(path.read_bytes()[:5000])
     for side in ("-wal", "-shm"):
         Path(f"{path}{side}").unlink(missing_ok=True)
-    with pytest.raises(MarathonError, match="damaged|not a SQLite"):
+    with pytest.raises(MarathonError, match=r"damaged|not a SQLite"):
         LocalTracker(path, "PROJ").snapshot()
 
 
