@@ -45,6 +45,16 @@ def xml_nested(n: int) -> str:
     )
 
 
+def one_bullet(text: str) -> str:
+    return f"# Big\n\n## Implementation steps\n\n### Step 1: One\n\n- Create {text}\n"
+
+
+def after_all(n: int) -> str:
+    tasks = "".join(f"- thing {i} (id: t{i})\n" for i in range(n))
+    last = "- last (after: " + ", ".join(f"t{i}" for i in range(n)) + ")\n"
+    return f"# Big\n\n## Implementation steps\n\n### Step 1: All\n\n{tasks}{last}"
+
+
 def xml_bullets(n: int) -> str:
     bullets = "\n".join(f"- Create module{i} using module{i - 1}" for i in range(n))
     return (
@@ -107,6 +117,23 @@ def main() -> None:
                 lambda k: time_spec(folder, markdown_mixed_layers(k), ".md"),
             ),
             ("xml: n nested tags", lambda k: time_spec(folder, xml_nested(k), ".xml")),
+            ("markdown: one task after n others", lambda k: time_spec(folder, after_all(k), ".md")),
+            (
+                "markdown: heading of 8n '# '",
+                lambda k: time_spec(folder, "# " + "# " * 8 * k + "x\n" + one_bullet("a"), ".md"),
+            ),
+            (
+                "markdown: 8n unclosed comments",
+                lambda k: time_spec(folder, one_bullet("<!--" * 8 * k), ".md"),
+            ),
+            (
+                "markdown: 8n unclosed '(depends'",
+                lambda k: time_spec(folder, one_bullet("(depends " * 8 * k), ".md"),
+            ),
+            (
+                "markdown: a word of 20n letters",
+                lambda k: time_spec(folder, one_bullet("x" * 20 * k + ".py"), ".md"),
+            ),
             (
                 "xml: n unclosed + n stray closing tags",
                 lambda k: time_spec(folder, unclosed_then_stray(k * 4), ".xml"),

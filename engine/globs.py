@@ -138,7 +138,7 @@ def confinement_problem(pattern: str) -> str:
     """
     if "\0" in pattern:
         return "holds a NUL character"
-    if pattern.startswith(("/", "\\")) or pattern[1:2] == ":":
+    if pattern.startswith(("/", "\\")) or (pattern[1:2] == ":" and pattern[2:3] in ("/", "\\")):
         return "is an absolute path; write it relative to the workspace"
     if pattern.startswith("~"):
         return "starts with ~; write it relative to the workspace"

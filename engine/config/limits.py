@@ -116,8 +116,8 @@ def branch_problem(name: str) -> str:
     """`git check-ref-format --branch` rules, without running git ('' when the name is fine)."""
     if name.startswith("-"):
         return "a branch name cannot start with '-'"
-    if name == "@" or "@{" in name:
-        return "'@' alone and '@{' are reserved by git"
+    if name in ("@", "HEAD") or "@{" in name:
+        return "'HEAD', '@' alone and '@{' are reserved by git"
     if _REF_FORBIDDEN.search(name):
         return "spaces, control characters and ~ ^ : ? * [ \\ are not allowed"
     if ".." in name:

@@ -55,6 +55,9 @@ CREATE TABLE IF NOT EXISTS pending_import (
     failed TEXT NOT NULL DEFAULT '{}'
 );
 """
+# Trackers (by path) whose pending import this process already warned about.
+_WARNED: set[Path] = set()
+
 # 2: pending_import, the mark of an import into a remote tracker that has not converged yet
 # (added by the schema's CREATE TABLE IF NOT EXISTS; no other change).
 SCHEMA_VERSION = 2
@@ -150,12 +153,12 @@ class LocalTracker:
         return PendingImport(row["source"], row["started"], json.loads(row["failed"]))
 
     def _warn_pending(self, conn: sqlite3.Connection) -> None:
-        """Every reader of an unconverged graph (graph, marathon, list) says so, once."""
-        if getattr(self._local, "warned", False):
+        """Every reader of an unconverged graph (graph, marathon, list) says so, once a process."""
+        if self.path in _WARNED:
             return
         pending = self.pending_import()
         if pending is not None:
-            self._local.warned = True
+            _WARNED.add(self.path)
             print(f"warning: {pending.warning(self.path)}", file=sys.stderr)
 
     def begin_import(self, source: str) -> None:
@@ -164,7 +167,7 @@ class LocalTracker:
         If the process dies half way, the mark stays and readers warn; `replace_snapshot(...,
         import_failures=...)` at the end of the import clears it, or keeps what failed.
         """
-        self._local.warned = True  # this process reports on its own import
+        _WARNED.add(self.path)  # this process reports on its own import
         with sqlite.transaction(self._conn) as conn:
             conn.execute(
                 "INSERT OR REPLACE INTO pending_import (id, source, started, failed)"

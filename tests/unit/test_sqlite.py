@@ -154,3 +154,13 @@ def test_a_locked_file_waits_a_bounded_time_then_says_so(
         holder.execute("ROLLBACK")
         holder.close()
     assert [i.title for i in tracker.snapshot()] == ["first"]
+
+
+def test_a_damaged_records_db_is_refused_in_one_line(tmp_path: Path) -> None:
+    from engine.records import Records
+
+    path = tmp_path / "records.db"
+    path.write_bytes(b"garbage" * 100)
+    with pytest.raises(MarathonError, match=r"records\.db: is not a SQLite database"):
+        Records(path).phase_durations()
+    assert path.read_bytes() == b"garbage" * 100
