@@ -12,12 +12,14 @@ from typing import Any
 
 import pytest
 
-from engine.config.load import default_config_path
 from engine.trackers.local import LocalTracker
 from engine.workspace import scaffold
 from tests.fakes.linear_server import FakeLinear
 
 pytestmark = pytest.mark.integration
+
+# This checkout's default pipeline (the installed package's may belong to another checkout).
+DEFAULT_PIPELINE = Path(__file__).resolve().parents[2] / "templates" / "marathon.yaml"
 
 SPEC = """\
 # Two steps
@@ -61,7 +63,7 @@ def test_partial_import_fails_names_the_item_and_converges(tmp_path: Path) -> No
     with RefusingRelations() as fake:
         fake.add_team("ENG")
         linear = f'tracker:\n  kind: linear\n  team: ENG\n  project: "Two"\n  url: {fake.url}'
-        text = re.sub(r"(?m)^tracker:\n  kind: local.*$", linear, default_config_path().read_text())
+        text = re.sub(r"(?m)^tracker:\n  kind: local.*$", linear, DEFAULT_PIPELINE.read_text())
         root = scaffold(tmp_path / "ws", pipeline_text=text, git=False)
         spec = root / "spec.md"
         spec.write_text(SPEC)
@@ -83,6 +85,7 @@ def test_partial_import_fails_names_the_item_and_converges(tmp_path: Path) -> No
         graph = doit(root, "graph", env=env)
         assert graph.returncode == 0
         assert "has not converged" in graph.stderr and f"doit init --spec {spec}" in graph.stderr
+        assert re.search(r"first: edge ENG-\d+ -> ENG-\d+: .*relation refused", graph.stderr)
 
         fake.refuse = False
         again = doit(root, "init", "--spec", str(spec), env=env)

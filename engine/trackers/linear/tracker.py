@@ -136,7 +136,13 @@ class LinearTracker:
         # The read plus what we wrote is what Linear now holds: no second full read needed.
         reasons = {(e.blocker, e.blocked): e.reason for e in edges}
         issues, snapshot_edges = self._to_snapshot(found, keyed_reasons=reasons)
-        self.local.replace_snapshot(issues, snapshot_edges, import_failures=report.failed)
+        # The mark names issues by id, as `doit graph` does (report.failed keeps draft keys).
+        ids = {issue.key: issue.id for issue in issues if issue.key}
+        failures = {
+            " ".join(ids.get(word, word) for word in item.split(" ")): why
+            for item, why in report.failed.items()
+        }
+        self.local.replace_snapshot(issues, snapshot_edges, import_failures=failures)
         return report
 
     async def create_issue_async(self, draft: IssueDraft, blocks: Sequence[str] = ()) -> Issue:
