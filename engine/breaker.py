@@ -169,7 +169,9 @@ def decide(
             )
 
     if limits.consecutive_failures:
-        streak = _trailing_failures(finished)
+        # Agent phases and checks fail for different reasons: a failing check (the code is
+        # broken) says nothing about the agents, and the other way round.
+        streak = _trailing_failures([r for r in finished if bool(r.issue) == bool(issue)])
         if len(streak) >= limits.consecutive_failures:
             return Decision.skip(
                 f"the last {len(streak)} runs all failed (limit "
@@ -215,7 +217,12 @@ def _trailing_same_signature(failures: list[RunRecord]) -> list[RunRecord]:
 
 
 def _signature(run: RunRecord) -> str:
+    if run.signature.startswith(TRANSIENT_SIGNATURE):
+        return f"{run.signature}:{run.id}"  # a transient error never repeats "the same error"
     return run.signature or error_signature(run.error)
+
+
+TRANSIENT_SIGNATURE = "transient"
 
 
 def _last_error(runs: list[RunRecord]) -> str:

@@ -11,6 +11,15 @@ A workspace selects it in doit.cfg (written by `python -m engine setup`) or in p
 
     [COMMAND]                            [tool.doit.plugins.command]
     run = engine.doit_run:RankedRun      run = "engine.doit_run:RankedRun"
+
+Being the command that runs tasks, it is also where a run's command line and its end are ours:
+
+* arguments reach the tasks verbatim: doit takes every `x=y` argument for a variable of its
+  own (`doit add --title 'a=b'` lost its title); here they are put back where they were;
+* an unknown task or option, ours or doit's, is one `error:` line with a suggestion, exit 2;
+* the exit code is the reporter's (engine/errors.py: 1 failed, 2 bad input, 3 lock refused,
+  4 internal error), and anything unexpected is one line plus a log (engine/errors.py), with
+  the runs it interrupted recorded as interrupted, never left `running`.
 """
 
 from __future__ import annotations
@@ -19,15 +28,21 @@ import collections
 import contextlib
 import heapq
 import itertools
+import re
+import signal
 import sys
+from pathlib import Path
 from typing import IO, Any
 
 from doit.action import PythonAction
 from doit.cmd_run import Run
+from doit.cmdparse import CmdParseError
 from doit.control import TaskControl
-from doit.exceptions import InvalidCommand
+from doit.exceptions import InvalidCommand, InvalidDodoFile, InvalidTask
 from doit.runner import MRunner, MThreadRunner, Runner
 from doit.task import Stream
+
+from engine.errors import EXIT_BAD_INPUT, EXIT_INTERNAL, did_you_mean, internal_error
 
 _UNRANKED: tuple[()] = ()
 UNRANKED_WARNING = (
@@ -59,6 +74,27 @@ class ReadyQueue:
 class RankedRun(Run):  # type: ignore[misc]
     name = "run"
     doc_purpose = "run tasks (ready tasks start by rank: the critical path first)"
+
+    def parse_execute(self, in_args: list[str]) -> int:
+        args = verbatim_args(in_args, sys.argv)
+        try:
+            return super().parse_execute(args)  # type: ignore[no-any-return]
+        except CmdParseError as exc:
+            return _bad_input(_option_error(str(exc), "doit", self.get_options()))
+        except (InvalidCommand, InvalidDodoFile, InvalidTask) as exc:
+            return _bad_input(" ".join(str(exc).split()))
+        except KeyboardInterrupt:
+            # Ctrl-C: the running processes were stopped and their runs recorded as interrupted
+            # (engine/tasks.py); the summary said so. The shell's convention, no traceback.
+            return 128 + signal.SIGINT
+        except Exception as exc:  # the last resort: one line and a log, never a traceback
+            from engine.run.runtime import interrupt_open_runs
+
+            line = internal_error("doit run", exc)
+            with contextlib.suppress(Exception):
+                interrupt_open_runs(f"stopped by an internal error: {line}")
+            print(f"error: {line}", file=sys.stderr)
+            return EXIT_INTERNAL
 
     # doit reads this signature to decide which options to pass: an option a newer doit adds
     # is not passed here, rather than breaking the call.
@@ -95,7 +131,13 @@ class RankedRun(Run):  # type: ignore[misc]
             )
         PythonAction.pm_pdb = False
         self.control = TaskControl(self.task_list, auto_delayed_regex=auto_delayed_regex)
-        self.control.process(self.sel_tasks)
+        try:
+            self.control.process(self.sel_tasks)
+        except InvalidCommand as exc:
+            return _bad_input(self._unknown_task(exc))
+        except CmdParseError as exc:
+            task, options = self._task_options(str(exc))
+            return _bad_input(_option_error(str(exc), f"doit {task}", options))
         reporter_cls = self.reporters[reporter] if isinstance(reporter, str) else reporter
         with _output(outfile) as outstream:
             self.outstream = outstream
@@ -114,7 +156,88 @@ class RankedRun(Run):  # type: ignore[misc]
             else:
                 # A doit whose dispatcher no longer keeps this queue: run in doit's order.
                 print(f"warning: {UNRANKED_WARNING}", file=sys.stderr)
-            return runner.run_all(dispatcher)  # type: ignore[no-any-return]
+            result = runner.run_all(dispatcher)
+            _close_open_runs()
+            decide = getattr(reporter_obj, "exit_code", None)
+            return decide(result) if callable(decide) else result  # type: ignore[no-any-return]
+
+    def _unknown_task(self, exc: InvalidCommand) -> str:
+        name = str(exc.not_found if exc.not_found is not None else exc)
+        known = [task.name for task in self.task_list if not task.subtask_of]
+        known += [cmd for cmd in getattr(self.loader, "cmd_names", None) or () if cmd != "run"]
+        return f"no task or command {name!r}{did_you_mean(name, known)}; `doit list` shows them"
+
+    def _task_options(self, message: str) -> tuple[str, list[Any]]:
+        """The task whose option failed to parse: the last named task before the option."""
+        by_name = {task.name: task for task in self.task_list}
+        current = None
+        for arg in self.sel_tasks or ():
+            if arg in by_name and by_name[arg].params:
+                current = by_name[arg]
+        if current is None:
+            return "run", []
+        return current.name, list(current.params)
+
+
+def _close_open_runs() -> None:
+    """Every task has ended: a run of this process still marked `running` was left open by
+    an action that stopped half-way (an internal error). Record it, never leave it running."""
+    from engine.errors import internal_log_path
+    from engine.run.runtime import interrupt_open_runs
+
+    interrupt_open_runs(f"stopped by an internal error; see {internal_log_path()}")
+
+
+def verbatim_args(processed: list[str], argv: list[str]) -> list[str]:
+    """`processed` with the `x=y` arguments doit's main took for variables put back.
+
+    doit removes every argument that has an `=` and does not start with `-` before the
+    command sees the rest; `argv` (the process's own sys.argv) still holds them. Only for the
+    doit program itself: called any other way, the arguments are left as they are.
+    """
+    program = Path(argv[0]).name if argv else ""
+    if program != "doit" and Path(argv[0] if argv else "").parent.name != "doit":
+        return processed
+    raw = argv[1:]
+    kept = [i for i, arg in enumerate(raw) if not _is_variable(arg)]
+    if len(kept) < len(processed) or [raw[i] for i in kept[len(kept) - len(processed) :]] != (
+        processed
+    ):
+        return processed  # not the command line we know: leave it alone
+    first = len(kept) - len(processed)
+    start = kept[first - 1] + 1 if first > 0 else 0
+    if first == 0 and processed:
+        start = kept[0]
+    return raw[start:]
+
+
+def _is_variable(arg: str) -> bool:
+    return bool(arg) and arg[0] != "-" and "=" in arg
+
+
+def _bad_input(message: str) -> int:
+    print(f"error: {message}", file=sys.stderr)
+    return EXIT_BAD_INPUT
+
+
+def _option_error(message: str, where: str, options: list[Any]) -> str:
+    """One line from doit's option parser error (which dumps its internal option objects)."""
+    found = re.search(r"Error parsing [^:]*: (.*?) \(parsing options:", message, re.S)
+    reason = found.group(1) if found else " ".join(message.split())
+    reason = " ".join(reason.split())
+    names = [_option_name(opt) for opt in options]
+    names = [name for name in names if name]
+    unknown = re.match(r"option (-{1,2}[^ ]+) not recognized", reason)
+    hint = did_you_mean(unknown.group(1), names) if unknown and names else ""
+    if not hint and names:
+        hint = f" (options: {', '.join(names)})"
+    return f"{where}: {reason}{hint}; see `doit help {where.removeprefix('doit ')}`"
+
+
+def _option_name(option: Any) -> str:
+    long = option.get("long") if isinstance(option, dict) else getattr(option, "long", "")
+    short = option.get("short") if isinstance(option, dict) else getattr(option, "short", "")
+    return f"--{long}" if long else (f"-{short}" if short else "")
 
 
 def _output(outfile: Any) -> IO[str] | contextlib.nullcontext[Any]:

@@ -7,9 +7,11 @@ Graphviz's `dot` with an argument list; graph text only ever reaches it on stdin
 
 from __future__ import annotations
 
+import itertools
 import re
 import shutil
 import subprocess
+import textwrap
 from collections.abc import Callable, Hashable, Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
@@ -30,6 +32,25 @@ class Node(NamedTuple):
     id: str
     title: str
     done: bool = False
+    state: str = ""  # done, running, failed, interrupted, skipped, blocked ... ("" = open)
+
+    @property
+    def shown_state(self) -> str:
+        return self.state or ("done" if self.done else "")
+
+
+# Fill and border per state, the same in DOT and Mermaid; open issues stay white.
+STATE_COLOURS = {
+    "done": ("#d4edda", "#28a745"),
+    "running": ("#cce5ff", "#0d6efd"),
+    "failed": ("#f8d7da", "#dc3545"),
+    "interrupted": ("#fde2c4", "#fd7e14"),
+    "skipped": ("#e2e3e5", "#6c757d"),
+    "blocked": ("#fff3cd", "#b58900"),
+}
+CRITICAL_COLOUR = "#d63384"
+LABEL_WIDTH = 28  # characters per line of a node's title
+LABEL_LINES = 2  # lines of title at most; longer titles end with "…" (the tooltip has it all)
 
 
 @dataclass(frozen=True)
@@ -54,8 +75,13 @@ class Summary:
 # -- building --------------------------------------------------------------------------------
 
 
-def graph_from_issues(issues: Sequence[Issue], edges: Sequence[Edge] = ()) -> Graph:
-    """Tracker issues (META left out); edges from `Issue.dependencies`, reasons from `edges`."""
+def graph_from_issues(
+    issues: Sequence[Issue],
+    edges: Sequence[Edge] = (),
+    states: Mapping[str, str] | None = None,
+) -> Graph:
+    """Tracker issues (META left out); edges from `Issue.dependencies`, reasons from `edges`,
+    and each issue's state (from the records: `doit status`) when `states` has it."""
     work = [issue for issue in issues if issue.kind != "meta"]
     ids = {issue.id for issue in work}
     reasons = {(edge.blocker, edge.blocked): edge.reason for edge in edges}
@@ -65,7 +91,16 @@ def graph_from_issues(issues: Sequence[Issue], edges: Sequence[Edge] = ()) -> Gr
         for dep in issue.dependencies
         if dep in ids
     ]
-    nodes = tuple(Node(i.id, i.title, i.state in ("completed", "canceled")) for i in work)
+    states = states or {}
+    nodes = tuple(
+        Node(
+            i.id,
+            i.title,
+            i.state in ("completed", "canceled"),
+            states.get(i.id, "") if states.get(i.id) in STATE_COLOURS else "",
+        )
+        for i in work
+    )
     return Graph(nodes, tuple(found))
 
 
@@ -249,43 +284,92 @@ def _depths(graph: Graph) -> dict[str, int]:
 # -- text formats ----------------------------------------------------------------------------
 
 
-def to_mermaid(graph: Graph) -> str:
-    """A Mermaid flowchart; edge reasons are the edge labels."""
+def to_mermaid(graph: Graph, comments: str = "") -> str:
+    """A Mermaid flowchart; edge reasons are the edge labels, states are colours, and the
+    critical path is drawn thick. `comments` go first as `%%` lines."""
     ids = _safe_ids(graph)
-    lines = ["flowchart TD"]
+    lines = [f"%% {line}" for line in comments.splitlines() if line.strip()]
+    lines.append("flowchart TD")
     for node in graph.nodes:
-        lines.append(f'    {ids[node.id]}["{_mermaid_text(f"{node.id}: {node.title}")}"]')
-    for edge in graph.edges:
-        label = f'|"{_mermaid_text(edge.reason)}"|' if edge.reason else ""
-        lines.append(f"    {ids[edge.blocker]} -->{label} {ids[edge.blocked]}")
-    done = [ids[node.id] for node in graph.nodes if node.done]
-    if done:
-        lines.append("    classDef done fill:#d4edda,stroke:#28a745")
-        lines.append(f"    class {','.join(done)} done")
+        label = "<br/>".join(_mermaid_text(part) for part in _label(node))
+        lines.append(f'    {ids[node.id]}["{label}"]')
+    on_path = _critical_edges(graph)
+    thick = []
+    for index, edge in enumerate(graph.edges):
+        label = f'|"{_mermaid_text(_short(edge.reason, 40))}"|' if edge.reason else ""
+        arrow = "==>" if (edge.blocker, edge.blocked) in on_path else "-->"
+        if arrow == "==>":
+            thick.append(str(index))
+        lines.append(f"    {ids[edge.blocker]} {arrow}{label} {ids[edge.blocked]}")
+    if thick:
+        lines.append(f"    linkStyle {','.join(thick)} stroke:{CRITICAL_COLOUR},stroke-width:3px")
+    for state, (fill, stroke) in STATE_COLOURS.items():
+        members = [ids[node.id] for node in graph.nodes if node.shown_state == state]
+        if members:
+            lines.append(f"    classDef {state} fill:{fill},stroke:{stroke}")
+            lines.append(f"    class {','.join(members)} {state}")
+    critical = [ids[node] for node in critical_path(graph)] if graph.edges else []
+    if critical:
+        lines.append(f"    classDef critical stroke:{CRITICAL_COLOUR},stroke-width:3px")
+        lines.append(f"    class {','.join(critical)} critical")
     return "\n".join(lines) + "\n"
 
 
-def to_dot(graph: Graph) -> str:
-    """Graphviz DOT; edge reasons are both label and tooltip."""
-    lines = [
+def to_dot(graph: Graph, comments: str = "") -> str:
+    """Graphviz DOT; edge reasons are both label and tooltip, states are fill colours, the
+    critical path is drawn thick, and titles are wrapped and shortened (the tooltip keeps the
+    whole title). `comments` go first as `//` lines."""
+    lines = [f"// {line}" for line in comments.splitlines() if line.strip()]
+    lines += [
         "digraph issues {",
         "    rankdir=TB;",
         '    node [shape=box, style="rounded", fontname="Helvetica"];',
         '    edge [fontname="Helvetica", fontsize=10];',
     ]
+    critical = set(critical_path(graph)) if graph.edges else set()
+    on_path = _critical_edges(graph)
     for node in graph.nodes:
-        attrs = f"label={_dot_text(f'{node.id}: {node.title}')}, tooltip={_dot_text(node.title)}"
-        if node.done:
-            attrs += ', style="rounded,filled", fillcolor="#d4edda"'
+        label = "\n".join(_label(node))
+        attrs = f"label={_dot_text(label)}, tooltip={_dot_text(node.title)}"
+        fill, border = STATE_COLOURS.get(node.shown_state, ("", ""))
+        if fill:
+            attrs += f', style="rounded,filled", fillcolor="{fill}"'
+        if node.id in critical:  # the critical path's border wins over the state's
+            attrs += f', penwidth=3, color="{CRITICAL_COLOUR}"'
+        elif border:
+            attrs += f', color="{border}"'
         lines.append(f"    {_dot_text(node.id)} [{attrs}];")
     for edge in graph.edges:
-        attrs = ""
+        parts = []
         if edge.reason:
-            text = _dot_text(edge.reason)
-            attrs = f" [label={text}, tooltip={text}]"
+            parts.append(f"label={_dot_text(_short(edge.reason, 40))}")
+            parts.append(f"tooltip={_dot_text(edge.reason)}")
+        if (edge.blocker, edge.blocked) in on_path:
+            parts.append(f'penwidth=3, color="{CRITICAL_COLOUR}"')
+        attrs = f" [{', '.join(parts)}]" if parts else ""
         lines.append(f"    {_dot_text(edge.blocker)} -> {_dot_text(edge.blocked)}{attrs};")
     lines.append("}")
     return "\n".join(lines) + "\n"
+
+
+def _critical_edges(graph: Graph) -> set[tuple[str, str]]:
+    path = critical_path(graph) if graph.edges else []
+    return set(itertools.pairwise(path))
+
+
+def _label(node: Node) -> list[str]:
+    """`PROJ-3 (failed)` and the title in at most LABEL_LINES lines of LABEL_WIDTH."""
+    head = f"{node.id} ({node.shown_state})" if node.shown_state else node.id
+    wrapped = textwrap.wrap(" ".join(node.title.split()), LABEL_WIDTH) or [""]
+    if len(wrapped) > LABEL_LINES:
+        wrapped = wrapped[:LABEL_LINES]
+        wrapped[-1] = _short(wrapped[-1] + " …", LABEL_WIDTH)
+    return [head, *[line for line in wrapped if line]]
+
+
+def _short(text: str, width: int) -> str:
+    text = " ".join(text.split())
+    return text if len(text) <= width else text[: width - 1].rstrip() + "…"
 
 
 def render_image(dot_text: str, fmt: str, output: Path) -> None:

@@ -31,21 +31,27 @@ def _environment(template_dirs: tuple[Path, ...]) -> jinja2.Environment:
     )
 
 
-def check_template(template_dirs: Sequence[Path], name: str) -> None:
-    """Refuse a template that is missing, does not parse, or names an unknown variable.
+def check_template(template_dirs: Sequence[Path], name: str, extra: Sequence[str] = ()) -> None:
+    """Refuse a template that is missing, does not parse, or names an unknown variable;
+    `extra` are variables this template gets besides the usual ones (a fix's `failures`).
 
-    Templates it includes, imports or extends are checked the same way, so a missing or
-    escaping include (`{% include "../../etc/passwd" %}`) is refused at load, not mid-run.
+    Templates it includes, imports or extends are checked the same way (they render with the
+    same variables), so a missing or escaping include (`{% include "../../etc/passwd" %}`) is
+    refused at load, not mid-run.
     """
     env = _environment(tuple(template_dirs))
-    _check_tree(env, template_dirs, name, ())
+    _check_tree(env, template_dirs, name, (), tuple(extra))
 
 
 MAX_INCLUDE_DEPTH = 16
 
 
 def _check_tree(
-    env: jinja2.Environment, template_dirs: Sequence[Path], name: str, chain: tuple[str, ...]
+    env: jinja2.Environment,
+    template_dirs: Sequence[Path],
+    name: str,
+    chain: tuple[str, ...],
+    extra: tuple[str, ...],
 ) -> None:
     if name in chain:
         loop = " -> ".join((*chain[chain.index(name) :], name))
@@ -58,12 +64,16 @@ def _check_tree(
             f"({' -> '.join(chain[:3])} ...)"
         )
     parent = chain[-1] if chain else ""
-    for child in dict.fromkeys(_check_one(env, template_dirs, name, parent)):
-        _check_tree(env, template_dirs, child, (*chain, name))
+    for child in dict.fromkeys(_check_one(env, template_dirs, name, parent, extra)):
+        _check_tree(env, template_dirs, child, (*chain, name), extra)
 
 
 def _check_one(
-    env: jinja2.Environment, template_dirs: Sequence[Path], name: str, parent: str
+    env: jinja2.Environment,
+    template_dirs: Sequence[Path],
+    name: str,
+    parent: str,
+    extra: tuple[str, ...],
 ) -> list[str]:
     """Check one template; returns the names of the templates it pulls in."""
     try:
@@ -92,13 +102,14 @@ def _check_one(
                 "template as a quoted string"
             )
         children.append(node.template.value)
-    unknown = sorted(meta.find_undeclared_variables(ast) - set(CONTEXT_NAMES))
+    known = (*CONTEXT_NAMES, *extra)
+    unknown = sorted(meta.find_undeclared_variables(ast) - set(known))
     if unknown:
         word = unknown[0]
         line = _line_of(source, word)
         raise MarathonError(
             f"template {filename}:{line} names undefined variable '{word}'"
-            f"{did_you_mean(word, CONTEXT_NAMES)}"
+            f"{did_you_mean(word, known)}"
         )
     return children
 

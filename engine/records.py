@@ -18,6 +18,7 @@ from pathlib import Path
 from typing import Any
 
 from engine import sqlite
+from engine.run import process
 
 SCHEMA = """
 CREATE TABLE IF NOT EXISTS runs (
@@ -36,6 +37,7 @@ CREATE TABLE IF NOT EXISTS runs (
     signature TEXT NOT NULL DEFAULT '',
     owner_pid INTEGER NOT NULL,
     child_pgid INTEGER,
+    child_start TEXT NOT NULL DEFAULT '',
     cost_usd REAL,
     input_tokens INTEGER,
     output_tokens INTEGER,
@@ -44,6 +46,18 @@ CREATE TABLE IF NOT EXISTS runs (
 );
 CREATE INDEX IF NOT EXISTS runs_task ON runs (task);
 CREATE INDEX IF NOT EXISTS runs_issue ON runs (issue);
+CREATE TABLE IF NOT EXISTS merges (
+    issue TEXT PRIMARY KEY,
+    branch TEXT NOT NULL,
+    head TEXT NOT NULL,
+    target TEXT NOT NULL,
+    target_before TEXT NOT NULL,
+    started REAL NOT NULL
+);
+CREATE TABLE IF NOT EXISTS resets (
+    issue TEXT PRIMARY KEY,
+    at REAL NOT NULL
+);
 CREATE TABLE IF NOT EXISTS stamps (
     task TEXT PRIMARY KEY,
     inputs TEXT NOT NULL,
@@ -82,6 +96,19 @@ class RunRecord:
 
 
 @dataclass(frozen=True)
+class MergeIntent:
+    """Written before EXIT changes anything: the branch and the commits it started from.
+    While it exists, the issue's earlier phases are judged as finished work (their files are
+    being merged), and a rerun resumes the merge instead of redoing them."""
+
+    issue: str
+    branch: str
+    head: str  # the branch's commit when EXIT began
+    target: str
+    target_before: str  # the target's commit when EXIT began
+
+
+@dataclass(frozen=True)
 class Stamp:
     """What a task's inputs and outputs were when it last succeeded (component -> digest)."""
 
@@ -100,12 +127,14 @@ class Records:
         self._stamps: dict[str, Stamp] | None = None
         self._stamps_lock = threading.Lock()
         self._open_runs: set[int] = set()  # started by this process, not finished yet
+        self._merges: dict[str, MergeIntent] | None = None
 
     @property
     def _conn(self) -> sqlite3.Connection:
         conn = getattr(self._local, "conn", None)
         if conn is None:
             conn = sqlite.connect(self.path, SCHEMA)
+            _add_missing_columns(conn)
             self._local.conn = conn
         return conn
 
@@ -125,9 +154,15 @@ class Records:
         self._open_runs.add(run_id)
         return run_id
 
-    def set_child(self, run_id: int, pgid: int | None) -> None:
+    def set_child(self, run_id: int, pgid: int) -> None:
+        """The run's process group and its leader's start time, recorded before the child
+        runs anything (engine/run/process.py): a reaper can tell it from a reused pid."""
+        token = process.start_token(pgid)
         with sqlite.transaction(self._conn) as conn:
-            conn.execute("UPDATE runs SET child_pgid = ? WHERE id = ?", (pgid, run_id))
+            conn.execute(
+                "UPDATE runs SET child_pgid = ?, child_start = ? WHERE id = ?",
+                (pgid, token, run_id),
+            )
 
     def finish_run(self, run_id: int, status: str, **fields: Any) -> None:
         """Close a run; `fields` are other columns (exit_code, error, signature, cost_usd ...)."""
@@ -187,14 +222,85 @@ class Records:
         rows = self._conn.execute("SELECT * FROM runs ORDER BY id DESC LIMIT ?", (limit,))
         return list(reversed(self._records(rows)))
 
-    def stale_running(self) -> list[tuple[int, int | None]]:
-        """Runs still marked running whose doit process is gone: (run id, child pgid)."""
+    def stale_running(self) -> list[tuple[int, int | None, str]]:
+        """Runs still marked running whose doit process is gone: (run id, child pgid, the
+        child's start token)."""
         if not self.path.exists():
             return []
         rows = self._conn.execute(
-            "SELECT id, owner_pid, child_pgid FROM runs WHERE status = 'running'"
+            "SELECT id, owner_pid, child_pgid, child_start FROM runs WHERE status = 'running'"
         ).fetchall()
-        return [(row["id"], row["child_pgid"]) for row in rows if not _alive(row["owner_pid"])]
+        return [
+            (row["id"], row["child_pgid"], row["child_start"])
+            for row in rows
+            if not process.pid_alive(row["owner_pid"])
+        ]
+
+    def adopt_run(self, run_id: int, note: str) -> None:
+        """A run whose doit died after its work was committed: it succeeded after all."""
+        with sqlite.transaction(self._conn) as conn:
+            conn.execute(
+                "UPDATE runs SET status = 'success', error = ?, ended = COALESCE(ended, ?)"
+                " WHERE id = ?",
+                (note, time.time(), run_id),
+            )
+
+    def reset_issue(self, issue: str) -> None:
+        """A fresh start for the breaker: the issue's runs before now no longer count."""
+        with sqlite.transaction(self._conn) as conn:
+            conn.execute(
+                "INSERT OR REPLACE INTO resets (issue, at) VALUES (?, ?)", (issue, time.time())
+            )
+
+    def reset_time(self, issue: str) -> float:
+        if not self.path.exists():
+            return 0.0
+        row = self._conn.execute("SELECT at FROM resets WHERE issue = ?", (issue,)).fetchone()
+        return float(row[0]) if row else 0.0
+
+    # -- merges (EXIT as a recorded sequence) ------------------------------------------
+
+    def merge_intent(self, issue: str) -> MergeIntent | None:
+        return self.merge_intents().get(issue)
+
+    def merge_intents(self) -> dict[str, MergeIntent]:
+        """Issues whose EXIT has begun and not finished, read once per Records object (every
+        phase's up-to-date check asks; writes through this object keep it current)."""
+        if self._merges is None:
+            self._merges = self._read_merges()
+        return self._merges
+
+    def _read_merges(self) -> dict[str, MergeIntent]:
+        if not self.path.exists():
+            return {}
+        rows = self._conn.execute("SELECT * FROM merges")
+        return {
+            row["issue"]: MergeIntent(
+                row["issue"], row["branch"], row["head"], row["target"], row["target_before"]
+            )
+            for row in rows
+        }
+
+    def begin_merge(self, intent: MergeIntent) -> None:
+        with sqlite.transaction(self._conn) as conn:
+            conn.execute(
+                "INSERT OR REPLACE INTO merges (issue, branch, head, target, target_before,"
+                " started) VALUES (?, ?, ?, ?, ?, ?)",
+                (
+                    intent.issue,
+                    intent.branch,
+                    intent.head,
+                    intent.target,
+                    intent.target_before,
+                    time.time(),
+                ),
+            )
+        self.merge_intents()[intent.issue] = intent
+
+    def end_merge(self, issue: str) -> None:
+        with sqlite.transaction(self._conn) as conn:
+            conn.execute("DELETE FROM merges WHERE issue = ?", (issue,))
+        self.merge_intents().pop(issue, None)
 
     # -- stamps --------------------------------------------------------------------------
 
@@ -244,14 +350,17 @@ class Records:
         return removed
 
 
-_INTERNAL = {"owner_pid", "child_pgid"}
+_INTERNAL = {"owner_pid", "child_pgid", "child_start"}
+
+# Columns added after a records.db may have been made: (table, column, declaration).
+_ADDED_COLUMNS = (("runs", "child_start", "TEXT NOT NULL DEFAULT ''"),)
 
 
-def _alive(pid: int) -> bool:
-    try:
-        os.kill(pid, 0)
-    except ProcessLookupError:
-        return False
-    except PermissionError:
-        return True
-    return True
+def _add_missing_columns(conn: sqlite3.Connection) -> None:
+    for table, column, declaration in _ADDED_COLUMNS:
+        have = {row[1] for row in conn.execute(f"PRAGMA table_info({table})")}
+        if column not in have:
+            with sqlite.transaction(conn):
+                have = {row[1] for row in conn.execute(f"PRAGMA table_info({table})")}
+                if column not in have:  # another process may have just added it
+                    conn.execute(f"ALTER TABLE {table} ADD COLUMN {column} {declaration}")

@@ -17,12 +17,20 @@ from typing import Any
 
 from doit.exceptions import TaskError
 
+from engine.commands.setup import run_setup
 from engine.compile import Runners, TaskDict, compile_tasks, task_name
 from engine.config.load import load_pipeline
 from engine.config.model import Pipeline
 from engine.doit_backend import backend_name
-from engine.errors import MarathonError
+from engine.errors import (
+    EXIT_FAILED,
+    EXIT_INTERNAL,
+    MarathonError,
+    internal_error,
+    set_internal_log_dir,
+)
 from engine.issue import PRIORITY_NAMES, Edge, IssueDraft
+from engine.report import output as console_output
 from engine.report.session import reporter_for
 from engine.run import process
 from engine.run.check import check_up_to_date, run_check
@@ -54,14 +62,31 @@ def doit_config() -> dict[str, Any]:
     }
 
 
+class CommandFailed(TaskError):  # type: ignore[misc]
+    """A command's failure, carrying the exit code the run ends with (engine/errors.py)."""
+
+    def __init__(self, message: str, exit_code: int) -> None:
+        super().__init__(message)
+        self.exit_code = exit_code
+
+
 def dodo_namespace(root: Path) -> dict[str, Any]:
     """The names a dodo.py exports: DOIT_CONFIG and the task creators."""
     try:
-        pipeline = load_pipeline(root)
-        issues = open_snapshot(pipeline).snapshot()
+        return _namespace(root)
     except MarathonError as exc:
         print(f"error: {exc.one_line()}", file=sys.stderr)
         raise SystemExit(exc.exit_code) from None
+    except Exception as exc:  # the last resort: one line and a log, never a traceback
+        print(f"error: {internal_error('loading the tasks', exc)}", file=sys.stderr)
+        raise SystemExit(EXIT_INTERNAL) from None
+
+
+def _namespace(root: Path) -> dict[str, Any]:
+    set_internal_log_dir(root / ".marathon")
+    pipeline = load_pipeline(root)
+    issues = open_snapshot(pipeline).snapshot()
+    set_internal_log_dir(pipeline.state_dir)
     pipeline.state_dir.mkdir(parents=True, exist_ok=True)
     _stop_children_on_signals()
     durations = runtime_for(pipeline).records.phase_durations()  # ranks ready tasks
@@ -81,7 +106,8 @@ def dodo_namespace(root: Path) -> dict[str, Any]:
             if issue.is_open and issue.id not in open_at_load
         ]
 
-    config["reporter"] = reporter_for(pipeline.state_dir, _task_deps(workflow), filed)
+    gates = frozenset(name for name, phase in pipeline.phases.items() if phase.kind == "checks")
+    config["reporter"] = reporter_for(pipeline.state_dir, _task_deps(workflow), filed, gates)
     namespace: dict[str, Any] = {"DOIT_CONFIG": config, "task_workflow": task_workflow}
     for name, creator in _commands(pipeline).items():
         namespace[f"task_{name}"] = creator
@@ -116,9 +142,19 @@ def _command_task(
         try:
             code = action(**kwargs)
         except MarathonError as exc:
-            print(f"error: {exc.one_line()}", file=sys.stderr)
-            return TaskError(exc.one_line())
-        return code in (None, 0, True)
+            print(f"error: {exc.one_line()}", file=console_output.stderr())
+            return CommandFailed(exc.one_line(), exc.exit_code)
+        except Exception as exc:  # the last resort: one line and a log, never a traceback
+            line = internal_error(f"doit {action.__name__}", exc)
+            print(f"error: {line}", file=console_output.stderr())
+            return CommandFailed(line, EXIT_INTERNAL)
+        finally:
+            console_output.stdout().flush()
+        if code is None or code is True or (code == 0 and code is not False):
+            return True
+        # A command's own "no" (hooks status: not installed ...): its code, as documented.
+        exit_code = code if isinstance(code, int) and code is not False else EXIT_FAILED
+        return CommandFailed(f"doit {action.__name__} answered {code}", exit_code)
 
     def creator() -> TaskDict:
         task: TaskDict = {
@@ -161,31 +197,39 @@ def _param(
 
 
 def _commands(pipeline: Pipeline) -> dict[str, Callable[[], TaskDict]]:
-    out = sys.stdout
-
+    # Commands print to console_output.stdout(), asked when they run: the reporter points it
+    # above the live panel, or into JSON events, while a run is on (engine/report/output.py).
     def init(spec: str, dry_run: bool) -> int:
         from engine.commands.init import run_init
 
         if not spec:
             raise MarathonError("doit init needs --spec PATH (an XML or Markdown spec)")
         tracker = open_snapshot(pipeline) if dry_run else open_tracker(pipeline)
-        return run_init(tracker, Path(spec), dry_run=dry_run, out=out)
+        return run_init(tracker, Path(spec), dry_run=dry_run, out=console_output.stdout())
 
     def graph(format: str, output: str, phases: bool) -> int:
         from engine.commands.graph import run_graph
+        from engine.commands.status import issue_rows
+
+        snapshot = open_snapshot(pipeline)
+        states = {
+            row.issue.id: row.graph_state for row in issue_rows(pipeline, snapshot.snapshot())
+        }
 
         return run_graph(
-            open_snapshot(pipeline),
+            snapshot,
             fmt=format,
             output=Path(output) if output else None,
-            out=out,
+            out=console_output.stdout(),
             phases=pipeline.phases if phases else None,
+            states=states,
+            err=console_output.stderr(),
         )
 
     def sync() -> int:
         from engine.commands.sync import run_sync
 
-        return run_sync(open_tracker(pipeline), out=out)
+        return run_sync(open_tracker(pipeline), out=console_output.stdout())
 
     def add(title: str, description: str, priority: int, after: str) -> int:
         if not title.strip():
@@ -203,39 +247,51 @@ def _commands(pipeline: Pipeline) -> dict[str, Callable[[], TaskDict]]:
         )
         for dep in blockers:
             tracker.add_edge(Edge(dep, issue.id, "added by hand"))
-        print(f"{issue.id} {issue.title} (priority {PRIORITY_NAMES[priority]})", file=out)
+        print(
+            f"{issue.id} {issue.title} (priority {PRIORITY_NAMES[priority]})",
+            file=console_output.stdout(),
+        )
         return 0
 
     def report(open_browser: bool) -> int:
         from engine.commands.report import run_report
 
-        return run_report(pipeline.state_dir, out=out, open_browser=open_browser)
+        return run_report(
+            pipeline.state_dir, out=console_output.stdout(), open_browser=open_browser
+        )
 
     def hooks(action_args: list[str]) -> int:
         from engine.commands.hooks import run_hooks
 
         if len(action_args) > 1:
             raise MarathonError("doit hooks takes one action: install, uninstall or status")
-        return run_hooks(pipeline.root, action_args[0] if action_args else "install", out=out)
+        return run_hooks(
+            pipeline.root, action_args[0] if action_args else "status", out=console_output.stdout()
+        )
 
     def demo(dir: str, jobs: int, compare: bool) -> int:
         from engine.commands.demo import run_demo
 
-        return run_demo(directory=dir, jobs=jobs, compare=compare, out=out)
+        return run_demo(directory=dir, jobs=jobs, compare=compare, out=console_output.stdout())
 
-    def status() -> int:
+    def status(json: bool) -> int:
         from engine.commands.status import run_status
 
-        return run_status(pipeline, open_snapshot(pipeline).snapshot(), out=out)
+        issues = open_snapshot(pipeline).snapshot()
+        return run_status(pipeline, issues, out=console_output.stdout(), as_json=json)
 
     def why(task_names: list[str]) -> int:
         from engine.commands.why import run_why
 
-        return run_why(pipeline, open_snapshot(pipeline).snapshot(), task_names, out=out)
+        return run_why(
+            pipeline, open_snapshot(pipeline).snapshot(), task_names, out=console_output.stdout()
+        )
 
     return {
         "status": _command_task(
-            "done / running / waiting / skipped issues, cost so far, what runs now", status, []
+            "done / running / waiting / skipped issues, cost so far, what runs now",
+            status,
+            [_param("json", False, "print it as one JSON document", kind=bool)],
         ),
         "why": _command_task(
             "why TASK... would run or is up to date (changes nothing)",
@@ -292,5 +348,20 @@ def _commands(pipeline: Pipeline) -> dict[str, Callable[[], TaskDict]]:
         ),
         "hooks": _command_task(
             "install | uninstall | status the git pre-push hook", hooks, [], pos_arg="action_args"
+        ),
+        "setup": _command_task(
+            "detect the project's checks again (--refresh: show the diff, rewrite marathon.yaml)",
+            lambda refresh, dry_run, no_run: run_setup(
+                pipeline.root,
+                out=console_output.stdout(),
+                refresh=refresh,
+                dry_run=dry_run,
+                run_checks=not no_run,
+            ),
+            [
+                _param("refresh", False, "show the diff, then rewrite marathon.yaml", kind=bool),
+                _param("dry_run", False, "show the diff and the table, write nothing", kind=bool),
+                _param("no_run", False, "detect only; do not run each check once", kind=bool),
+            ],
         ),
     }

@@ -61,9 +61,14 @@ def run_doit(
 
 
 def start_doit(
-    root: Path, *args: str, env: dict[str, str] | None = None, capture: bool = False
+    root: Path,
+    *args: str,
+    env: dict[str, str] | None = None,
+    capture: bool = False,
+    new_session: bool = False,
 ) -> subprocess.Popen[str]:
-    """doit in the background, for tests that kill or interrupt it part way."""
+    """doit in the background, for tests that kill or interrupt it part way. `new_session`:
+    doit leads its own process group, which a test can kill whole (as a container kill)."""
     out = subprocess.PIPE if capture else subprocess.DEVNULL
     return subprocess.Popen(
         [sys.executable, "-m", "doit", *args],
@@ -72,6 +77,7 @@ def start_doit(
         stdout=out,
         stderr=out,
         text=True,
+        start_new_session=new_session,
     )
 
 

@@ -40,6 +40,9 @@ class AgentResult:
     session_id: str = ""
     permission_denials: tuple[str, ...] = ()
     summary: str = ""  # the agent's final message, when the format has one
+    # The CLI says the failure is passing (overloaded, rate limited, network): the runner
+    # retries it inside the phase, with backoff, and it never counts as "the same error".
+    transient: bool = False
 
 
 class Preset(NamedTuple):

@@ -129,7 +129,25 @@ def parse(exit_code: int, output: str) -> AgentResult:
         error += f"; {hint}"
     if denials:
         error += f"; {len(denials)} permission denial(s): {', '.join(denials[:3])}"
-    return AgentResult(ok=False, error=error, **fields)
+    transient = _is_transient(result, text, messages)
+    return AgentResult(ok=False, error=error, transient=transient, **fields)
+
+
+# HTTP statuses the Anthropic API documents as worth retrying: 429 rate limited, 500 and 529
+# overloaded (and the gateway errors in between); plus the CLI's own text for them, and for
+# an API it could not reach at all (it has retried 10 times by then).
+_TRANSIENT_STATUSES = {429, 500, 502, 503, 504, 529}
+_TRANSIENT_TEXT = ("overloaded", "rate_limit", "rate limit", "unable to connect to api")
+
+
+def _is_transient(result: dict[str, Any], text: str, messages: list[dict[str, Any]]) -> bool:
+    status = as_int(result.get("api_error_status"))
+    if status in _TRANSIENT_STATUSES:
+        return True
+    said = " ".join([text, *(str(e) for e in result.get("errors") or [])]).lower()
+    if any(marker in said for marker in _TRANSIENT_TEXT) or "api error: 5" in said:
+        return True
+    return "api error: 429" in said
 
 
 def _no_result_error(exit_code: int, output: str, messages: list[dict[str, Any]]) -> str:

@@ -3,7 +3,11 @@ write set, and fails when told to. It runs as a real subprocess (`python -m
 engine.agents.standin`) so process groups, timeouts and logs are exercised exactly as with a
 real CLI.
 
-Its output depends only on the prompt, so re-running an unchanged phase writes the same bytes.
+Its output depends only on the prompt, so re-running an unchanged phase writes the same bytes,
+unless the agent sets `vary: true`: then every run writes something new, as a real agent does
+(the durability tests need that: a redone phase must show as a new commit, not an equal one).
+With MARATHON_STANDIN_LEDGER set, each run appends `<issue>:<phase> <pid> start|wrote` lines to
+that file, so a test can count the agent runs that really happened, recorded or not.
 """
 
 from __future__ import annotations
@@ -38,6 +42,7 @@ def build(agent: AgentConfig, prompt_file: Path, workdir: Path) -> Invocation:
             json.dumps(sleep_map),
             "--fail",
             json.dumps(list(agent.options.get("fail", []))),
+            *(["--vary"] if agent.options.get("vary") else []),
         ),
         prompt_on_stdin=True,
         env={"PYTHONPATH": package_parent},
@@ -71,11 +76,13 @@ def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="standin")
     parser.add_argument("--sleep", default="{}")
     parser.add_argument("--fail", default="[]")
+    parser.add_argument("--vary", action="store_true")
     args = parser.parse_args(argv)
     issue = os.environ.get("MARATHON_ISSUE", "ISSUE")
     phase = os.environ.get("MARATHON_PHASE", "phase")
     writes = json.loads(os.environ.get("MARATHON_WRITES", "[]"))
     prompt = sys.stdin.read()
+    _ledger(f"{issue}:{phase} {os.getpid()} start")
     sleep_map: dict[str, float] = json.loads(args.sleep)
     # Scaling lives outside the agent settings so a test can speed up a rerun without making
     # every phase out of date.
@@ -87,6 +94,8 @@ def main(argv: list[str] | None = None) -> int:
         print(f"standin: told to fail {issue}:{phase}", file=sys.stderr)
         return 1
     fingerprint = hashlib.sha256(prompt.encode()).hexdigest()
+    if args.vary:
+        fingerprint += f"\n# run {os.urandom(8).hex()}"
     for pattern in writes:
         target = target_file(pattern, issue, phase)
         if target is None:
@@ -95,8 +104,16 @@ def main(argv: list[str] | None = None) -> int:
         path.parent.mkdir(parents=True, exist_ok=True)
         path.write_text(f"# {issue} {phase}\n# prompt sha256 {fingerprint}\n", encoding="utf-8")
         print(f"standin: wrote {target}")
+        _ledger(f"{issue}:{phase} {os.getpid()} wrote")
         break
     return 0
+
+
+def _ledger(line: str) -> None:
+    path = os.environ.get("MARATHON_STANDIN_LEDGER")
+    if path:
+        with open(path, "a", encoding="utf-8") as handle:
+            handle.write(line + "\n")
 
 
 if __name__ == "__main__":

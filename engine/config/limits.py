@@ -60,11 +60,14 @@ def check_values(data: Mapping[str, Any], problem: Problem) -> None:
                 raise problem(
                     (*at, "timeout"), f"timeout too long; use at most {MAX_TIMEOUT:.0f} seconds"
                 )
-            for field in ("reads", "writes"):
-                for index, pattern in enumerate(spec.get(field, ())):
+            globbed = [((*at, f), spec.get(f, ())) for f in ("reads", "writes")]
+            if isinstance(spec.get("fix"), Mapping):  # a branch gate's fix agent
+                globbed.append(((*at, "fix", "writes"), spec["fix"].get("writes", ())))
+            for where, patterns in globbed:
+                for index, pattern in enumerate(patterns):
                     why = globs.confinement_problem(pattern)
                     if why:
-                        raise problem((*at, field, index), f"'{pattern}' {why}")
+                        raise problem((*where, index), f"'{pattern}' {why}")
     tracker = data.get("tracker") or {}
     if "url" in tracker:
         why = url_problem(tracker["url"])

@@ -6,6 +6,7 @@ same file editors use; the meaning (references, cycles, templates, write sets) i
 
 from __future__ import annotations
 
+import dataclasses
 import functools
 import hashlib
 import json
@@ -22,6 +23,7 @@ from engine.config.model import (
     DEFAULT_TIMEOUT,
     AgentConfig,
     CheckConfig,
+    FixConfig,
     GitConfig,
     PhaseConfig,
     Pipeline,
@@ -209,25 +211,46 @@ def _build(data: Mapping[str, Any], *, path: Path, root: Path) -> Pipeline:
             timeout=float(spec.get("timeout", 600)),
             rewrites=bool(spec.get("rewrites", False)),
             doc=spec.get("doc", ""),
+            ok_exit_codes=tuple(spec.get("ok_exit_codes", (0,))),
         )
         for name, spec in data.get("checks", {}).items()
     }
     phases = {}
     for name, spec in data.get("phases", {}).items():
         gate = spec.get("checks", ())
+        gate_checks = tuple(checks) if gate == "all" else tuple(gate)
+        reads = tuple(spec.get("reads", ()))
+        if spec.get("where") == "branch" and not reads:
+            # A branch gate reads what its checks read, in the issue's worktree: the files
+            # the phases before it wrote.
+            reads = tuple(
+                dict.fromkeys(g for c in gate_checks if c in checks for g in checks[c].reads)
+            )
+        fix = spec.get("fix")
         phases[name] = PhaseConfig(
             name=name,
             after=tuple(spec.get("after", ())),
-            checks=tuple(checks) if gate == "all" else tuple(gate),
+            checks=gate_checks,
             agent=spec.get("agent", ""),
             prompt=spec.get("prompt", ""),
             command=_argv(spec.get("command")),
             builtin=spec.get("builtin", ""),
-            reads=tuple(spec.get("reads", ())),
+            reads=reads,
             writes=tuple(spec.get("writes", ())),
             timeout=float(spec.get("timeout", DEFAULT_TIMEOUT)),
             doc=spec.get("doc", ""),
+            where=spec.get("where", "workspace"),
+            fix=FixConfig(
+                agent=fix["agent"],
+                prompt=fix["prompt"],
+                attempts=int(fix.get("attempts", 2)),
+                writes=tuple(fix.get("writes", ())),
+            )
+            if fix
+            else None,
+            must_produce=bool(spec.get("must_produce", False)),
         )
+    phases = _default_fix_writes(phases)
     tracker = TrackerConfig(**data.get("tracker", {}))
     return Pipeline(
         path=path,
@@ -243,6 +266,26 @@ def _build(data: Mapping[str, Any], *, path: Path, root: Path) -> Pipeline:
         budgets=Budgets.from_mapping(data.get("budgets", {})),
         git=GitConfig(**data.get("git", {})),
     )
+
+
+def _default_fix_writes(phases: dict[str, PhaseConfig]) -> dict[str, PhaseConfig]:
+    """A fix loop without writes: may write what the phases before its gate may write."""
+    out = dict(phases)
+    for name, phase in phases.items():
+        if phase.fix is None or phase.fix.writes:
+            continue
+        seen: set[str] = set()
+        stack = [dep for dep in phase.after if dep in phases]
+        while stack:
+            dep = stack.pop()
+            if dep not in seen:
+                seen.add(dep)
+                stack += [d for d in phases[dep].after if d in phases]
+        writes = tuple(
+            dict.fromkeys(g for dep in phases if dep in seen for g in phases[dep].writes)
+        )
+        out[name] = dataclasses.replace(phase, fix=dataclasses.replace(phase.fix, writes=writes))
+    return out
 
 
 def _check_meaning(pipeline: Pipeline, problem: _Problems) -> None:
@@ -283,6 +326,21 @@ def _check_phase(pipeline: Pipeline, name: str, phase: PhaseConfig, problem: _Pr
             )
         if dep == name:
             raise problem((*at, "after", index), "a phase cannot come after itself")
+    if phase.where == "branch" and not phase.checks:
+        raise problem((*at, "where"), "where: branch is for a gate: give checks: too", key=True)
+    if phase.fix is not None:
+        if phase.where != "branch":
+            raise problem((*at, "fix"), "fix: needs where: branch (a gate on the issue's branch)")
+        if phase.fix.agent not in pipeline.agents:
+            raise problem(
+                (*at, "fix", "agent"),
+                f"unknown agent '{phase.fix.agent}'"
+                f"{did_you_mean(phase.fix.agent, list(pipeline.agents))}",
+            )
+        try:
+            prompts.check_template(pipeline.template_dirs, phase.fix.prompt, ("failures",))
+        except MarathonError as exc:
+            raise problem((*at, "fix", "prompt"), exc.message) from None
     for index, check in enumerate(phase.checks):
         if check not in pipeline.checks:
             raise problem(

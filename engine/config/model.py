@@ -48,6 +48,17 @@ class CheckConfig:
     timeout: float = 600.0
     rewrites: bool = False  # a formatter: never runs beside another check
     doc: str = ""
+    ok_exit_codes: tuple[int, ...] = (0,)  # pytest's 5 ("no tests collected") where wanted
+
+
+@dataclass(frozen=True)
+class FixConfig:
+    """A branch gate's fix loop: an agent gets the failing output, at most `attempts` times."""
+
+    agent: str
+    prompt: str
+    attempts: int = 2
+    writes: tuple[str, ...] = ()
 
 
 @dataclass(frozen=True)
@@ -65,6 +76,15 @@ class PhaseConfig:
     writes: tuple[str, ...] = ()
     timeout: float = DEFAULT_TIMEOUT
     doc: str = ""
+    # A gate's checks run in the workspace (VERIFY, shared verify:<check> tasks) or on the
+    # issue's branch, rebased onto the target, in its worktree (nothing merges unless they pass).
+    where: str = "workspace"
+    fix: FixConfig | None = None
+    must_produce: bool = False  # fail when nothing inside the write set changed
+
+    @property
+    def on_branch(self) -> bool:
+        return bool(self.checks) and self.where == "branch"
 
     @property
     def kind(self) -> str:

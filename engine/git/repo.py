@@ -7,6 +7,7 @@ moment both land, one after the other.
 
 from __future__ import annotations
 
+import contextlib
 import fcntl
 import functools
 import os
@@ -17,6 +18,7 @@ from contextlib import contextmanager
 from pathlib import Path
 
 from engine.errors import MarathonError
+from engine.run import lock
 
 FileSignature = tuple[int, int]  # (size, mtime_ns); (-1, -1) for a deleted file
 ENGINE_NAME = "marathon-engine"
@@ -24,8 +26,14 @@ ENGINE_EMAIL = "marathon-engine@localhost"
 
 
 def git(root: Path, *args: str, check: bool = True) -> subprocess.CompletedProcess[str]:
+    # git holds the workspace's run lock while it runs (engine/run/lock.py says why).
     result = subprocess.run(
-        ["git", *args], cwd=root, capture_output=True, text=True, stdin=subprocess.DEVNULL
+        ["git", *args],
+        cwd=root,
+        capture_output=True,
+        text=True,
+        stdin=subprocess.DEVNULL,
+        pass_fds=lock.held_fds(),
     )
     if check and result.returncode != 0:
         message = (result.stderr or result.stdout).strip().splitlines()
@@ -125,10 +133,33 @@ def repo_lock(state_dir: Path) -> Iterator[None]:
             fcntl.flock(handle, fcntl.LOCK_UN)
 
 
-def commit_paths(root: Path, state_dir: Path, paths: Sequence[str], message: str) -> str:
-    """Commit exactly `paths` (others' staged or unstaged changes stay out); returns the sha."""
+RUN_TRAILER = "Marathon-Run"  # names the run that made a commit: `<session>-<run id>`
+TASK_TRAILER = "Marathon-Task"
+
+
+def run_key(session: str, run_id: int) -> str:
+    return f"{session}-{run_id}"
+
+
+def commit_paths(
+    root: Path,
+    state_dir: Path,
+    paths: Sequence[str],
+    message: str,
+    *,
+    task: str = "",
+    run: str = "",
+) -> str:
+    """Commit exactly `paths` (others' staged or unstaged changes stay out); returns the sha.
+
+    `task` and `run` go into the message as trailers: a rerun after a kill between this
+    commit and the run's record finds the commit (`commit_of_run`) instead of redoing it."""
     if not paths:
         return ""
+    trailers = [f"{TASK_TRAILER}: {task}"] if task else []
+    trailers += [f"{RUN_TRAILER}: {run}"] if run else []
+    if trailers:
+        message = f"{message}\n\n" + "\n".join(trailers)
     with repo_lock(state_dir):
         git(root, "add", "-A", "--", *paths)
         done = git(
@@ -150,6 +181,83 @@ def commit_paths(root: Path, state_dir: Path, paths: Sequence[str], message: str
     # "[branch 1a2b3c4] message": the short sha, without another git call.
     first = done.stdout.split("\n", 1)[0]
     return first.split("]", 1)[0].rsplit(" ", 1)[-1] if first.startswith("[") else ""
+
+
+def commit_of_run(
+    root: Path, runs: Sequence[str], revision: str = "HEAD", depth: int = 200
+) -> tuple[str, str] | None:
+    """(run key, sha) of the newest of the last `depth` commits of `revision` made by one of
+    `runs` (their `Marathon-Run` trailer)."""
+    if not runs:
+        return None
+    log = git(
+        root,
+        "log",
+        f"-n{depth}",
+        f"--format=%H%x00%(trailers:key={RUN_TRAILER},valueonly,separator=%x00)",
+        revision,
+        "--",
+        check=False,
+    ).stdout
+    wanted = set(runs)
+    for line in log.splitlines():
+        sha, *keys = line.strip().split("\0")
+        for key in keys:
+            if key.strip() in wanted:
+                return key.strip(), sha
+    return None
+
+
+def discard(root: Path, state_dir: Path, paths: Sequence[str]) -> None:
+    """Put `paths` back as HEAD has them: tracked files restored, untracked ones removed. For
+    what an interrupted run left half-written, before its phase is redone from scratch."""
+    if not paths:
+        return
+    with repo_lock(state_dir):
+        tracked = set(git(root, "ls-tree", "-r", "-z", "--name-only", "HEAD", "--", *paths,
+                          check=False).stdout.split("\0")) - {""}  # fmt: skip
+        if tracked:
+            git(root, "reset", "-q", "--", *sorted(tracked), check=False)
+            git(root, "checkout", "-q", "HEAD", "--", *sorted(tracked))
+        for rel in set(paths) - tracked:
+            git(root, "rm", "-q", "--cached", "--ignore-unmatch", "--", rel, check=False)
+            with contextlib.suppress(FileNotFoundError):
+                (root / rel).unlink()
+
+
+def stale_locks(root: Path) -> list[Path]:
+    """git lock files in `root`'s repository that no running git can be holding: none of the
+    repository's processes is alive (run with the workspace lock held, after the processes a
+    killed run left were stopped). [] while any git runs there (the user's own included)."""
+    common = Path(git(root, "rev-parse", "--git-common-dir").stdout.strip())
+    common = common if common.is_absolute() else root / common
+    found = [*common.glob("*.lock"), *common.glob("worktrees/*/*.lock")]
+    refs = common / "refs"
+    for folder, _, files in os.walk(refs):
+        found += [Path(folder) / name for name in files if name.endswith(".lock")]
+    if not found or _git_running_in(root.resolve(), common.resolve()):
+        return []
+    return found
+
+
+def _git_running_in(*places: Path) -> bool:
+    """Is a git process working in (or below) one of `places`? From /proc; True where /proc
+    cannot tell, so nothing is removed on a guess."""
+    if not Path("/proc/self/cwd").exists():
+        return True
+    prefixes = tuple(str(place) for place in places)
+    for entry in os.scandir("/proc"):
+        if not entry.name.isdigit() or int(entry.name) == os.getpid():
+            continue
+        try:
+            if Path(entry.path, "comm").read_text().strip() not in ("git", "git-remote-http"):
+                continue
+            cwd = os.readlink(Path(entry.path, "cwd"))
+        except OSError:
+            continue
+        if cwd.startswith(prefixes):
+            return True
+    return False
 
 
 @functools.cache

@@ -4,16 +4,29 @@ An issue's phases run in `.marathon/worktrees/<ID>` on branch `marathon/<ID>`, c
 target branch when the issue starts (after the issues it depends on have merged), reused after
 a crash, and removed when the issue has merged. Merging happens under the repository lock; a
 conflict is aborted and reported, never recorded as success.
+
+Every step survives a kill at any instant:
+- a worktree is reused only once it was made completely (checkout done, state link in place:
+  a marker in its git folder says so, written last); anything less is removed and made again
+  from the branch, which holds every finished phase's commit;
+- the merge is a sequence whose every step checks where the last attempt got to: a branch
+  already in the target is merged; a rebase left half-done is aborted and redone; a
+  fast-forward killed mid-checkout leaves the workspace's files between the two commits, and
+  those files (and only those, with exactly those contents) are put back before it is redone.
 """
 
 from __future__ import annotations
 
+import contextlib
 import os
+import shutil
 from dataclasses import dataclass
 from pathlib import Path
 
 from engine.errors import MarathonError
 from engine.git.repo import git, identity_args, repo_lock
+
+READY_MARKER = "marathon-ready"  # in the worktree's git folder, written when it is complete
 
 BRANCH_PREFIX = "marathon/"
 
@@ -44,25 +57,128 @@ def current_branch(root: Path) -> str:
 
 
 def ensure_worktree(root: Path, state_dir: Path, issue_id: str, target: str) -> Path:
-    """The issue's worktree, created from `target` if it does not exist yet."""
+    """The issue's worktree, created from its branch (or from `target` for a new issue) if
+    it does not exist yet or was left half-made."""
     path = worktree_path(state_dir, issue_id)
+    if is_ready(path, state_dir):
+        return path  # the common case, without the lock
     with repo_lock(state_dir):
-        if (path / ".git").exists():
-            _abort_unfinished_merge(path)
-            return path
-        branch = branch_name(issue_id)
-        path.parent.mkdir(parents=True, exist_ok=True)
-        made = git(root, "worktree", "add", "-q", "-b", branch, str(path), target, check=False)
-        if made.returncode != 0:
-            # The branch is left by an interrupted run (it keeps its finished phases'
-            # commits), or git still remembers a worktree folder removed by hand.
-            git(root, "worktree", "prune")
-            git(root, "worktree", "add", "-q", str(path), branch)
-        # The worktree shares the workspace's state (plans, logs, prompts) by a link.
-        link = path / ".marathon"
-        if not link.exists():
-            os.symlink(state_dir.resolve(), link)
+        if not is_ready(path, state_dir):
+            _make_worktree(root, state_dir, issue_id, target)
     return path
+
+
+def is_ready(path: Path, state_dir: Path) -> bool:
+    """Made completely: its git folder carries the marker, and `.marathon` is the link."""
+    link = path / ".marathon"
+    return (
+        (_git_dir(path) / READY_MARKER).is_file()
+        and link.is_symlink()
+        and link.resolve() == state_dir.resolve()
+    )
+
+
+def _make_worktree(root: Path, state_dir: Path, issue_id: str, target: str) -> None:
+    """Under the repository lock: (re)make the worktree; a half-made one is removed first."""
+    path = worktree_path(state_dir, issue_id)
+    branch = branch_name(issue_id)
+    _remove_folder(root, path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    if branch_head(root, branch):
+        # The branch is left by an interrupted run: it keeps its finished phases' commits.
+        git(root, "worktree", "add", "-q", str(path), branch)
+    else:
+        git(root, "worktree", "add", "-q", "-b", branch, str(path), target)
+    # The worktree shares the workspace's state (plans, logs, prompts) by a link.
+    os.symlink(state_dir.resolve(), path / ".marathon")
+    (_git_dir(path) / READY_MARKER).write_text(branch + "\n")
+
+
+def _remove_folder(root: Path, path: Path) -> None:
+    """A worktree folder and git's record of it, whatever state a kill left them in."""
+    if path.exists() or path.is_symlink():
+        git(root, "worktree", "remove", "--force", "--force", str(path), check=False)
+        if path.exists():
+            shutil.rmtree(path, ignore_errors=True)
+    git(root, "worktree", "prune")
+
+
+def repair(root: Path, state_dir: Path) -> list[str]:
+    """After a killed run: worktrees left half-made are removed (remade from their branch when
+    a phase needs them), rebases and merges left half-done are aborted. One phrase per repair."""
+    repairs = []
+    folder = state_dir / "worktrees"
+    if not folder.is_dir():
+        return repairs
+    for path in sorted(folder.iterdir()):
+        if not is_ready(path, state_dir):
+            with repo_lock(state_dir):
+                _remove_folder(root, path)
+            repairs.append(f"removed the half-made worktree of {path.name}")
+        elif _abort_unfinished_merge(path):
+            repairs.append(f"aborted a half-done rebase or merge in {path.name}")
+    return repairs
+
+
+def branch_head(root: Path, branch: str) -> str:
+    """The commit `branch` points at, or "" when there is no such branch."""
+    found = git(root, "rev-parse", "--verify", "-q", f"refs/heads/{branch}^{{commit}}", check=False)
+    return found.stdout.strip() if found.returncode == 0 else ""
+
+
+def _contains(root: Path, target: str, commit: str) -> bool:
+    done = git(root, "merge-base", "--is-ancestor", commit, f"refs/heads/{target}", check=False)
+    return done.returncode == 0
+
+
+def update_branch(
+    root: Path, state_dir: Path, issue_id: str, target: str, strategy: str
+) -> MergeResult:
+    """Rebase (or merge) the issue's branch onto `target` in its worktree, without moving
+    `target`: what a gate before the merge checks. `merged` here means "on top of target"."""
+    with repo_lock(state_dir):
+        return _update_branch(root, state_dir, issue_id, target, strategy)
+
+
+def _update_branch(
+    root: Path, state_dir: Path, issue_id: str, target: str, strategy: str
+) -> MergeResult:
+    """Under the repository lock: the worktree made if needed, a half-done rebase aborted,
+    uncommitted changes refused, then the rebase (or merge); a conflict is aborted."""
+    path = worktree_path(state_dir, issue_id)
+    branch = branch_name(issue_id)
+    if not is_ready(path, state_dir):
+        _make_worktree(root, state_dir, issue_id, target)
+    _abort_unfinished_merge(path)
+    dirty = git(
+        path, "--no-optional-locks", "status", "--porcelain", "--untracked-files=all"
+    ).stdout.splitlines()
+    if dirty:
+        # Removing the worktree after the merge would lose them.
+        files = ", ".join(line[3:] for line in dirty[:10])
+        return MergeResult(
+            False,
+            message=f"uncommitted changes in {path}: {files}; commit "
+            f"them on {branch} or remove them, then run again",
+        )
+    who = identity_args(root)
+    if strategy == "rebase":
+        step = git(path, *who, "rebase", target, check=False)
+    else:
+        step = git(
+            path, *who, "merge", "--no-edit", "-m", f"Merge {target} into {branch}", target,
+            check=False,
+        )  # fmt: skip
+    if step.returncode != 0:
+        conflicts = _conflicted(path)
+        _abort_unfinished_merge(path)
+        if conflicts:
+            message = f"{strategy} onto {target} conflicts in {', '.join(conflicts)}"
+        else:  # not a conflict: say what git said
+            said = (step.stderr or step.stdout).strip().splitlines()
+            message = f"{strategy} onto {target} failed: {said[-1] if said else step.returncode}"
+        return MergeResult(False, conflicts=conflicts, message=message)
+    return MergeResult(True)
 
 
 def merge_back(
@@ -77,49 +193,21 @@ def merge_back(
     """Bring `marathon/<ID>` into `target`: rebase (or merge) in the worktree, then fast-forward.
 
     When `target` is checked out in the main worktree (`target_in_root`) it is fast-forwarded
-    there, which refuses (and reports) rather than overwrite local changes.
+    there, which refuses (and reports) rather than overwrite local changes. Safe to call again
+    after a kill at any point: it carries on from where the last call got to.
     """
     path = worktree_path(state_dir, issue_id)
     branch = branch_name(issue_id)
     with repo_lock(state_dir):
-        _abort_unfinished_merge(path)
-        dirty = git(
-            path, "--no-optional-locks", "status", "--porcelain", "--untracked-files=all"
-        ).stdout.splitlines()
-        if dirty:
-            # Removing the worktree after the merge would lose them.
-            files = ", ".join(line[3:] for line in dirty[:10])
-            return MergeResult(
-                False,
-                message=f"uncommitted changes in {path}: {files}; commit "
-                f"them on {branch} or remove them, then run again",
-            )
-        who = identity_args(root)
-        if strategy == "rebase":
-            step = git(path, *who, "rebase", target, check=False)
-        else:
-            step = git(
-                path,
-                *who,
-                "merge",
-                "--no-edit",
-                "-m",
-                f"Merge {target} into {branch}",
-                target,
-                check=False,
-            )
-        if step.returncode != 0:
-            conflicts = _conflicted(path)
-            _abort_unfinished_merge(path)
-            if conflicts:
-                message = f"{strategy} onto {target} conflicts in {', '.join(conflicts)}"
-            else:  # not a conflict: say what git said
-                said = (step.stderr or step.stdout).strip().splitlines()
-                message = (
-                    f"{strategy} onto {target} failed: {said[-1] if said else step.returncode}"
-                )
-            return MergeResult(False, conflicts=conflicts, message=message)
+        head = branch_head(root, branch)
+        if not head or _contains(root, target, head):
+            return MergeResult(True)  # merged already (a run killed after the fast-forward)
+        updated = _update_branch(root, state_dir, issue_id, target, strategy)
+        if not updated.merged:
+            return updated
+        merged = git(path, "rev-parse", "HEAD").stdout.strip()
         if target_in_root:
+            _undo_partial_checkout(root, merged)
             ff = git(root, "merge", "--ff-only", "-q", branch, check=False)
             if ff.returncode != 0:
                 reason = (ff.stderr or ff.stdout).strip().splitlines()
@@ -129,24 +217,61 @@ def merge_back(
                     f"{reason[-1] if reason else 'refused'}",
                 )
         else:
-            sha = git(path, "rev-parse", "HEAD").stdout.strip()
             old = git(root, "rev-parse", f"refs/heads/{target}").stdout.strip()
-            git(root, "update-ref", f"refs/heads/{target}", sha, old)
+            git(root, "update-ref", f"refs/heads/{target}", merged, old)
         return MergeResult(True)
+
+
+def _undo_partial_checkout(root: Path, new: str) -> list[str]:
+    """A fast-forward of the workspace killed mid-checkout leaves its files between HEAD and
+    `new`: put back those files, and only when each is exactly HEAD's or `new`'s version (any
+    other change is the user's, and the fast-forward then refuses and says so). Returns the
+    paths put back."""
+    status = git(
+        root, "--no-optional-locks", "status", "--porcelain=v1", "-z", "--untracked-files=all"
+    ).stdout
+    dirty = [entry[3:] for entry in status.split("\0") if len(entry) > 3]
+    if not dirty:
+        return []
+    between = set(git(root, "diff", "--name-only", "-z", "HEAD", new).stdout.split("\0")) - {""}
+    if not set(dirty) <= between:
+        return []
+    versions = {rev: _blobs(root, rev, dirty) for rev in ("HEAD", new)}
+    for rel in dirty:
+        file = root / rel
+        have = git(root, "hash-object", "--", rel).stdout.strip() if file.is_file() else ""
+        if have not in (versions["HEAD"].get(rel, ""), versions[new].get(rel, "")):
+            return []
+    tracked = sorted(rel for rel in dirty if rel in versions["HEAD"])
+    if tracked:
+        git(root, "reset", "-q", "--", *tracked)
+        git(root, "checkout", "-q", "HEAD", "--", *tracked)
+    for rel in dirty:
+        if rel not in versions["HEAD"]:
+            git(root, "rm", "-q", "--cached", "--ignore-unmatch", "--", rel, check=False)
+            with contextlib.suppress(FileNotFoundError):
+                (root / rel).unlink()
+    return dirty
+
+
+def _blobs(root: Path, rev: str, paths: list[str]) -> dict[str, str]:
+    """path -> blob id in `rev`'s tree, for those of `paths` it has."""
+    out = git(root, "ls-tree", "-z", rev, "--", *paths).stdout
+    blobs = {}
+    for entry in out.split("\0"):
+        if "\t" in entry:
+            meta, rel = entry.split("\t", 1)
+            blobs[rel] = meta.split()[2]
+    return blobs
 
 
 def remove_worktree(root: Path, state_dir: Path, issue_id: str) -> bool:
     """Remove the issue's worktree and branch; False when there was nothing to remove."""
     path = worktree_path(state_dir, issue_id)
     branch = branch_name(issue_id)
-    removed = False
     with repo_lock(state_dir):
-        if path.exists():
-            if git(root, "worktree", "remove", "--force", str(path), check=False).returncode:
-                git(root, "worktree", "prune")
-            removed = True
-        else:
-            git(root, "worktree", "prune")  # a folder removed by hand: forget it
+        removed = path.exists() or path.is_symlink()
+        _remove_folder(root, path)  # a folder removed by hand: git forgets it too
         if git(root, "branch", "-q", "-D", branch, check=False).returncode == 0:
             removed = True
     return removed
@@ -162,13 +287,25 @@ def _conflicted(path: Path) -> tuple[str, ...]:
     return tuple(sorted(set(out.split())))
 
 
-def _abort_unfinished_merge(path: Path) -> None:
-    """A rebase or merge interrupted by a crash is undone before anything else happens."""
+def _abort_unfinished_merge(path: Path) -> bool:
+    """A rebase or merge interrupted by a crash is undone before anything else happens;
+    True when there was one."""
     git_dir = _git_dir(path)
+    found = False
     if (git_dir / "rebase-merge").exists() or (git_dir / "rebase-apply").exists():
-        git(path, "rebase", "--abort", check=False)
+        found = True
+        if git(path, "rebase", "--abort", check=False).returncode != 0:
+            # An abort that cannot finish (the rebase was killed before it wrote its state):
+            # back to the commit it started from, then forget the rebase.
+            orig = git_dir / "rebase-merge" / "orig-head"
+            if orig.is_file():
+                git(path, "reset", "-q", "--hard", orig.read_text().strip(), check=False)
+            shutil.rmtree(git_dir / "rebase-merge", ignore_errors=True)
+            shutil.rmtree(git_dir / "rebase-apply", ignore_errors=True)
     if (git_dir / "MERGE_HEAD").exists():
+        found = True
         git(path, "merge", "--abort", check=False)
+    return found
 
 
 def _git_dir(worktree: Path) -> Path:

@@ -12,6 +12,14 @@ runner calls `execute_task` and `teardown_task` from worker threads, so every ca
 Task metadata comes from the task dict's `meta` (log, issue, phase, kind). Tasks whose kind is
 "group" only do bookkeeping for doit: human modes never print a line for them and count them
 only when doit skips them as up to date; the JSON mode reports them like any other task.
+
+A run of commands only (`doit status`, `doit graph --format dot`, `doit -n 4 demo`) is a
+question, not a build: the human modes print nothing of their own then (no panel, no "ok", no
+summary), so the answer is all there is. Commands print through `engine.report.output`, which
+the reporter points above the live panel, or into JSON events.
+
+The reporter also decides the run's exit code (engine/errors.py): a failed task 1, a command's
+bad input 2, a refused lock 3, an internal error 4; `engine.doit_run` returns it.
 """
 
 from __future__ import annotations
@@ -22,7 +30,9 @@ import threading
 import time
 from typing import Any, Protocol, TextIO
 
+from engine.errors import EXIT_FAILED, EXIT_INTERNAL, EXIT_LOCKED, EXIT_OK, internal_error
 from engine.report import events as ev
+from engine.report import output
 from engine.report.events import Event, TaskInfo, log_tail, tail_lines_setting, task_info
 from engine.report.jsonl import JsonSink
 from engine.report.plain import PlainSink
@@ -37,6 +47,23 @@ class Sink(Protocol):
     def open(self, state: RunState) -> None: ...
     def emit(self, event: Event) -> None: ...
     def close(self) -> None: ...
+
+
+class QuietSink:
+    """A run of commands only: the commands' own output is the whole answer."""
+
+    def open(self, state: RunState) -> None:
+        pass
+
+    def emit(self, event: Event) -> None:
+        pass
+
+    def close(self) -> None:
+        pass
+
+
+# doit's message for an exception raised inside a Python action (not returned as a failure)
+_ACTION_EXCEPTION = "PythonAction Error"
 
 
 def choose_mode(outstream: TextIO, requested: str | None = None) -> str:
@@ -93,6 +120,9 @@ class MarathonReporter:
         self._expected: dict[str, Any] = {}  # tasks this run should reach, by name
         self._finished: set[str] = set()  # tasks that got a final event
         self._list_up_to_date = True
+        self._exit_code = EXIT_OK
+        self._current = TaskInfo(name="")  # the task output events are attributed to
+        self.not_run: list[tuple[str, str]] = []  # (task, why) never started, for the report
 
     # -- doit's reporter interface ----------------------------------------------------
 
@@ -104,6 +134,8 @@ class MarathonReporter:
             self._list_up_to_date = (
                 self.mode_used == "json" or len(self._expected) <= UP_TO_DATE_LINES
             )
+            if self.mode_used != "json" and self._expected and _commands_only(self._expected):
+                self.sink = QuietSink()
             self._open()
 
     def get_status(self, task: Any) -> None:
@@ -114,6 +146,7 @@ class MarathonReporter:
             self._open()
             info = self._info(task, final=False)
             now = time.time()
+            self._current = info
             self.state.start(info, now)
             self.sink.emit(Event(ev.START, info, now))
 
@@ -139,13 +172,44 @@ class MarathonReporter:
             message = _fail_message(fail)
             if since is None and name == "UnmetDependency":
                 # Never started because something it needs failed: that failure is the news.
+                # (doit's message is the names of the tasks it waited for.)
+                reason = f"needs {', '.join(message.split())}, which did not succeed"
                 if not info.is_group:
                     self.state.not_run += 1
-                self.sink.emit(Event(ev.NOT_RUN, info, now, error=name, message=message))
+                    self.not_run.append((info.name, reason))
+                if not (self.state.refused and self.mode_used != "json"):
+                    # (after a refused lock, "not run" under every task says nothing new)
+                    self.sink.emit(Event(ev.NOT_RUN, info, now, error=name, message=reason))
+                return
+            if self.is_lock_refusal(message):
+                # Not a failure of the task: it never began. Every task says the same: once.
+                self._raise_exit(EXIT_LOCKED)
+                self.state.refused += 1
+                if self.state.refused == 1:
+                    self.sink.emit(Event(ev.REFUSED, info, now, message=message.strip()))
                 return
             self.state.failed += 1
             if since is not None:
                 self.state.ran += 1
+            code = getattr(fail, "exit_code", None)
+            if name == "TaskError" and message.startswith(_ACTION_EXCEPTION):
+                # An exception escaped the action: a bug. One line here, the rest in a log.
+                self._raise_exit(EXIT_INTERNAL)
+                traceback_text = "".join(getattr(fail, "traceback", ()) or ())
+                line = internal_error(info.name, tb_text=traceback_text)
+                self.sink.emit(
+                    Event(
+                        ev.FAILURE,
+                        info,
+                        now,
+                        duration=None if since is None else now - since,
+                        error="InternalError",
+                        message=line,
+                        tail=line,
+                    )
+                )
+                return
+            self._raise_exit(code if isinstance(code, int) and code else EXIT_FAILED)
             tail = ""
             if info.log:
                 marker = f"{RUN_MARKER} {info.name} at "
@@ -181,6 +245,27 @@ class MarathonReporter:
             self.state.ignored += 1
             self.sink.emit(Event(ev.IGNORED, info, time.time()))
 
+    def output(self, line: str) -> None:
+        """One line a command printed (JSON mode: every line on stdout is an event)."""
+        with self._lock:
+            self.sink.emit(Event(ev.OUTPUT, self._current, time.time(), message=line))
+
+    def exit_code(self, doit_result: int) -> int:
+        """The run's exit code (engine/errors.py) given what doit's runner returned."""
+        if self._exit_code != EXIT_OK:
+            return self._exit_code
+        if doit_result == EXIT_OK:
+            return EXIT_OK
+        # doit's own 2 ("error while executing a task") is never our bad input: a bug.
+        return EXIT_INTERNAL if self.state.errors else EXIT_FAILED
+
+    def is_lock_refusal(self, message: str) -> bool:
+        """Did a task fail because another doit holds the run lock (engine/run/lock.py)?"""
+        return "run.lock: another doit" in message
+
+    def _raise_exit(self, code: int) -> None:
+        self._exit_code = max(self._exit_code, code)
+
     def cleanup_error(self, exception: Any) -> None:
         self.runtime_error(_fail_message(exception))
 
@@ -198,10 +283,29 @@ class MarathonReporter:
             self._open()
             now = time.time()
             self._report_unreached(now)
+            for info, _ in self.state.running.values():
+                if not info.is_group:
+                    message = "interrupted: the run stopped while it ran"
+                    self.sink.emit(
+                        Event(ev.NOT_RUN, info, now, error="Interrupted", message=message)
+                    )
             summary = self.state.summary(now)
             # The live panel goes first so the summary is the last line on the terminal.
             self.sink.close()
+            output.route(None, None)
             summary["filed"] = []
+            # Ctrl-C stops doit with tasks still running (they get no event from doit), or
+            # ends them as failures: the records say which were interrupted.
+            still = [info for info, _ in self.state.running.values() if not info.is_group]
+            if self.state.failed or self.state.errors or still:
+                try:
+                    recorded = len(self.interrupted_tasks())
+                except Exception:  # the records must not break the end of a run
+                    recorded = 0
+                summary["interrupted"] = max(recorded, len(still))
+            if still:
+                summary["ok"] = False
+                self._raise_exit(EXIT_FAILED)
             if self.state.failed:
                 # A failing gate files (or reopens) bug issues; doit's graph was fixed at
                 # load, so the next run is the one that does them, first.
@@ -225,6 +329,10 @@ class MarathonReporter:
         """
         return ""
 
+    def interrupted_tasks(self) -> list[str]:
+        """Tasks of this run recorded as interrupted (Ctrl-C, SIGTERM); none by default."""
+        return []
+
     def filed_issues(self) -> list[str]:
         """Issues (as "ID title") opened while this run went on: filed, or reopened; none by
         default.
@@ -238,6 +346,11 @@ class MarathonReporter:
         if not self._opened:
             self._opened = True
             self.sink.open(self.state)
+            if self.mode_used == "json":
+                output.route(output.LineWriter(self.output), None)
+            else:
+                streams = getattr(self.sink, "streams", None)
+                output.route(*(streams() if callable(streams) else (None, None)))
 
     def _info(self, task: Any, *, final: bool = True) -> TaskInfo:
         """TaskInfo of `task`; `final` notes that the task got its last event of the run."""
@@ -283,6 +396,10 @@ class PlainReporter(MarathonReporter):
 class JsonReporter(MarathonReporter):
     desc = "marathon progress, one JSON object per event"
     mode = "json"
+
+
+def _commands_only(tasks: dict[str, Any]) -> bool:
+    return all(task_info(task).kind == "command" for task in tasks.values())
 
 
 def _reachable(tasks: Any, selected: Any) -> dict[str, Any]:

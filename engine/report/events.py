@@ -20,6 +20,8 @@ UP_TO_DATE = "up-to-date"
 IGNORED = "ignored"
 NOT_RUN = "not-run"  # a dependency failed, so doit never started this task
 RUNTIME_ERROR = "runtime-error"
+REFUSED = "refused"  # another doit holds the workspace's run lock: nothing was run
+OUTPUT = "output"  # a line a command printed (JSON mode only; the others print it as is)
 COMPLETE = "complete"
 
 DEFAULT_TAIL_LINES = 40

@@ -33,8 +33,10 @@ def event_dict(event: Event) -> dict[str, Any]:
         data.update(error=event.error, message=event.message)
     if event.kind == ev.FAILURE:
         data["tail"] = event.tail
-    if event.kind == ev.RUNTIME_ERROR:
+    if event.kind in (ev.RUNTIME_ERROR, ev.REFUSED):
         data["message"] = event.message
+    if event.kind == ev.OUTPUT:
+        data["text"] = event.message
     if event.kind == ev.COMPLETE:
         data.update(event.summary)
     return data

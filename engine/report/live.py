@@ -7,9 +7,12 @@ thousands of lines); the plain and JSON modes list them one by one.
 
 from __future__ import annotations
 
+import sys
 import time
+from typing import TextIO
 
 from rich.console import Console, Group, RenderableType
+from rich.file_proxy import FileProxy
 from rich.live import Live
 from rich.panel import Panel
 from rich.table import Table
@@ -48,6 +51,10 @@ class RichSink:
             # Redraw now rather than at the next tick, so the panel never lags the lines.
             self._live.refresh()
 
+    def streams(self) -> tuple[TextIO, TextIO]:
+        """Command output while the panel is up: each line printed above it, never under it."""
+        return FileProxy(self.console, sys.stdout), FileProxy(self.console, sys.stderr)
+
     def close(self) -> None:
         if self._live is not None:
             self._live.stop()
@@ -62,6 +69,10 @@ class RichSink:
             return Group(line, Text(extra.rstrip("\n"), style="dim")) if extra else line
         if event.kind == ev.RUNTIME_ERROR:
             return Text(f"doit: {event.message.rstrip()}", style="bold red")
+        if event.kind == ev.REFUSED:
+            return Text(f"error: {event.message}", style="bold red")
+        if event.kind == ev.OUTPUT:
+            return Text(event.message)
         if task is None or task.is_group:
             return None
         if event.kind == ev.SUCCESS:
@@ -70,6 +81,11 @@ class RichSink:
             return _status_line("!", task.name, "ignored", "yellow")
         if event.kind == ev.NOT_RUN:
             return _status_line("·", task.name, f"not run: {event.message.strip()}", "yellow")
+        if event.kind == ev.FAILURE and event.error == "InternalError":
+            return Group(
+                _status_line("✗", task.name, format_duration(event.duration), "red"),
+                Text(f"error: {event.message}", style="red"),
+            )
         if event.kind == ev.FAILURE:
             head = _status_line("✗", task.name, format_duration(event.duration), "red")
             subtitle = f"log: {display_path(task.log)}" if task.log else None

@@ -26,8 +26,12 @@ def summary_line(summary: dict[str, object]) -> str:
         f"up to date {summary['up_to_date']}",
         f"failed {summary['failed']}",
     ]
-    if summary.get("not_run"):
+    if summary.get("interrupted"):
+        parts.append(f"of which interrupted {summary['interrupted']}")
+    if summary.get("not_run") and not summary.get("refused"):
         parts.append(f"not run {summary['not_run']}")
+    if summary.get("refused"):
+        parts.append("refused: another doit holds the workspace lock")
     if summary.get("ignored"):
         parts.append(f"ignored {summary['ignored']}")
     wall = summary.get("wall")
@@ -105,6 +109,10 @@ class PlainSink:
             return f"== {summary_line(event.summary)}\n" + report_lines(event.summary)
         if event.kind == ev.RUNTIME_ERROR:
             return f"!! doit: {event.message.rstrip()}\n"
+        if event.kind == ev.REFUSED:
+            return f"error: {event.message}\n"
+        if event.kind == ev.OUTPUT:
+            return f"{event.message}\n"
         if task is None or task.is_group:
             return ""
         if event.kind == ev.START:
@@ -118,6 +126,8 @@ class PlainSink:
             return f"!! {task.name}  ignored\n"
         if event.kind == ev.NOT_RUN:
             return f"xx {task.name}  not run: {event.message.strip()}\n"
+        if event.kind == ev.FAILURE and event.error == "InternalError":
+            return f"FAIL {task.name}  {format_duration(event.duration)}\nerror: {event.message}\n"
         if event.kind == ev.FAILURE:
             return f"FAIL {task.name}  {format_duration(event.duration)}\n" + failure_text(event)
         return ""

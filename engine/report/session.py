@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterable, Mapping
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from pathlib import Path
 
 from engine.records import Records
@@ -16,10 +16,17 @@ def report_latest_session(
     deps: Mapping[str, Iterable[str]] | None = None,
     title: str = "",
     session: str = "",
+    gates: frozenset[str] | None = None,
+    not_run: Sequence[tuple[str, str]] = (),
+    baseline: float | None = None,
+    path: Path | None = None,
 ) -> Path | None:
     """Timeline of one session's runs (default: the newest run's session); None if it has none.
 
-    `deps` (task -> tasks it waits for) makes the critical path exact instead of inferred.
+    `deps` (task -> tasks it waits for) makes the critical path exact instead of inferred;
+    `gates` names the phases that run checks inside them; `not_run` lists (task, reason) for
+    tasks that never started; `baseline` is a measured sequential run's wall time; `path`
+    rewrites that report instead of adding one.
     """
     # Loaded when a run ends, not when doit starts.
     from engine.report.critical import critical_path
@@ -32,9 +39,16 @@ def report_latest_session(
     mine = [run for run in runs if run.session == session]
     if not mine:
         return None
-    path = critical_path(mine, deps) if deps is not None else None
+    chain = critical_path(mine, deps) if deps is not None else None
     return write_timeline(
-        mine, state_dir / "reports", title=title or f"marathon run {session}", critical_path=path
+        mine,
+        state_dir / "reports",
+        title=title or f"marathon run {session}",
+        critical_path=chain,
+        gates=gates,
+        not_run=not_run,
+        baseline=baseline,
+        path=path,
     )
 
 
@@ -42,6 +56,7 @@ def reporter_for(
     state_dir: Path,
     deps: Mapping[str, Iterable[str]] | None = None,
     filed: Callable[[], list[str]] | None = None,
+    gates: frozenset[str] | None = None,
 ) -> type[MarathonReporter]:
     """A MarathonReporter class that writes the run's timeline when the run ends, and names
     the issues filed while it ran (`filed`, asked only after a failure).
@@ -53,8 +68,20 @@ def reporter_for(
     class WorkspaceReporter(MarathonReporter):
         def write_report(self) -> str:
             # Only this process's phases and checks: `doit status` or `doit why` add none.
-            path = report_latest_session(state_dir, deps=deps, session=SESSION)
+            path = report_latest_session(
+                state_dir, deps=deps, session=SESSION, gates=gates, not_run=self.not_run
+            )
             return "" if path is None else str(path)
+
+        def is_lock_refusal(self, message: str) -> bool:
+            # engine/run/lock.py names the lock file first, as every located error does
+            return message.startswith(f"{state_dir / 'run.lock'}: ")
+
+        def interrupted_tasks(self) -> list[str]:
+            runs = Records(state_dir / "records.db").runs()
+            return sorted(
+                {r.task for r in runs if r.session == SESSION and r.status == "interrupted"}
+            )
 
         def filed_issues(self) -> list[str]:
             return filed() if filed is not None else []

@@ -26,6 +26,7 @@ class RunState:
     failed: int = 0
     not_run: int = 0  # never started because a dependency failed
     ignored: int = 0
+    refused: int = 0  # never began: another doit holds the workspace lock
     errors: list[str] = field(default_factory=list)  # doit runtime / cleanup errors
 
     def start(self, info: TaskInfo, now: float) -> None:
@@ -46,6 +47,7 @@ class RunState:
             "failed": self.failed,
             "not_run": self.not_run,
             "ignored": self.ignored,
+            "refused": self.refused,
             "wall": round(now - self.started, 3),
-            "ok": self.failed == 0 and not self.errors,
+            "ok": self.failed == 0 and self.refused == 0 and not self.errors,
         }

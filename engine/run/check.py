@@ -15,8 +15,10 @@ from engine.errors import MarathonError
 from engine.fingerprint import check_inputs, digest
 from engine.run import process
 from engine.run.runtime import JOBS, SESSION, runtime_for, stop_reason
+from engine.run.verdict import judge
 
 PASSED = digest({"check": "passed"})
+SETUP_SIGNATURE = "setup"  # the signature of a check that cannot run as configured
 
 
 def check_up_to_date(ctx: CheckTask) -> bool:
@@ -68,18 +70,20 @@ def _run(ctx: CheckTask) -> bool | TaskFailed:
         env={**os.environ, "MARATHON_CHECK": ctx.check.name},
         on_start=lambda pgid: rt.records.set_child(run_id, pgid),
     )
-    if outcome.ok:
+    verdict = judge(ctx.check, outcome, attempt_output(log, offset))
+    if verdict.passed:
         rt.records.save_stamp(ctx.name, inputs, PASSED)
-        rt.records.finish_run(run_id, "success", exit_code=0)
+        rt.records.finish_run(run_id, "success", exit_code=outcome.exit_code)
         return True
-    error = outcome.error
+    error = verdict.error
     status = "interrupted" if outcome.interrupted else "failed"
     rt.records.finish_run(
         run_id,
         status,
         exit_code=outcome.exit_code,
         error=error,
-        signature=failure_signature(error, log, offset),
+        # A setup error is the configuration's, never a bug to file (engine/run/verdict.py).
+        signature=SETUP_SIGNATURE if verdict.setup_error else failure_signature(error, log, offset),
     )
     return TaskFailed(f"{ctx.name} {error}; log: {log}")
 

@@ -9,11 +9,13 @@ moment the phase succeeds, so a `kill -9` of doit never loses a finished phase.
 
 from __future__ import annotations
 
+import contextlib
+import dataclasses
 import json
 import os
 import shlex
 import time
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -24,6 +26,7 @@ from engine import globs, prompts
 from engine.agents.base import AgentResult, Preset
 from engine.agents.cassette import record_run
 from engine.agents.presets import get_preset
+from engine.breaker import TRANSIENT_SIGNATURE
 from engine.compile import CheckTask, PhaseTask, phase_task_name
 from engine.config.model import Pipeline
 from engine.errors import MarathonError
@@ -35,10 +38,16 @@ from engine.fingerprint import (
 )
 from engine.git import repo, worktrees
 from engine.issue import OPEN_STATES, Issue
-from engine.records import Stamp
-from engine.run import process
+from engine.records import MergeIntent, RunRecord, Stamp
+from engine.run import gate, process
 from engine.run.bugs import file_bug
-from engine.run.check import attempt_output, check_up_to_date, failure_signature, run_checks
+from engine.run.check import (
+    SETUP_SIGNATURE,
+    attempt_output,
+    check_up_to_date,
+    failure_signature,
+    run_checks,
+)
 from engine.run.runtime import SESSION, Runtime, runtime_for, stop_reason
 
 
@@ -69,10 +78,14 @@ def prompt_context(ctx: PhaseTask, workspace: Path) -> dict[str, Any]:
     }
 
 
-def render_prompt(ctx: PhaseTask, rt: Runtime) -> str | None:
+def render_prompt(
+    ctx: PhaseTask, rt: Runtime, extra: Mapping[str, Any] | None = None
+) -> str | None:
+    """`extra`: more template variables (a fix attempt's `failures`)."""
     if not ctx.phase.agent:
         return None
     context = prompt_context(ctx, rt.planned_workdir(ctx.issue.id))
+    context.update(extra or {})
     return prompts.render(ctx.pipeline.template_dirs, ctx.phase.prompt, context)
 
 
@@ -87,6 +100,12 @@ def current_inputs(ctx: PhaseTask, rt: Runtime) -> dict[str, str]:
 
 def phase_up_to_date(ctx: PhaseTask) -> bool:
     rt = runtime_for(ctx.pipeline)
+    try:
+        # Nothing is judged before a killed run's leftovers are settled (a git it left may
+        # still be rewriting the worktree this reads).
+        rt.begin()
+    except MarathonError:
+        return False  # the run itself will report the problem
     stamp = rt.records.stamp(ctx.name)
     if stamp is None:
         return False
@@ -117,8 +136,11 @@ def changed_inputs(ctx: PhaseTask, rt: Runtime, stamp: Stamp | None) -> list[str
     A completed issue has merged: later issues keep changing the files it read, and a new
     template wording or model must not redo (and pay for) every finished issue. Only a change
     of the issue's own text makes its phases run again; reopen it, or `doit clean`, to redo it.
+    The same holds from the moment EXIT begins (its merge intent is recorded): the worktree
+    then holds other issues' merged work, which is no reason to redo this issue's phases.
     """
-    if ctx.issue.state != "completed":
+    merging = ctx.phase.builtin != "exit" and rt.records.merge_intent(ctx.issue.id) is not None
+    if ctx.issue.state != "completed" and not merging:
         return changed_components(stamp, current_inputs(ctx, rt))
     if stamp is None:
         return ["never succeeded"]
@@ -147,20 +169,27 @@ def run_phase(ctx: PhaseTask) -> bool | TaskFailed:
     except MarathonError as exc:
         return TaskFailed(exc.one_line())
     log = ctx.pipeline.log_path(ctx.issue.id, ctx.phase.name)
+    earlier = _since_last_success(rt.records.runs(task=ctx.name))
+    if _adopt_committed_run(ctx, rt, earlier, log):
+        return True
     stop = stop_reason(rt, ctx.issue.id, ctx.phase.name)
     run_id = rt.records.start_run(SESSION, ctx.name, ctx.issue.id, ctx.phase.name, str(log))
     if stop:
         # Counted in the durable records, so a restarted marathon still knows.
         rt.records.finish_run(run_id, "skipped", error=stop)
-        _log_line(log, f"=== skipped: {stop}")
+        process.append_log(log, f"=== skipped: {stop}")
         return TaskFailed(f"{ctx.name} skipped: {stop}")
-    offset = _log_line(log, f"=== {ctx.name} at {time.strftime('%Y-%m-%d %H:%M:%S')}")
+    offset = process.append_log(log, f"=== {ctx.name} at {time.strftime('%Y-%m-%d %H:%M:%S')}")
+    interrupted_before = bool(earlier) and earlier[-1].status == "interrupted"
     try:
         if not ctx.phase.after:
             _mark_started(ctx, rt)
-        outcome = _execute(ctx, rt, run_id, log)
+        outcome = _execute(ctx, rt, run_id, log, fresh_start=interrupted_before)
     except MarathonError as exc:
         outcome = _Outcome(ok=False, error=exc.one_line())
+    except Exception as exc:  # a bug of ours: recorded as the run's failure, then reported
+        rt.records.finish_run(run_id, "failed", error=f"internal error: {exc!r}"[:300])
+        raise
     except BaseException:
         rt.records.finish_run(run_id, "interrupted", error="interrupted")
         raise
@@ -176,22 +205,88 @@ def run_phase(ctx: PhaseTask) -> bool | TaskFailed:
         )
     if not outcome.ok:
         status = "interrupted" if process.was_interrupted() else "failed"
-        fields["signature"] = failure_signature(outcome.error, log, offset)
+        transient = outcome.result is not None and outcome.result.transient
+        fields["signature"] = (
+            TRANSIENT_SIGNATURE if transient else failure_signature(outcome.error, log, offset)
+        )
         rt.records.finish_run(run_id, status, error=outcome.error, **fields)
-        _log_line(log, f"=== failed: {outcome.error}")
+        process.append_log(log, f"=== failed: {outcome.error}")
         return TaskFailed(f"{ctx.name} failed: {outcome.error}; log: {log}")
+    _record_success(ctx, rt, run_id, fields)
+    process.append_log(log, "=== success")
+    return True
+
+
+def _record_success(ctx: PhaseTask, rt: Runtime, run_id: int, fields: dict[str, Any]) -> None:
     # Inputs are taken after the run: a phase that reads what it writes (CODE reads and
     # writes src/**) is then up to date with its own result.
     rt.records.save_stamp(
         ctx.name, current_inputs(ctx, rt), phase_outputs(ctx, rt.reading_dir(ctx.issue.id))
     )
     rt.records.finish_run(run_id, "success", **fields)
-    _log_line(log, "=== success")
+
+
+def _since_last_success(runs: Sequence[RunRecord]) -> list[RunRecord]:
+    """The runs of a task after its last successful one (all of them if none succeeded)."""
+    last = max((i for i, run in enumerate(runs) if run.status == "success"), default=-1)
+    return list(runs[last + 1 :])
+
+
+def _adopt_committed_run(
+    ctx: PhaseTask, rt: Runtime, earlier: Sequence[RunRecord], log: Path
+) -> bool:
+    """A run whose doit died after committing the phase's work but before recording it: its
+    commit (found by the run's trailer) is the phase's result. Recorded as that run's success,
+    not run again (which would pay for the agent twice and commit its work twice)."""
+    interrupted = {
+        repo.run_key(run.session, run.id): run for run in earlier if run.status == "interrupted"
+    }
+    if not interrupted or ctx.phase.checks or ctx.phase.builtin:
+        return False
+    if not repo.is_repo(ctx.pipeline.root):
+        return False
+    # The issue's branch holds its phases' commits (its worktree may have been left
+    # half-made and removed: it is made again from the branch before the inputs are read).
+    if rt.uses_worktrees:
+        revision = worktrees.branch_name(ctx.issue.id)
+        if not worktrees.branch_head(ctx.pipeline.root, revision):
+            return False
+    else:
+        revision = "HEAD"
+    found = repo.commit_of_run(ctx.pipeline.root, list(interrupted), revision)
+    if found is None:
+        return False
+    workdir = rt.workdir(ctx.issue.id)
+    key, sha = found
+    run = interrupted[key]
+    rt.records.save_stamp(ctx.name, current_inputs(ctx, rt), phase_outputs(ctx, workdir))
+    rt.records.adopt_run(
+        run.id, f"recorded after a restart: the doit running it died after commit {sha[:12]}"
+    )
+    process.append_log(log, f"=== adopted: commit {sha[:12]} is the work of run {run.id}")
     return True
 
 
-def _execute(ctx: PhaseTask, rt: Runtime, run_id: int, log: Path) -> _Outcome:
+def _execute(
+    ctx: PhaseTask,
+    rt: Runtime,
+    run_id: int,
+    log: Path,
+    *,
+    fresh_start: bool = False,
+    extra: Mapping[str, Any] | None = None,
+) -> _Outcome:
+    """`fresh_start`: the task's last run was interrupted, so what it left half-written in
+    the phase's write set (in the issue's own worktree) is discarded first. `extra`: more
+    prompt variables."""
     phase = ctx.phase
+    if phase.on_branch:
+        gated = gate.branch_gate(
+            ctx, rt, log, fix=lambda fixing, failures: _execute(
+                fixing, rt, run_id, log, extra={"failures": failures}
+            ),
+        )  # fmt: skip
+        return _Outcome(ok=gated.ok, error=gated.error)
     if phase.checks:
         return _gate(ctx, rt)
     if phase.builtin == "exit":
@@ -205,8 +300,17 @@ def _execute(ctx: PhaseTask, rt: Runtime, run_id: int, log: Path) -> _Outcome:
             # Files the tool keeps as its own state (aider's repo-map cache) are not work.
             repo.exclude(root, preset.scratch)
         before = repo.dirty_files(root)
+        if fresh_start and rt.uses_worktrees:
+            left = sorted(p for p in before if globs.matches(p, ctx.writes))
+            repo.discard(root, ctx.pipeline.state_dir, left)
+            if left:
+                process.append_log(
+                    log, f"=== discarded what the interrupted run left: {', '.join(left)}"
+                )
+            before = repo.dirty_files(root)
+    produced_before = _write_set_state(root, ctx.writes) if phase.must_produce else None
     if preset is not None:
-        outcome = _run_agent(ctx, rt, preset, run_id, log, root)
+        outcome = _run_agent(ctx, rt, preset, run_id, log, root, extra)
     else:
         finished = process.run_process(
             phase.command,
@@ -217,6 +321,14 @@ def _execute(ctx: PhaseTask, rt: Runtime, run_id: int, log: Path) -> _Outcome:
             on_start=lambda pgid: rt.records.set_child(run_id, pgid),
         )
         outcome = _Outcome(ok=finished.ok, error=finished.error, exit_code=finished.exit_code)
+    nothing = produced_before is not None and _write_set_state(root, ctx.writes) == produced_before
+    if outcome.ok and nothing:
+        return dataclasses.replace(
+            outcome,
+            ok=False,
+            error=f"produced nothing: no file in its write set "
+            f"({', '.join(ctx.writes) or 'none'}) was written",
+        )
     if not outcome.ok or not track_writes:
         return outcome
     after = repo.dirty_files(root)
@@ -238,7 +350,7 @@ def _execute(ctx: PhaseTask, rt: Runtime, run_id: int, log: Path) -> _Outcome:
             return _Outcome(
                 ok=False, error=message, exit_code=outcome.exit_code, result=outcome.result
             )
-        _log_line(log, f"=== warning: {message}")
+        process.append_log(log, f"=== warning: {message}")
     if phase.agent and outcome.result is not None:
         cassette = record_run(
             ctx.pipeline.agents[phase.agent],
@@ -251,17 +363,33 @@ def _execute(ctx: PhaseTask, rt: Runtime, run_id: int, log: Path) -> _Outcome:
             outcome.result,
         )
         if cassette:
-            _log_line(log, f"=== recorded cassette {cassette}")
+            process.append_log(log, f"=== recorded cassette {cassette}")
     sha = repo.commit_paths(
-        root, ctx.pipeline.state_dir, mine, f"{ctx.issue.id} {phase.name}: {ctx.issue.title}"
+        root,
+        ctx.pipeline.state_dir,
+        mine,
+        f"{ctx.issue.id} {phase.name}: {ctx.issue.title}",
+        task=ctx.name,
+        run=repo.run_key(SESSION, run_id),
     )
     if sha:
-        _log_line(log, f"=== committed {len(mine)} file(s) as {sha[:12]}")
+        process.append_log(log, f"=== committed {len(mine)} file(s) as {sha[:12]}")
     return outcome
 
 
+def _write_set_state(root: Path, patterns: Sequence[str]) -> dict[str, tuple[int, int]]:
+    """(size, mtime) of every file in a write set: did the phase write anything at all?"""
+    state = {}
+    for rel in globs.expand(root, patterns):
+        with contextlib.suppress(OSError):
+            st = (root / rel).stat()
+            state[rel] = (st.st_size, st.st_mtime_ns)
+    return state
+
+
 def _gate(ctx: PhaseTask, rt: Runtime) -> _Outcome:
-    """Run the gate's checks that are not up to date, in parallel; file a bug per failure."""
+    """Run the gate's checks that are not up to date, in parallel; file a bug per failure.
+    A check that cannot run as configured files nothing: it stops the run."""
     if ctx.issue.kind == "bug":
         # A bug issue exists because VERIFY fails; its fix must not wait for VERIFY to pass.
         return _Outcome(ok=True)
@@ -269,10 +397,18 @@ def _gate(ctx: PhaseTask, rt: Runtime) -> _Outcome:
     failures = run_checks([c for c in checks if not check_up_to_date(c)])
     if not failures:
         return _Outcome(ok=True)
+    last = {
+        check.name: next(iter(reversed(rt.records.runs(task=check.name))), None)
+        for check, _ in failures
+    }
+    setup = [run.error for run in last.values() if run and run.signature == SETUP_SIGNATURE]
+    if setup:
+        rt.halt(setup[0])
+        return _Outcome(ok=False, error=setup[0])
     bugs = []
     for check, _ in failures:
-        error = next((r.error for r in reversed(rt.records.runs(task=check.name))), "failed")
-        bugs.append(file_bug(rt.tracker, check, error, ctx.issue).id)
+        run = last[check.name]
+        bugs.append(file_bug(rt.tracker, check, run.error if run else "failed", ctx.issue).id)
     names = ", ".join(check.check.name for check, _ in failures)
     return _Outcome(
         ok=False,
@@ -282,10 +418,58 @@ def _gate(ctx: PhaseTask, rt: Runtime) -> _Outcome:
 
 
 def _run_agent(
-    ctx: PhaseTask, rt: Runtime, preset: Preset, run_id: int, log: Path, workdir: Path
+    ctx: PhaseTask,
+    rt: Runtime,
+    preset: Preset,
+    run_id: int,
+    log: Path,
+    workdir: Path,
+    extra: Mapping[str, Any] | None = None,
+) -> _Outcome:
+    """Run the agent; an error its CLI calls transient (overloaded, rate limited, network) is
+    retried here with a doubling delay, at most `retries` times, without a new run record."""
+    agent = ctx.pipeline.agents[ctx.phase.agent]
+    retries = int(agent.options.get("retries", 3))
+    delay = float(agent.options.get("retry_delay", 10))
+    for attempt in range(retries + 1):
+        outcome = _run_agent_once(ctx, rt, preset, run_id, log, workdir, extra)
+        result = outcome.result
+        if outcome.ok or result is None or not result.transient:
+            break
+        if attempt == retries:
+            # Failed, but for a passing reason: never "the same error" to the breaker.
+            return dataclasses.replace(
+                outcome, error=f"{outcome.error} (transient; retried {retries} times)"
+            )
+        wait = delay * 2**attempt
+        process.append_log(log, f"=== transient error, retry {attempt + 1}/{retries} in {wait:g}s")
+        if process.wait_unless_interrupted(wait):
+            return _Outcome(ok=False, error="interrupted", result=result)
+    if outcome.ok and result is not None and result.permission_denials:
+        denied = ", ".join(result.permission_denials[:5])
+        if agent.options.get("on_denial", "fail") == "fail":
+            return dataclasses.replace(
+                outcome,
+                ok=False,
+                error=f"the agent was refused {len(result.permission_denials)} tool call(s): "
+                f"{denied}; allow them (allowed_tools, permission_mode) or set "
+                f"agents.{agent.name}.on_denial: warn",
+            )
+        process.append_log(log, f"=== warning: the agent was refused: {denied}")
+    return outcome
+
+
+def _run_agent_once(
+    ctx: PhaseTask,
+    rt: Runtime,
+    preset: Preset,
+    run_id: int,
+    log: Path,
+    workdir: Path,
+    extra: Mapping[str, Any] | None,
 ) -> _Outcome:
     agent = ctx.pipeline.agents[ctx.phase.agent]
-    prompt = render_prompt(ctx, rt) or ""
+    prompt = render_prompt(ctx, rt, extra) or ""
     prompt_file = ctx.pipeline.state_dir / "prompts" / ctx.issue.id / f"{ctx.phase.name}.md"
     prompt_file.parent.mkdir(parents=True, exist_ok=True)
     prompt_file.write_text(prompt, encoding="utf-8")
@@ -313,7 +497,7 @@ def _run_agent(
         return _Outcome(ok=False, error=error, exit_code=finished.exit_code)
     result = preset.parse(finished.exit_code, output)
     if result.permission_denials:
-        _log_line(log, f"=== permission denials: {', '.join(result.permission_denials)}")
+        process.append_log(log, f"=== permission denials: {', '.join(result.permission_denials)}")
     return _Outcome(
         ok=result.ok,
         error=result.error,
@@ -325,34 +509,57 @@ def _run_agent(
 
 
 def _exit(ctx: PhaseTask, rt: Runtime) -> _Outcome:
-    if rt.uses_worktrees and worktrees.worktree_path(ctx.pipeline.state_dir, ctx.issue.id).exists():
-        root, state = ctx.pipeline.root, ctx.pipeline.state_dir
-        merged = worktrees.merge_back(
-            root,
-            state,
-            ctx.issue.id,
-            rt.target_branch(),
-            ctx.pipeline.git.merge,
-            target_in_root=rt.target_in_root(),
-        )
-        if not merged.merged:
-            if merged.conflicts:
-                # Back to the queue: the next run redoes the issue on top of the new target.
-                worktrees.remove_worktree(root, state, ctx.issue.id)
-                rt.records.forget(f"issue:{ctx.issue.id}")
-                return _Outcome(
-                    ok=False,
-                    error=f"{merged.message}; the issue goes back to "
-                    "the queue and restarts from the target branch",
-                )
-            return _Outcome(ok=False, error=merged.message)
-        worktrees.remove_worktree(root, state, ctx.issue.id)
+    """Merge, mark done: a recorded sequence that a rerun after a kill anywhere completes."""
+    if rt.uses_worktrees:
+        failed = _merge(ctx, rt)
+        if failed is not None:
+            return failed
     tracker = rt.tracker
     tracker.set_state(ctx.issue.id, "completed")
     meta = [issue for issue in tracker.snapshot() if issue.kind == "meta"]
     for issue in meta:
         tracker.comment(issue.id, f"{ctx.issue.id} done: {ctx.issue.title}")
+    rt.records.end_merge(ctx.issue.id)
     return _Outcome(ok=True)
+
+
+def _merge(ctx: PhaseTask, rt: Runtime) -> _Outcome | None:
+    """The issue's branch into the target; None when merged (now or by an earlier run)."""
+    root, state, issue_id = ctx.pipeline.root, ctx.pipeline.state_dir, ctx.issue.id
+    branch = worktrees.branch_name(issue_id)
+    target = rt.target_branch()
+    intent = rt.records.merge_intent(issue_id)
+    head = worktrees.branch_head(root, branch)
+    if not head:
+        if intent is not None:  # merged and cleaned up by a run killed before the end
+            worktrees.remove_worktree(root, state, issue_id)
+            return None
+        return _Outcome(
+            ok=False,
+            error=f"branch {branch} is missing, so there is nothing to merge; "
+            f"`doit clean issue:{issue_id}` redoes the issue from the start",
+        )
+    if intent is None:
+        rt.records.begin_merge(
+            MergeIntent(issue_id, branch, head, target, worktrees.branch_head(root, target))
+        )
+    merged = worktrees.merge_back(
+        root, state, issue_id, target, ctx.pipeline.git.merge, target_in_root=rt.target_in_root()
+    )
+    if not merged.merged:
+        if merged.conflicts:
+            # Back to the queue: the next run redoes the issue on top of the new target.
+            worktrees.remove_worktree(root, state, issue_id)
+            rt.records.forget(f"issue:{issue_id}")
+            rt.records.end_merge(issue_id)
+            return _Outcome(
+                ok=False,
+                error=f"{merged.message}; the issue goes back to "
+                "the queue and restarts from the target branch",
+            )
+        return _Outcome(ok=False, error=merged.message)
+    worktrees.remove_worktree(root, state, issue_id)
+    return None
 
 
 def _mark_started(ctx: PhaseTask, rt: Runtime) -> None:
@@ -371,18 +578,15 @@ def _env(ctx: PhaseTask, log: Path) -> dict[str, str]:
     }
 
 
-def _log_line(log: Path, text: str) -> int:
-    """Append one line; returns the log's size after it."""
-    log.parent.mkdir(parents=True, exist_ok=True)
-    with open(log, "a", encoding="utf-8") as handle:
-        handle.write(text + "\n")
-        return handle.tell()
-
-
 def clean_issue(pipeline: Pipeline, issue_id: str) -> None:
     """`doit clean issue:<ID>`: drop the issue's worktree, branch and finished phases."""
     rt = runtime_for(pipeline)
     if repo.is_repo(pipeline.root):
         worktrees.remove_worktree(pipeline.root, pipeline.state_dir, issue_id)
     removed = rt.records.forget(f"issue:{issue_id}")
-    print(f"{issue_id}: worktree and branch removed, {removed} finished phase(s) forgotten")
+    rt.records.end_merge(issue_id)
+    rt.records.reset_issue(issue_id)
+    print(
+        f"{issue_id}: a fresh start: worktree and branch removed, {removed} finished phase(s) "
+        "forgotten, its earlier failures no longer count toward the breaker"
+    )

@@ -1,6 +1,13 @@
 """Run one command the safe way: an argv (no shell), its own process group, a timeout that
 kills the whole group, output to the task's own log file, and nothing left behind.
 
+The child is known before it runs anything: it starts behind a gate (`/bin/sh` waiting for one
+line on its stdin), the caller records its process group and start time (`on_start`), and
+only then is the gate opened and the real command exec'd in the same process. A doit killed
+before that line is written closes the pipe, and the gate exits without running anything, so
+no agent ever runs unrecorded. The start time identifies the group later: a reaper signals
+a recorded group only while it is still that process's group (`kill_group_if_ours`).
+
 Running process groups are registered so Ctrl-C (or SIGTERM) can stop every agent and check
 at once; the phase runner then records the run as interrupted.
 """
@@ -9,6 +16,7 @@ from __future__ import annotations
 
 import contextlib
 import os
+import shutil
 import signal
 import subprocess
 import threading
@@ -18,6 +26,11 @@ from dataclasses import dataclass
 from pathlib import Path
 
 KILL_GRACE_SECONDS = 3.0
+
+# The gate: read one line ("go") from stdin, then become the command. The command's argv is
+# passed as positional parameters ("$@"), never as shell text. 125 when the line never came.
+_GATE = 'IFS= read -r gate && [ "$gate" = go ] || exit 125; exec "$@"'
+GATE_NEVER_OPENED = 125
 
 _active_lock = threading.Lock()
 _active_groups: set[int] = set()
@@ -62,24 +75,26 @@ def run_process(
     stdin_text: str | None = None,
     on_start: Callable[[int], None] | None = None,
 ) -> ProcessOutcome:
-    """Run `argv`; stdout and stderr go to `log_path` (appended). Never raises for the child."""
+    """Run `argv`; stdout and stderr go to `log_path` (appended). Never raises for the child.
+
+    `on_start(pgid)` is called after the process exists and before it runs anything of
+    `argv` (record it there, with `start_token(pgid)`); when it raises, the process is stopped
+    without having run."""
     log_path.parent.mkdir(parents=True, exist_ok=True)
     started = time.monotonic()
+    missing = _unstartable(argv, cwd, env)
+    if missing:
+        return ProcessOutcome(missing[0], time.monotonic() - started, missing_binary=missing[1])
     with open(log_path, "ab") as log:
-        try:
-            proc = subprocess.Popen(
-                list(argv),
-                cwd=cwd,
-                env=dict(env) if env is not None else None,
-                stdin=subprocess.PIPE if stdin_text is not None else subprocess.DEVNULL,
-                stdout=log,
-                stderr=subprocess.STDOUT,
-                start_new_session=True,  # its own process group, killed as a whole
-            )
-        except FileNotFoundError:
-            return ProcessOutcome(127, time.monotonic() - started, missing_binary=argv[0])
-        except PermissionError:
-            return ProcessOutcome(126, time.monotonic() - started, missing_binary=argv[0])
+        proc = subprocess.Popen(
+            ["/bin/sh", "-c", _GATE, "marathon-gate", *argv],
+            cwd=cwd,
+            env=dict(env) if env is not None else None,
+            stdin=subprocess.PIPE,
+            stdout=log,
+            stderr=subprocess.STDOUT,
+            start_new_session=True,  # its own process group, killed as a whole
+        )
         pgid = proc.pid
         with _active_lock:
             _active_groups.add(pgid)
@@ -102,13 +117,44 @@ def run_process(
     )
 
 
+def append_log(log: Path, text: str) -> int:
+    """Append one line to a task's log; returns the log's size after it (where the output of
+    what runs next starts)."""
+    log.parent.mkdir(parents=True, exist_ok=True)
+    with open(log, "a", encoding="utf-8") as handle:
+        handle.write(text + "\n")
+        return handle.tell()
+
+
+def _unstartable(
+    argv: Sequence[str], cwd: Path, env: Mapping[str, str] | None
+) -> tuple[int, str] | None:
+    """(127, name) when argv[0] is not found, (126, name) when it is not executable: what
+    Popen would have raised, found before the gate's shell hides it behind an exit code."""
+    name = argv[0] if argv else ""
+    if not name:
+        return (127, name)
+    if "/" in name:
+        path = Path(name) if os.path.isabs(name) else cwd / name
+        if not path.exists():
+            return (127, name)
+        return None if os.access(path, os.X_OK) and path.is_file() else (126, name)
+    search = (env if env is not None else os.environ).get("PATH", os.defpath)
+    if shutil.which(name, path=search) is not None:
+        return None
+    # Present on PATH but not executable is a permission problem, not a missing program.
+    exists = any((Path(folder) / name).is_file() for folder in search.split(os.pathsep) if folder)
+    return (126, name) if exists else (127, name)
+
+
 def _wait(proc: subprocess.Popen[bytes], stdin_text: str | None, timeout: float) -> bool:
     """Feed stdin and wait for the leader; True when the timeout stopped it.
 
     The wait blocks in waitpid rather than polling (`communicate(timeout=)` sleeps up to 50 ms
     between checks, which a marathon pays on every agent and check); a timer thread enforces
     the timeout: SIGTERM to the group, then SIGKILL after a grace period."""
-    data = stdin_text.encode() if stdin_text is not None else None
+    # The gate's line first, then the command's own input (none: an empty stdin, as /dev/null).
+    data = b"go\n" + (stdin_text.encode() if stdin_text is not None else b"")
     expired = threading.Event()
     finished = threading.Event()
     decided = threading.Lock()  # the timer and the end of the wait: whichever comes first
@@ -150,6 +196,99 @@ def kill_group(pgid: int) -> None:
         os.killpg(pgid, signal.SIGKILL)
 
 
+def start_token(pid: int) -> str:
+    """When process `pid` started (clock ticks since boot, from /proc): with the pid, it names
+    one process for good, since the kernel never gives the same pid and start time twice.
+    "" where /proc is not available."""
+    try:
+        stat = Path(f"/proc/{pid}/stat").read_text()
+    except OSError:
+        return ""
+    # The command name (field 2) may hold spaces and parentheses: split after its last ")".
+    return stat.rsplit(")", 1)[1].split()[19]
+
+
+def group_members(pgid: int) -> list[int]:
+    """Living processes whose process group is `pgid` (zombies excluded)."""
+    members = []
+    with contextlib.suppress(OSError):
+        for entry in os.scandir("/proc"):
+            if not entry.name.isdigit():
+                continue
+            try:
+                fields = Path(entry.path, "stat").read_text().rsplit(")", 1)[1].split()
+            except OSError:
+                continue
+            if int(fields[2]) == pgid and fields[0] not in ("Z", "X"):
+                members.append(int(entry.name))
+    return members
+
+
+def kill_group_if_ours(pgid: int, token: str, wait: float = KILL_GRACE_SECONDS) -> bool:
+    """SIGKILL group `pgid` if it is still the group whose leader started at `token`; then wait
+    (up to `wait` seconds) until none of it runs. True when something was killed.
+
+    The leader alive with another start time means the pid was reused: not ours. The leader
+    gone but members left means the group is still ours: the kernel reuses no pid that is a
+    living process group's id."""
+    if not _HAVE_PROC:  # no start times to compare: the living group is the only clue
+        if not group_alive(pgid):
+            return False
+        kill_group(pgid)
+        return True
+    leader = start_token(pgid)
+    if leader and token and leader != token:
+        return False
+    if not leader and not group_members(pgid):
+        return False
+    kill_group(pgid)
+    deadline = time.monotonic() + wait
+    while group_members(pgid) and time.monotonic() < deadline:
+        time.sleep(0.02)
+    return True
+
+
+_HAVE_PROC = Path("/proc/self/stat").exists()
+
+
+def pid_alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True
+    return True
+
+
+def kill_pid(pid: int) -> None:
+    with contextlib.suppress(ProcessLookupError, PermissionError):
+        os.kill(pid, signal.SIGKILL)
+
+
+def processes_holding(path: Path) -> list[int]:
+    """Pids of the processes that have `path` open (from /proc; [] where it is missing)."""
+    target = os.path.realpath(path)
+    found = []
+    with contextlib.suppress(OSError):
+        for entry in os.scandir("/proc"):
+            if not entry.name.isdigit():
+                continue
+            try:
+                fds = os.scandir(f"/proc/{entry.name}/fd")
+            except OSError:
+                continue
+            with fds:
+                for fd in fds:
+                    try:
+                        if os.readlink(fd.path) == target:
+                            found.append(int(entry.name))
+                            break
+                    except OSError:
+                        continue
+    return found
+
+
 def group_alive(pgid: int) -> bool:
     try:
         os.killpg(pgid, 0)
@@ -171,3 +310,8 @@ def interrupt_all() -> None:
 
 def was_interrupted() -> bool:
     return _interrupted.is_set()
+
+
+def wait_unless_interrupted(seconds: float) -> bool:
+    """Sleep `seconds`, cut short by Ctrl-C or SIGTERM; True when interrupted."""
+    return _interrupted.wait(seconds)

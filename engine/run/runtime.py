@@ -14,7 +14,7 @@ from engine.breaker import check_budget, decide
 from engine.config.model import Pipeline
 from engine.git import repo, worktrees
 from engine.records import Records
-from engine.run import lock, process
+from engine.run import lock, settle
 from engine.trackers.base import Tracker
 from engine.trackers.open import open_tracker
 
@@ -53,7 +53,14 @@ class Runtime:
     _target: str = ""
     _target_in_root: bool | None = None
     _lock: threading.Lock = field(default_factory=threading.Lock)
+    _begin_lock: threading.Lock = field(default_factory=threading.Lock)
     _check_locks: dict[str, threading.Lock] = field(default_factory=dict)
+    halted: str = ""  # set when the run must stop (a check that cannot run as configured)
+
+    def halt(self, reason: str) -> None:
+        """Nothing else starts in this run: every later phase and check is skipped with it."""
+        with self._lock:
+            self.halted = self.halted or reason
 
     def check_lock(self, check: str) -> threading.Lock:
         """One run of a check at a time, when several issues' gates want it at once."""
@@ -109,18 +116,22 @@ class Runtime:
         )
 
     def begin(self) -> None:
-        """Before this process's first task does any work: take the workspace lock, then
-        clean up after a doit that died (kill -9): stop its agents, mark its runs."""
-        with self._lock:
+        """Before this process's first task looks at anything: take the workspace lock, then
+        settle what a doit that died (kill -9) left (engine/run/settle.py). Every other task
+        waits until that is done."""
+        with self._begin_lock:
             if self._lock_file is None:
                 self._lock_file = lock.acquire(self.pipeline.state_dir)
             if self._reaped:
                 return
+            repairs = settle.settle(
+                self.pipeline.root,
+                self.pipeline.state_dir,
+                self.records,
+                git=repo.is_repo(self.pipeline.root),
+            )
             self._reaped = True
-        for run_id, pgid in self.records.stale_running():
-            if pgid:
-                process.kill_group(pgid)
-            self.records.finish_run(run_id, "interrupted", error="the doit process running it died")
+        settle.report(repairs)
 
 
 def runtime_for(pipeline: Pipeline) -> Runtime:
@@ -138,6 +149,8 @@ def stop_reason(rt: Runtime, issue: str, phase: str) -> str:
     Reads only the runs the rules look at (this issue's, the last few of the workspace), so
     the check stays cheap in a marathon of thousands of runs.
     """
+    if rt.halted:
+        return f"the run stopped: {rt.halted}"
     limits, budgets = rt.pipeline.breaker, rt.pipeline.budgets
     if budgets.marathon_cost_usd is not None or budgets.marathon_turns is not None:
         runs = rt.records.runs()
@@ -145,6 +158,9 @@ def stop_reason(rt: Runtime, issue: str, phase: str) -> str:
         recent = rt.records.recent(limits.consecutive_failures)
         own = rt.records.runs(issue=issue) if issue else rt.records.runs(task=f"verify:{phase}")
         runs = sorted({run.id: run for run in [*own, *recent]}.values(), key=lambda r: r.id)
+    reset = rt.records.reset_time(issue) if issue else 0.0
+    if reset:  # `doit clean issue:ID` gave the issue a fresh start
+        runs = [r for r in runs if r.issue != issue or r.started >= reset]
     decision = decide(limits, runs, issue, phase)
     if not decision.allow:
         return decision.reason

@@ -10,6 +10,7 @@ import pytest
 
 from engine.commands.why import explain_task
 from engine.config.load import load_pipeline
+from engine.errors import MarathonError
 from engine.records import Records
 from engine.trackers.local import LocalTracker
 from tests.conftest import run_doit
@@ -107,3 +108,72 @@ def test_status_shows_states_and_estimate(in_progress: Path) -> None:
     assert "1 waiting, 1 ready" in result.stdout
     assert "cost so far: $0.00" in result.stdout
     assert re.search(r"time left: about \S+ of agent work, about \S+ with -n 4", result.stdout)
+
+
+def test_status_and_graph_show_interrupted_and_what_waits_behind_it(workspace: Path) -> None:
+    import io
+
+    from engine.commands.status import issue_rows, run_status
+    from engine.graph import STATE_COLOURS, graph_from_issues, to_dot
+    from engine.issue import Edge, IssueDraft
+
+    pipeline = load_pipeline(workspace)
+    tracker = LocalTracker(pipeline.tracker_db, "PROJ")
+    for title in ("Login", "Logout", "Profile", "Docs"):
+        tracker.create_issue(IssueDraft(key="", title=title))
+    tracker.add_edge(Edge("PROJ-1", "PROJ-2", "r"))
+    tracker.add_edge(Edge("PROJ-2", "PROJ-3", "r"))
+    records = Records(pipeline.records_db)
+    run_id = records.start_run("s", "issue:PROJ-1:code", "PROJ-1", "code", "code.log")
+    records.finish_run(
+        run_id,
+        "interrupted",
+        error="interrupted by SIGINT",
+        cost_usd=0.5,
+        input_tokens=10,
+        output_tokens=5,
+        turns=3,
+        session_id="abc",
+    )
+    out = io.StringIO()
+    issues = tracker.snapshot()
+    assert run_status(pipeline, issues, out=out) == 0
+    lines = out.getvalue().splitlines()
+    assert re.match(
+        r"PROJ-1  interrupted code .*Login \[1 runs, \$0\.50, 15 tokens, 3 turns, session abc\]"
+        r"  \(interrupted by SIGINT\)",
+        lines[0],
+    )
+    assert lines[1].startswith("PROJ-2  waiting")
+    assert lines[1].endswith("(waits for PROJ-1; held back: PROJ-1 interrupted)")
+    # held back through PROJ-2
+    assert lines[2].endswith("(waits for PROJ-2; held back: PROJ-1 interrupted)")
+    assert "1 interrupted, 2 waiting, 1 ready" in lines
+    assert lines[-1].endswith(
+        "not counted: 2 issue(s) skipped or held back behind a failed, interrupted or skipped issue"
+    )
+    states = {row.issue.id: row.graph_state for row in issue_rows(pipeline, issues)}
+    assert states == {
+        "PROJ-1": "interrupted",
+        "PROJ-2": "blocked",
+        "PROJ-3": "blocked",
+        "PROJ-4": "ready",
+    }
+    dot = to_dot(graph_from_issues(issues, tracker.edges(), states))
+    assert f'fillcolor="{STATE_COLOURS["interrupted"][0]}"' in dot
+    assert dot.count(f'fillcolor="{STATE_COLOURS["blocked"][0]}"') == 2
+
+
+def test_why_takes_groups_and_says_which_tasks_would_run(in_progress: Path) -> None:
+    lines = explain(in_progress, "issue:PROJ-1").splitlines()
+    assert lines[0] == "issue:PROJ-1: 1 of its 6 tasks would run"
+    assert lines[1] == "  issue:PROJ-1:exit: it has never succeeded"
+    assert lines[2].startswith("  up to date: issue:PROJ-1:verify, issue:PROJ-1:plan")
+    assert (
+        explain(in_progress, "marathon").splitlines()[0] == "marathon: 1 of its 6 tasks would run"
+    )
+    with pytest.raises(MarathonError, match=r"^no task 'marathn' \(did you mean 'marathon'\?\)$"):
+        explain(in_progress, "marathn")
+    with pytest.raises(MarathonError) as unknown:
+        explain(in_progress, "zzz")
+    assert str(unknown.value) == "no task 'zzz'; `doit list --all` shows them"

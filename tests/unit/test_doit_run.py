@@ -167,3 +167,37 @@ def _pop_front(self: Any, ready: list[Any], tasks_to_run: list[str]) -> Any:
         if node:
             return node
     return None
+
+
+# -- the command line reaches our tasks verbatim ---------------------------------------------
+
+DOIT = "/venv/bin/doit"
+
+
+@pytest.mark.parametrize(
+    ("argv", "processed", "expected"),
+    [
+        # doit's main took `a=b` for a variable and left `--title` without its value
+        ([DOIT, "add", "--title", "a=b"], ["add", "--title"], ["add", "--title", "a=b"]),
+        (
+            [DOIT, "add", "--title", "Set timeout = 30s", "--description", "default = 10s"],
+            ["add", "--title", "Set timeout = 30s", "--description", "default = 10s"],
+            ["add", "--title", "Set timeout = 30s", "--description", "default = 10s"],
+        ),
+        # the command name and loader options before it are not the run command's
+        (
+            [DOIT, "-f", "dodo.py", "run", "add", "--spec", "my=spec.xml"],
+            ["add", "--spec"],
+            ["add", "--spec", "my=spec.xml"],
+        ),
+        (["/x/doit/__main__.py", "-n", "4", "x=1"], ["-n", "4"], ["-n", "4", "x=1"]),
+        # not the doit program (an embedding, a test runner): left alone
+        (["/usr/bin/pytest", "a=b"], [], []),
+        # a command line that does not match what doit handed over: left alone
+        ([DOIT, "status"], ["add", "--title"], ["add", "--title"]),
+    ],
+)
+def test_verbatim_args(argv: list[str], processed: list[str], expected: list[str]) -> None:
+    from engine.doit_run import verbatim_args
+
+    assert verbatim_args(processed, argv) == expected

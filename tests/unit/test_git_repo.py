@@ -69,3 +69,49 @@ def test_aiders_scratch_patterns_hide_its_cache_and_nothing_of_the_users(tmp_pat
         ".aider.conf.yml",
         "sub/.aider.tags.cache.v4/x",
     }
+
+
+def commit_all(root: Path, message: str, **trailers: str) -> None:
+    (root / "f.txt").write_text(message)
+    repo.commit_paths(root, root / ".marathon", ["f.txt"], message, **trailers)
+
+
+def test_a_commit_names_its_run_and_is_found_by_it(tmp_path: Path) -> None:
+    root = init(tmp_path / "repo")
+    commit_all(root, "PROJ-1 code: x", task="issue:PROJ-1:code", run="abc-7")
+    commit_all(root, "PROJ-1 test: x", task="issue:PROJ-1:test", run="abc-8")
+    body = subprocess.run(
+        ["git", "log", "-1", "--skip=1", "--format=%B"], cwd=root, capture_output=True, text=True
+    ).stdout
+    assert "Marathon-Task: issue:PROJ-1:code\nMarathon-Run: abc-7" in body
+    found = repo.commit_of_run(root, ["abc-7", "zzz-1"])
+    assert found is not None and found[0] == "abc-7"
+    assert repo.commit_of_run(root, ["abc-70"]) is None  # whole keys, never prefixes
+    assert repo.commit_of_run(root, []) is None
+
+
+def test_stale_lock_files_are_found_only_while_no_git_runs_there(tmp_path: Path) -> None:
+    root = init(tmp_path / "repo")
+    commit_all(root, "first")
+    (root / ".git" / "index.lock").write_text("")
+    (root / ".git" / "refs" / "heads" / "main.lock").write_text("")
+    found = {p.relative_to(root).as_posix() for p in repo.stale_locks(root)}
+    assert found == {".git/index.lock", ".git/refs/heads/main.lock"}
+    # A git of the user's, working in the repository: nothing is stale while it runs.
+    waiting = subprocess.Popen(["git", "hash-object", "--stdin"], cwd=root, stdin=subprocess.PIPE)
+    try:
+        assert repo.stale_locks(root) == []
+    finally:
+        waiting.communicate(b"x")
+
+
+def test_discard_puts_back_what_head_has(tmp_path: Path) -> None:
+    root = init(tmp_path / "repo")
+    commit_all(root, "kept\n")
+    (root / "f.txt").write_text("half written")
+    (root / "new.txt").write_text("left by a killed agent")
+    subprocess.run(["git", "add", "new.txt"], cwd=root, check=True)
+    repo.discard(root, root / ".marathon", ["f.txt", "new.txt"])
+    assert (root / "f.txt").read_text() == "kept\n"
+    assert not (root / "new.txt").exists()
+    assert set(repo.dirty_files(root)) == {".marathon/git.lock"}  # the lock, not the files

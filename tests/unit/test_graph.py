@@ -78,22 +78,25 @@ def test_mermaid_has_nodes_labelled_edges_and_escapes_text() -> None:
         (Node("PROJ-1", 'Parse "quoted" <input>'), Node("end", "A | B"), Node("PROJ-3", "x", True)),
         (Edge("PROJ-1", "end", "step 1 before step 2"), Edge("end", "PROJ-3")),
     )
-    text = to_mermaid(g)
-    assert text.startswith("flowchart TD\n")
-    assert '    PROJ_1["PROJ-1: Parse #quot;quoted#quot; #lt;input#gt;"]' in text
-    assert '    n_end["end: A #124; B"]' in text  # `end` is a Mermaid keyword
-    assert '    PROJ_1 -->|"step 1 before step 2"| n_end' in text
-    assert "    n_end --> PROJ_3" in text
+    text = to_mermaid(g, comments="issues: 3")
+    assert text.startswith("%% issues: 3\nflowchart TD\n")
+    assert '    PROJ_1["PROJ-1<br/>Parse #quot;quoted#quot; #lt;input#gt;"]' in text
+    assert '    n_end["end<br/>A #124; B"]' in text  # `end` is a Mermaid keyword
+    # the critical path (the whole chain here) is drawn thick
+    assert '    PROJ_1 ==>|"step 1 before step 2"| n_end' in text
+    assert "    n_end ==> PROJ_3" in text
+    assert '    PROJ_3["PROJ-3 (done)<br/>x"]' in text
     assert "    class PROJ_3 done" in text
+    assert "    class PROJ_1,n_end,PROJ_3 critical" in text
 
 
 def test_dot_has_reasons_as_labels_and_tooltips() -> None:
     g = Graph((Node("A-1", 'say "hi"'), Node("A-2", "b\\c")), (Edge("A-1", "A-2", "uses X"),))
     text = to_dot(g)
     assert text.startswith("digraph issues {")
-    assert '"A-1" [label="A-1: say \\"hi\\"", tooltip="say \\"hi\\""];' in text
-    assert '"A-2" [label="A-2: b\\\\c"' in text
-    assert '"A-1" -> "A-2" [label="uses X", tooltip="uses X"];' in text
+    assert '"A-1" [label="A-1\\nsay \\"hi\\"", tooltip="say \\"hi\\""' in text
+    assert '"A-2" [label="A-2\\nb\\\\c"' in text
+    assert '"A-1" -> "A-2" [label="uses X", tooltip="uses X", penwidth=3' in text
     assert text.rstrip().endswith("}")
 
 
@@ -149,13 +152,13 @@ def test_run_graph_prints_summary_then_mermaid(imported: LocalTracker) -> None:
     out = io.StringIO()
     assert run_graph(imported, out=out) == 0
     text = out.getvalue()
-    head, body = text.split("\n\n", 1)
+    head, body = text.split("flowchart TD\n", 1)
     assert head == (
-        "issues: 13\nlevels: 7\nwidest level: 4 issues at once\n"
-        "critical path: 7 issues: PROJ-1 → PROJ-2 → PROJ-4 → PROJ-5 → PROJ-6 → PROJ-7 → PROJ-12"
+        "%% issues: 13\n%% levels: 7\n%% widest level: 4 issues at once\n"
+        "%% critical path: 7 issues: PROJ-1 → PROJ-2 → PROJ-4 → PROJ-5 → PROJ-6 → PROJ-7 → "
+        "PROJ-12\n"
     )
-    assert body.startswith("flowchart TD\n")
-    assert '    PROJ_2 -->|"uses TodoItem"| PROJ_4' in body
+    assert '    PROJ_2 ==>|"uses TodoItem"| PROJ_4' in body  # on the critical path
     assert "PROJ_14" not in body  # META is not in the graph
 
 
@@ -202,7 +205,9 @@ def test_phase_graph_of_the_default_pipeline(tmp_path) -> None:
     tracker = LocalTracker(tmp_path / "t.db", "PROJ")
     assert run_graph(tracker, fmt="dot", out=out, phases=pipeline.phases) == 0
     text = out.getvalue()
-    assert text.startswith("phases: 6, one after another: verify → plan → code → test → exit")
+    assert text.startswith(
+        "// phases: 6, in order (∥ = side by side): verify → plan → code → test ∥ qa → exit"
+    )
     assert '"code" -> "qa"' in text or "code -> qa" in text
 
 

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import math
+import subprocess
 import sys
 import time
 from pathlib import Path
@@ -72,3 +73,58 @@ def test_stdin_reaches_the_child_and_an_infinite_timeout_is_accepted(tmp_path: P
     code = "import sys; print(len(sys.stdin.read()))"
     outcome = run(tmp_path, code, timeout=math.inf, stdin="y" * 300_000)
     assert outcome.ok and "300000" in (tmp_path / "out.log").read_text()
+
+
+def test_nothing_of_the_command_runs_until_it_is_recorded(tmp_path: Path) -> None:
+    marker = tmp_path / "ran"
+    seen: list[tuple[int, str]] = []
+
+    def record_then_fail(pgid: int) -> None:
+        seen.append((pgid, process.start_token(pgid)))
+        time.sleep(0.3)  # the command would have run by now, were it not gated
+        assert not marker.exists()
+        raise RuntimeError("the records database is locked")
+
+    with pytest.raises(RuntimeError):
+        run_process(
+            [PY, "-c", f"open({str(marker)!r}, 'w')"],
+            cwd=tmp_path,
+            log_path=tmp_path / "out.log",
+            timeout=5,
+            on_start=record_then_fail,
+        )
+    time.sleep(0.3)
+    assert not marker.exists()
+    pgid, token = seen[0]
+    assert token  # the leader was alive (behind the gate) when it was recorded
+    assert not process.group_members(pgid)
+
+
+def test_the_gate_is_invisible_to_the_command(tmp_path: Path) -> None:
+    code = "import os, sys; print(repr(sys.stdin.read()), os.getpgrp() == os.getpid())"
+    done = run(tmp_path, code)
+    assert done.ok
+    assert "'' True" in (tmp_path / "out.log").read_text()  # empty stdin, its own group leader
+
+
+def test_a_group_is_signalled_only_while_it_is_still_that_process(tmp_path: Path) -> None:
+    proc = subprocess.Popen([PY, "-c", "import time; time.sleep(30)"], start_new_session=True)
+    try:
+        token = process.start_token(proc.pid)
+        assert not process.kill_group_if_ours(proc.pid, str(int(token) + 1))  # a reused pid
+        assert proc.poll() is None
+        assert process.kill_group_if_ours(proc.pid, token)
+        assert proc.wait(timeout=5) == -9
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+    assert not process.kill_group_if_ours(proc.pid, token)  # gone: nothing to signal
+
+
+def test_missing_or_not_executable_commands_are_named(tmp_path: Path) -> None:
+    script = tmp_path / "tool.sh"
+    script.write_text("#!/bin/sh\necho hi\n")
+    refused = run_process([str(script)], cwd=tmp_path, log_path=tmp_path / "out.log", timeout=5)
+    assert refused.exit_code == 126 and refused.missing_binary == str(script)
+    missing = run_process(["./nope"], cwd=tmp_path, log_path=tmp_path / "out.log", timeout=5)
+    assert missing.exit_code == 127 and "cannot start './nope'" in missing.error

@@ -316,7 +316,7 @@ def test_failure_without_log_shows_the_exception_text() -> None:
     reporter.complete_run()
     text = out.getvalue()
     assert "---- plain-task failed: TaskFailed ----\nthe widget broke\n" in text
-    assert "xx after  not run: plain-task" in text
+    assert "xx after  not run: needs plain-task, which did not succeed" in text
     assert "ran 1, up to date 0, failed 1, not run 1" in text
 
 

@@ -19,9 +19,15 @@ from engine.report.session import report_latest_session
 from engine.report.timeline import LATEST, layout, totals, write_timeline
 
 BAR = re.compile(
-    r'<g class="bar( critical)?" data-task="([^"]+)" data-run="(\d+)" data-lane="(\d+)" '
-    r'data-status="([^"]+)">'
+    r'<g class="bar( critical)?(?: nested)?" data-task="([^"]+)" data-run="(\d+)" '
+    r'data-lane="(\d+)" data-status="([^"]+)">'
 )
+
+
+def chart(text: str, css: str = "gantt") -> str:
+    """One of the report's two charts: "gantt" (by lane) or "by-issue"."""
+    start = text.index(f'<svg class="{css}"')
+    return text[start : text.index("</svg>", start)]
 
 
 def run(
@@ -155,7 +161,7 @@ def test_timeline_file_has_one_bar_per_run_on_the_right_lanes(tmp_path: Path) ->
     assert (out_dir / LATEST).read_text() == path.read_text()
     text = path.read_text()
 
-    bars = BAR.findall(text)
+    bars = BAR.findall(chart(text))
     assert sorted(int(b[2]) for b in bars) == [1, 2, 3, 4, 5, 6, 7, 8]  # skipped not drawn
     lane_of = {int(run_id): int(lane) for _, _, run_id, lane, _ in bars}
     expected, _ = layout(runs)
@@ -174,8 +180,8 @@ def test_timeline_file_has_one_bar_per_run_on_the_right_lanes(tmp_path: Path) ->
         "issue:P-1:qa",
         "issue:P-1:exit",
     }
-    # Hover text per bar, escaped.
-    assert text.count("<title>") == 1 + 8
+    # Hover text per bar in both views, escaped.
+    assert text.count("<title>") == 1 + 2 * 8
     assert "2 tests &lt;failed&gt;" in text and "<failed>" not in text
     assert "run &lt;1&gt; &amp; co" in text
 
@@ -204,14 +210,14 @@ def test_totals_time_saved_and_cost(tmp_path: Path) -> None:
     text = write_timeline(one_issue(), tmp_path, title="t").read_text()
     assert "wall time: <b>12.2s</b>" in text
     assert "one after another: <b>17.1s</b>" in text
-    assert "time saved: <b>4.9s (1.40×)</b>" in text
+    assert "time saved: <b>4.9s (1.40×, against one after another)</b>" in text
     assert "$2.2500 (3 of 8 runs reported a cost)" in text
 
 
 def test_given_critical_path_and_running_runs(tmp_path: Path) -> None:
     runs = [run(1, "a", 0, 2), run(2, "b", 1, None, status="running"), run(3, "c", 2, 4)]
     text = write_timeline(runs, tmp_path, title="t", critical_path=["a"]).read_text()
-    bars = BAR.findall(text)
+    bars = BAR.findall(chart(text))
     assert {b[1] for b in bars if b[0]} == {"a"}
     assert len(bars) == 3
     assert "cost: <b>not reported</b>" in text
@@ -245,7 +251,7 @@ def test_report_latest_session_from_records(tmp_path: Path) -> None:
         records.finish_run(run_id, "failed" if task.endswith("unit") else "success")
     path = report_latest_session(state)
     assert path is not None and path.parent == state / "reports"
-    bars = BAR.findall(path.read_text())
+    bars = BAR.findall(chart(path.read_text()))
     assert sorted(b[1] for b in bars) == ["verify:lint", "verify:unit"]  # only session "new"
     assert "marathon run new" in path.read_text()
 
@@ -273,7 +279,7 @@ def test_reporter_for_writes_the_timeline_when_a_run_ends(tmp_path: Path) -> Non
     assert match is not None
     written = Path(match.group(1))
     assert written.is_file() and written.parent.resolve() == (state / "reports").resolve()
-    assert len(BAR.findall(written.read_text())) == 1
+    assert len(BAR.findall(chart(written.read_text()))) == 1
 
     # A run where nothing ran writes nothing new.
     before = sorted((state / "reports").iterdir())
@@ -282,3 +288,79 @@ def test_reporter_for_writes_the_timeline_when_a_run_ends(tmp_path: Path) -> Non
     quiet.skip_uptodate(task)
     quiet.complete_run()
     assert sorted((state / "reports").iterdir()) == before
+
+
+# -- an honest report ---------------------------------------------------------------------
+
+
+def gated_issue(tmp_path: Path) -> list[RunRecord]:
+    """A gate (issue:P-1:verify) running two checks inside it, then the issue's phases; the
+    test phase failed with a log."""
+    log = tmp_path / "test.log"
+    log.write_text("=== issue:P-1:test at 10:00\nE   assert 1 == 2\n1 failed in 0.1s\n")
+    runs = [
+        run(1, "issue:P-1:verify", 0, 3),
+        run(2, "verify:lint", 0.01, 1),
+        run(3, "verify:unit", 0.02, 2.99),
+        run(4, "issue:P-1:plan", 3, 4),
+        run(5, "issue:P-1:code", 4, 6),
+        run(6, "issue:P-1:test", 6, 7, status="failed", error="2 tests <failed>"),
+        run(7, "issue:P-1:qa", 6, 7.5),
+    ]
+    runs[5] = RunRecord(**{**runs[5].__dict__, "log_path": str(log)})
+    runs[3] = RunRecord(
+        **{**runs[3].__dict__, "turns": 7, "session_id": "sess-42", "input_tokens": 100}
+    )
+    return runs
+
+
+def test_a_gates_checks_are_not_counted_twice(tmp_path: Path) -> None:
+    bars, _ = layout(gated_issue(tmp_path), gates=frozenset({"verify"}))
+    nested = {bar.run.task for bar in bars if bar.nested}
+    assert nested == {"verify:lint", "verify:unit"}
+    sums = totals(bars)
+    assert sums.busy == pytest.approx(3 + 1 + 2 + 1 + 1.5)  # the gate, not its checks again
+    assert sums.lanes == 2  # TEST beside QA; the checks ran inside the gate's slot
+    assert {bar.lane for bar in bars if bar.nested} == {bar.lane for bar in bars if bar.run.id == 1}
+
+
+def test_a_sequential_run_saves_nothing(tmp_path: Path) -> None:
+    # one task after another, as -n 1 runs them, with a little bookkeeping between them
+    runs = [run(i + 1, f"issue:P-1:p{i}", i * 1.01, i * 1.01 + 1) for i in range(6)]
+    sums = totals(layout(runs)[0])
+    assert sums.lanes == 1
+    assert sums.saved <= 0.05 * sums.wall
+    text = write_timeline(runs, tmp_path, title="t").read_text()
+    assert "time saved: <b>0.0s" in text and "lanes: <b>1</b>" in text
+
+
+def test_time_saved_against_a_measured_sequential_run(tmp_path: Path) -> None:
+    bars, _ = layout(one_issue())
+    sums = totals(bars, baseline=14.0)
+    assert sums.saved == pytest.approx(14.0 - 12.2)
+    text = write_timeline(one_issue(), tmp_path, title="t", baseline=14.0).read_text()
+    assert "measured sequential run: <b>14.0s</b>" in text
+    assert "(1.15×, against the measured sequential run)" in text
+
+
+def test_failures_not_run_labels_and_usage_are_shown(tmp_path: Path) -> None:
+    runs = [*gated_issue(tmp_path), run(8, "issue:P-2:plan", 0, 0, status="skipped", error="x")]
+    text = write_timeline(
+        runs,
+        tmp_path / "reports",
+        title="t",
+        gates=frozenset({"verify"}),
+        not_run=[("issue:P-1:exit", "UnmetDependency")],
+    ).read_text()
+    failures = text[text.index("<h2>Failures (1)</h2>") :]
+    assert "issue:P-1:test: failed" in failures and "2 tests &lt;failed&gt;" in failures
+    assert "E   assert 1 == 2" in failures  # the log tail
+    assert "<h2>Skipped and not run (2)</h2>" in text
+    assert "<td>issue:P-1:exit</td><td>not run</td><td>UnmetDependency</td>" in text
+    assert "<td>issue:P-2:plan</td><td>skipped</td><td>x</td>" in text
+    gantt = chart(text)
+    assert ">P-1 code</text>" in gantt  # bars name their issue in the view by lane
+    lanes = chart(text, "by-issue")
+    assert '<text class="lane-label" x="0" y="47.0">P-1</text>' in lanes and ">code</text>" in lanes
+    issues = text[text.index('<table class="issues">') :]
+    assert "<td>P-1</td>" in issues and ">7</td>" in issues and "sess-42" in issues

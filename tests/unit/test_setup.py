@@ -21,11 +21,11 @@ def test_setup_writes_the_entry_files_once(
     assert "key_prefix" in (tmp_path / "marathon.yaml").read_text()
     assert ranked_run_selected(tmp_path)
     first = capsys.readouterr().out
-    assert first.count("wrote ") == 3 and "note:" not in first
+    assert first.count("wrote ") == 3 and "does not select the ranked run" not in first
 
     (tmp_path / "marathon.yaml").write_text("key_prefix: MINE\n")
     assert main(["setup", str(tmp_path)]) == 0
-    assert "nothing written" in capsys.readouterr().out
+    assert "exists and was kept" in capsys.readouterr().out
     assert (tmp_path / "marathon.yaml").read_text() == "key_prefix: MINE\n"  # never overwritten
 
 
@@ -48,7 +48,7 @@ def test_setup_keeps_a_users_doit_cfg_and_says_what_to_add(
     )
     assert ranked_run_selected(tmp_path)
     assert main(["setup", str(tmp_path)]) == 0
-    assert "note:" not in capsys.readouterr().out
+    assert "does not select the ranked run" not in capsys.readouterr().out
 
 
 def test_doit_cfg_wins_over_pyproject_as_in_doit(tmp_path: Path) -> None:

@@ -1,0 +1,169 @@
+"""A gate on the issue's branch: nothing merges unless its checks pass there.
+
+`where: branch` gates run after TEST and QA and before EXIT: the branch is first rebased onto the
+current target (the merge is recorded as begun, so a kill from here on never redoes the issue's
+earlier phases), then the checks run in the issue's worktree, in parallel, each with its own log.
+When they fail, the fix loop (`fix:`) gives an agent the failing output and tries again, at most
+`attempts` times; then the gate fails with what still fails. A check that cannot run as
+configured (engine/run/verdict.py) stops the run instead: no agent can fix marathon.yaml.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import os
+import shlex
+import time
+from collections.abc import Callable
+from concurrent.futures import ThreadPoolExecutor
+from pathlib import Path
+from typing import Any, Protocol
+
+from engine.compile import PhaseTask
+from engine.config.model import CheckConfig
+from engine.git import worktrees
+from engine.records import MergeIntent
+from engine.run import process
+from engine.run.runtime import JOBS, Runtime
+from engine.run.verdict import CheckVerdict, failure_title, judge
+
+OUTPUT_LINES = 60  # of each failing check's output, for the fix prompt
+
+
+class Outcome(Protocol):
+    ok: bool
+    error: str
+
+
+@dataclasses.dataclass(frozen=True)
+class GateOutcome:
+    ok: bool
+    error: str = ""
+
+
+@dataclasses.dataclass(frozen=True)
+class CheckRun:
+    check: CheckConfig
+    verdict: CheckVerdict
+    output: str
+    log: Path
+
+    def failure(self) -> dict[str, Any]:
+        """What the fix prompt gets about it (template variables, never template source)."""
+        tail = "\n".join(self.output.splitlines()[-OUTPUT_LINES:])
+        return {
+            "check": self.check.name,
+            "command": shlex.join(self.check.command),
+            "error": self.verdict.error,
+            "title": failure_title(self.output, self.verdict.error),
+            "output": tail,
+        }
+
+
+def branch_gate(
+    ctx: PhaseTask,
+    rt: Runtime,
+    log: Path,
+    *,
+    fix: Callable[[PhaseTask, list[dict[str, Any]]], Outcome],
+) -> Outcome:
+    """Rebase, check, fix, check again; `fix` runs an agent phase (the runner's own)."""
+    issue_id = ctx.issue.id
+    workdir = rt.workdir(issue_id)
+    if rt.uses_worktrees:
+        failed = _rebase(ctx, rt)
+        if failed is not None:
+            return failed
+    checks = [ctx.pipeline.checks[name] for name in ctx.phase.checks]
+    plan = ctx.phase.fix
+    attempt = 0
+    while True:
+        failing = [run for run in _run_checks(ctx, checks, workdir) if not run.verdict.passed]
+        if not failing:
+            return GateOutcome(ok=True)
+        setup = next((run for run in failing if run.verdict.setup_error), None)
+        if setup is not None:
+            rt.halt(setup.verdict.error)
+            return GateOutcome(ok=False, error=setup.verdict.error)
+        what = "; ".join(f"{run.check.name}: {run.failure()['title']}" for run in failing)
+        if plan is None or attempt >= plan.attempts:
+            tried = f" after {attempt} fix attempt(s)" if plan else ""
+            logs = ", ".join(str(run.log) for run in failing)
+            return GateOutcome(
+                ok=False, error=f"checks fail on the branch{tried}: {what} (logs: {logs})"
+            )
+        attempt += 1
+        process.append_log(log, f"=== fix attempt {attempt} of {plan.attempts}: {what}")
+        fixing = PhaseTask(
+            ctx.pipeline,
+            ctx.issue,
+            dataclasses.replace(
+                ctx.phase,
+                checks=(),
+                where="workspace",
+                fix=None,
+                agent=plan.agent,
+                prompt=plan.prompt,
+                writes=plan.writes,
+                must_produce=True,
+            ),
+        )
+        fixed = fix(fixing, [run.failure() for run in failing])
+        if not fixed.ok:
+            return GateOutcome(ok=False, error=f"fix attempt {attempt} failed: {fixed.error}")
+
+
+def _rebase(ctx: PhaseTask, rt: Runtime) -> Outcome | None:
+    """The branch onto the current target; the merge counts as begun from here."""
+    root, state, issue_id = ctx.pipeline.root, ctx.pipeline.state_dir, ctx.issue.id
+    target = rt.target_branch()
+    branch = worktrees.branch_name(issue_id)
+    if rt.records.merge_intent(issue_id) is None:
+        rt.records.begin_merge(
+            MergeIntent(
+                issue_id,
+                branch,
+                worktrees.branch_head(root, branch),
+                target,
+                worktrees.branch_head(root, target),
+            )
+        )
+    updated = worktrees.update_branch(root, state, issue_id, target, ctx.pipeline.git.merge)
+    if updated.merged:
+        return None
+    if updated.conflicts:
+        # Back to the queue: the next run redoes the issue on top of the new target.
+        worktrees.remove_worktree(root, state, issue_id)
+        rt.records.forget(f"issue:{issue_id}")
+        rt.records.end_merge(issue_id)
+        return GateOutcome(
+            ok=False,
+            error=f"{updated.message}; the issue goes back to the queue and restarts from "
+            "the target branch",
+        )
+    return GateOutcome(ok=False, error=updated.message)
+
+
+def _run_checks(ctx: PhaseTask, checks: list[CheckConfig], workdir: Path) -> list[CheckRun]:
+    with ThreadPoolExecutor(max_workers=max(1, min(len(checks), JOBS))) as pool:
+        return list(pool.map(lambda check: _run_check(ctx, check, workdir), checks))
+
+
+def _run_check(ctx: PhaseTask, check: CheckConfig, workdir: Path) -> CheckRun:
+    log = ctx.pipeline.log_path(ctx.issue.id, f"{ctx.phase.name}-{check.name}")
+    offset = process.append_log(
+        log,
+        f"=== {ctx.name} {check.name} at {time.strftime('%Y-%m-%d %H:%M:%S')}: "
+        f"{shlex.join(check.command)}",
+    )
+    finished = process.run_process(
+        check.command,
+        cwd=workdir,
+        log_path=log,
+        timeout=check.timeout,
+        env={**os.environ, "MARATHON_CHECK": check.name, "MARATHON_ISSUE": ctx.issue.id},
+    )
+    with open(log, "rb") as handle:
+        handle.seek(offset)
+        output = handle.read().decode("utf-8", "replace")
+    return CheckRun(check, judge(check, finished, output), output, log)
