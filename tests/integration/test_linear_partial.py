@@ -70,8 +70,7 @@ def test_partial_import_fails_names_the_item_and_converges(tmp_path: Path) -> No
         env = {**os.environ, "LINEAR_API_KEY": fake.api_key}
 
         first = doit(root, "init", "--spec", str(spec), env=env)
-        # Non-zero: 1 once doit passes MarathonError.exit_code through (issue 14), 2 until then.
-        assert first.returncode in (1, 2), first.stdout + first.stderr
+        assert first.returncode == 1, first.stdout + first.stderr  # a failure, not bad input
         assert "Traceback" not in first.stdout + first.stderr
         # The failed item by issue ids, with Linear's reason, and how to finish.
         assert re.search(r"failed: edge ENG-\d+ -> ENG-\d+: .*relation refused", first.stdout)
