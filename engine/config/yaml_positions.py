@@ -20,6 +20,9 @@ Positions = dict[KeyPath, tuple[int, int]]  # 1-based line and column of the val
 MAX_BYTES = 1_000_000  # a pipeline is a page or two; this is a thousand pages
 MAX_DEPTH = 32  # marathon.yaml needs five levels
 MAX_VALUES = 50_000  # keys and values after aliases are expanded
+# libyaml when PyYAML has it: every doit call loads the pipeline. Its composer recurses in C,
+# which is why depth is checked on the event stream first.
+LOADER = getattr(yaml, "CSafeLoader", yaml.SafeLoader)
 STR_TAG = "tag:yaml.org,2002:str"
 MERGE_TAG = "tag:yaml.org,2002:merge"
 
@@ -32,11 +35,13 @@ def load_with_positions(text: str, filename: str) -> tuple[Any, Positions]:
         )
     try:
         _check_depth(text, filename)
-        node = yaml.compose(text, Loader=yaml.SafeLoader)
+        node = yaml.compose(text, Loader=LOADER)
         positions: Positions = {}
+        data = None
         if node is not None:
             _record(node, positions, filename)
-        data = yaml.safe_load(text)
+            # Built from the checked node, not by parsing the text a third time.
+            data = yaml.SafeLoader("").construct_document(node)
     except yaml.YAMLError as exc:
         mark = getattr(exc, "problem_mark", None)
         where = f"{filename}:{mark.line + 1}:{mark.column + 1}" if mark else filename
@@ -50,7 +55,7 @@ def load_with_positions(text: str, filename: str) -> tuple[Any, Positions]:
 def _check_depth(text: str, filename: str) -> None:
     """PyYAML's composer recurses once per level: refuse deep nesting from the event stream."""
     depth = 0
-    for event in yaml.parse(text, Loader=yaml.SafeLoader):
+    for event in yaml.parse(text, Loader=LOADER):
         if isinstance(event, yaml.CollectionStartEvent):
             depth += 1
             if depth > MAX_DEPTH:
