@@ -29,8 +29,15 @@ from engine.config.model import (
     Pipeline,
     TrackerConfig,
 )
-from engine.config.yaml_positions import KeyPath, Positions, dotted, load_with_positions
+from engine.config.yaml_positions import (
+    MAX_BYTES,
+    KeyPath,
+    Positions,
+    dotted,
+    load_with_positions,
+)
 from engine.errors import MarathonError, did_you_mean
+from engine.spec.text import NotARegularFile, read_limited
 
 CONFIG_NAME = "marathon.yaml"
 AGENT_FIELDS = ("preset", "model", "max_turns", "command")
@@ -48,7 +55,19 @@ def load_pipeline(root: Path, path: Path | None = None) -> Pipeline:
         if not path.exists():
             path = default_config_path()
     try:
-        text = path.read_text(encoding="utf-8")
+        # Bounded, and never a FIFO or a device: every doit call reads this file.
+        data = read_limited(path, MAX_BYTES)
+        if len(data) > MAX_BYTES:
+            raise MarathonError(
+                f"is over {MAX_BYTES} bytes, too big for a pipeline; is it the right file?",
+                where=str(path),
+            )
+        text = data.decode("utf-8")
+    except (NotARegularFile, IsADirectoryError):
+        raise MarathonError(
+            "is not a regular file (a folder, pipe or device?); the pipeline must be a file",
+            where=str(path),
+        ) from None
     except (OSError, UnicodeDecodeError) as exc:
         raise MarathonError(f"cannot read the pipeline: {exc}", where=str(path)) from None
     # Every doit call loads the pipeline; the schema check (and importing jsonschema) is

@@ -12,6 +12,7 @@ import gc
 import hashlib
 import io
 import json
+import os
 import signal
 import sqlite3
 import sys
@@ -92,9 +93,28 @@ def refused(error: MarathonError, words: str, place: str) -> None:
     assert place in line, line
 
 
+def make_special(recipe: str, path: Path) -> None:
+    """The inputs git cannot hold: pipes, devices, folders, sizes."""
+    path.unlink(missing_ok=True)
+    kind = recipe.split("-", 1)[1]
+    if kind == "fifo":
+        os.mkfifo(path)
+    elif kind == "dev-zero":
+        path.symlink_to("/dev/zero")
+    elif kind == "directory":
+        path.mkdir()
+    elif kind == "too-big":
+        path.write_bytes(b"# x\n" * 2_000_000)
+    elif kind == "latin1":
+        path.write_bytes("key_prefix: PROJ # caf\xe9\n".encode("latin-1"))
+
+
 @pytest.mark.parametrize("entry", entries("marathon.yaml"))
 def test_marathon_yaml(entry: dict[str, Any], ws: Path) -> None:
-    (ws / "marathon.yaml").write_bytes((CORPUS / entry["file"]).read_bytes())
+    if "recipe" in entry:
+        make_special(entry["recipe"], ws / "marathon.yaml")
+    else:
+        (ws / "marathon.yaml").write_bytes((CORPUS / entry["file"]).read_bytes())
     before = state_of(ws / ".marathon")
     start = time.monotonic()
     with pytest.raises(MarathonError) as caught:
@@ -117,8 +137,13 @@ def test_workspace_template(entry: dict[str, Any], ws: Path) -> None:
 def test_spec(entry: dict[str, Any], ws: Path) -> None:
     from engine.commands.init import run_init
 
-    spec = ws / Path(entry["file"]).name
-    spec.write_bytes((CORPUS / entry["file"]).read_bytes())
+    if "recipe" in entry:
+        spec = ws / f"{entry['recipe']}.md"
+        if not entry["recipe"].endswith("missing"):
+            make_special(entry["recipe"], spec)
+    else:
+        spec = ws / Path(entry["file"]).name
+        spec.write_bytes((CORPUS / entry["file"]).read_bytes())
     tracker = LocalTracker(ws / ".marathon" / "tracker.db", "PROJ")
     before = state_of(ws / ".marathon")
     for dry_run in (True, False):
