@@ -36,8 +36,11 @@ def connect(
     *,
     version: int = 1,
     migrations: Mapping[int, str] | None = None,
+    upgrade: Callable[[sqlite3.Connection, int], None] | None = None,
 ) -> sqlite3.Connection:
     """Open `path` with `schema` at `version`; `migrations[v]` upgrades a file from v-1 to v.
+    `upgrade(conn, old_version)`, when given, runs in the same transaction after them (for
+    what SQL alone cannot do, such as signing rows); never for a new file.
 
     A file with no version mark but with tables was made before versions existed: it counts
     as version 1. CREATE ... IF NOT EXISTS statements of `schema` add new tables at any version.
@@ -51,7 +54,7 @@ def connect(
         )
         conn.row_factory = sqlite3.Row
         conn.execute(f"PRAGMA busy_timeout={int(BUSY_SECONDS * 1000)}")
-        _upgrade(conn, path, schema, version, dict(migrations or {}))
+        _upgrade(conn, path, schema, version, dict(migrations or {}), upgrade)
         # WAL is a property of the file: set it once. Switching needs the file to itself and
         # answers "database is locked" at once, without waiting, when another connection is busy.
         if conn.execute("PRAGMA journal_mode").fetchone()[0] != "wal":
@@ -150,7 +153,12 @@ def _layout(conn: sqlite3.Connection) -> dict[str, frozenset[str]]:
 
 
 def _upgrade(
-    conn: sqlite3.Connection, path: Path, schema: str, version: int, migrations: dict[int, str]
+    conn: sqlite3.Connection,
+    path: Path,
+    schema: str,
+    version: int,
+    migrations: dict[int, str],
+    upgrade: Callable[[sqlite3.Connection, int], None] | None = None,
 ) -> None:
     expected = expected_layout(schema)
     found = _layout(conn)
@@ -170,6 +178,8 @@ def _upgrade(
     script = "".join(f"{step};\n" for step in steps) + schema
     try:
         _retry_locked(lambda: conn.executescript(f"BEGIN IMMEDIATE;\n{script}\n"))
+        if upgrade is not None and current:
+            upgrade(conn, current)
         missing = _misfit(expected, _layout(conn))
         if missing:
             raise _older(path, *missing)

@@ -24,6 +24,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from engine.errors import MarathonError
+from engine.git import refs
 from engine.git.repo import git, identity_args, repo_lock
 
 READY_MARKER = "marathon-ready"  # in the worktree's git folder, written when it is complete
@@ -208,6 +209,7 @@ def merge_back(
         merged = git(path, "rev-parse", "HEAD").stdout.strip()
         if target_in_root:
             _undo_partial_checkout(root, merged)
+            refs.engine_moved(root, f"refs/heads/{target}", merged)
             ff = git(root, "merge", "--ff-only", "-q", branch, check=False)
             if ff.returncode != 0:
                 reason = (ff.stderr or ff.stdout).strip().splitlines()
@@ -218,6 +220,7 @@ def merge_back(
                 )
         else:
             old = git(root, "rev-parse", f"refs/heads/{target}").stdout.strip()
+            refs.engine_moved(root, f"refs/heads/{target}", merged)
             git(root, "update-ref", f"refs/heads/{target}", merged, old)
         return MergeResult(True)
 

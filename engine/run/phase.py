@@ -309,6 +309,7 @@ def _execute(
                 )
             before = repo.dirty_files(root)
     produced_before = _write_set_state(root, ctx.writes) if phase.must_produce else None
+    refs_before = refs.snapshot(ctx.pipeline.root) if track_writes else None
     if preset is not None:
         outcome = _run_agent(ctx, rt, preset, run_id, log, root, extra)
     else:
@@ -317,10 +318,24 @@ def _execute(
             cwd=root,
             log_path=log,
             timeout=phase.timeout,
-            env=_env(ctx, log, environment.for_check(ctx.pipeline)),
+            env={
+                **_env(ctx, log, environment.for_check(ctx.pipeline)),
+                **refs.NO_PUSH_ENV,
+                **refs.agent_identity(ctx.issue.id, phase.name),
+            },
             on_start=lambda pgid: rt.records.set_child(run_id, pgid),
         )
         outcome = _Outcome(ok=finished.ok, error=finished.error, exit_code=finished.exit_code)
+    if refs_before is not None:
+        email = refs.agent_identity(ctx.issue.id, phase.name)["GIT_COMMITTER_EMAIL"]
+        moved = refs.undo_agent_moves(ctx.pipeline.root, refs_before, email)
+        if moved:
+            return dataclasses.replace(
+                outcome,
+                ok=False,
+                error=f"moved refs outside its own branch: {', '.join(moved)} (put back; "
+                "only the engine's merge moves them)",
+            )
     nothing = produced_before is not None and _write_set_state(root, ctx.writes) == produced_before
     if outcome.ok and nothing:
         return dataclasses.replace(
@@ -489,6 +504,7 @@ def _run_agent_once(
                 **invocation.env,
                 **_env(ctx, log, env),
                 **refs.NO_PUSH_ENV,
+                **refs.agent_identity(ctx.issue.id, ctx.phase.name),
                 "MARATHON_PROMPT_FILE": str(prompt_file),
             },
             stdin_text=prompt if invocation.prompt_on_stdin else None,
