@@ -492,6 +492,8 @@ def _run_agent_once(
     offset = log.stat().st_size if log.exists() else 0
     box = _sandbox(ctx, rt, agent, preset, workdir, prompt_file, run_id)
     env = environment.for_agent(ctx.pipeline, agent, preset.env)
+    if box is not None:
+        env["HOME"] = str(box.private_home)
     finished = rt.executor.run(
         Work(
             argv=tuple(invocation.argv),

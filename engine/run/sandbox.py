@@ -3,7 +3,9 @@ worktree, a private home and a private /tmp.
 
 Inside the sandbox:
 - `/` is read-only; `/tmp` is a fresh tmpfs; HOME is an empty folder of this run's, with only
-  the files the agent's CLI keeps its login in (its preset's `home`) bound from the real home;
+  the files the agent's CLI keeps its login in (its preset's `home`) bound from the real home.
+  The real home stays readable where toolchains live (pyenv, nvm, ~/.local/bin), but the
+  usual credential stores in it (~/.ssh, ~/.aws, ~/.netrc ...) are masked;
 - the workspace's state folder (`.marathon`: records, tracker, other issues' plans, logs,
   cassettes) is an empty tmpfs, with only the issue's worktree and this run's view of the state
   (`plans/`, a folder of its own, copied back for what the phase may write there) put back;
@@ -24,6 +26,13 @@ from engine import globs
 from engine.errors import MarathonError
 
 STATE_VIEW = ("plans",)  # the state folders a sandboxed phase sees (its own copy of them)
+# Credential stores under HOME an agent never needs to read (its own login comes through its
+# preset's `home`): masked by an empty folder, or /dev/null for a file.
+MASKED = (
+    ".ssh", ".gnupg", ".aws", ".azure", ".config/gcloud", ".kube", ".docker", ".netrc",
+    ".git-credentials", ".config/gh", ".pypirc", ".npmrc", ".cargo/credentials.toml",
+    ".config/marathon-engine",
+)  # fmt: skip
 
 
 @dataclass(frozen=True)
@@ -37,6 +46,11 @@ class Sandbox:
     home_files: tuple[str, ...] = ()  # relative to HOME: bound into the private home
     reads: tuple[Path, ...] = ()  # more read-only paths (the prompt file, cassettes)
     network: bool = True
+
+    @property
+    def private_home(self) -> Path:
+        """HOME inside the sandbox (the agent's environment says so)."""
+        return self.scratch / "home"
 
 
 def check_available() -> None:
@@ -57,7 +71,7 @@ def check_available() -> None:
 
 def prepare(box: Sandbox, issue_id: str) -> None:
     """Make this run's home and state view; the issue's own plan is copied in."""
-    (box.scratch / "home").mkdir(parents=True, exist_ok=True)
+    box.private_home.mkdir(parents=True, exist_ok=True)
     for folder in STATE_VIEW:
         (box.scratch / "state" / folder).mkdir(parents=True, exist_ok=True)
     plan = box.state_dir / "plans" / f"{issue_id}.md"
@@ -78,13 +92,18 @@ def wrap(box: Sandbox, argv: list[str] | tuple[str, ...]) -> list[str]:
         "--dev", "/dev",
         "--proc", "/proc",
         "--tmpfs", "/tmp",
-        "--bind", str(box.scratch / "home"), str(box.home),
     ]  # fmt: skip
+    for rel in MASKED:
+        real = box.home / rel
+        if real.is_dir():
+            args += ["--tmpfs", str(real)]
+        elif real.exists():
+            args += ["--ro-bind", "/dev/null", str(real)]
+    args += ["--tmpfs", str(box.state_dir), "--bind", str(box.private_home), str(box.private_home)]
     for rel in box.home_files:
         real = box.home / rel
         if real.exists():
-            args += ["--bind", str(real), str(box.home / rel)]
-    args += ["--tmpfs", str(box.state_dir)]
+            args += ["--bind", str(real), str(box.private_home / rel)]
     for folder in STATE_VIEW:
         args += ["--bind", str(box.scratch / "state" / folder), str(box.state_dir / folder)]
     args += [
