@@ -137,19 +137,27 @@ def update_branch(
 ) -> MergeResult:
     """Rebase (or merge) the issue's branch onto `target` in its worktree, without moving
     `target`: what a gate before the merge checks. `merged` here means "on top of target"."""
-    with repo_lock(state_dir):
+    with repo_lock(state_dir, issue_lock(issue_id)):
         return _update_branch(root, state_dir, issue_id, target, strategy)
 
 
+def issue_lock(issue_id: str) -> str:
+    return f"locks/{issue_id}"
+
+
 def _update_branch(
-    root: Path, state_dir: Path, issue_id: str, target: str, strategy: str
+    root: Path, state_dir: Path, issue_id: str, target: str, strategy: str, onto: str = ""
 ) -> MergeResult:
-    """Under the repository lock: the worktree made if needed, a half-done rebase aborted,
-    uncommitted changes refused, then the rebase (or merge); a conflict is aborted."""
+    """Under the issue's lock: the worktree made if needed, a half-done rebase aborted,
+    uncommitted changes refused, then the rebase (or merge) onto `onto` (a commit of the
+    target; by default where the target is now); a conflict is aborted."""
     path = worktree_path(state_dir, issue_id)
     branch = branch_name(issue_id)
     if not is_ready(path, state_dir):
-        _make_worktree(root, state_dir, issue_id, target)
+        with repo_lock(state_dir):
+            if not is_ready(path, state_dir):
+                _make_worktree(root, state_dir, issue_id, target)
+    onto = onto or target
     _abort_unfinished_merge(path)
     dirty = git(
         path, "--no-optional-locks", "status", "--porcelain", "--untracked-files=all"
@@ -164,10 +172,10 @@ def _update_branch(
         )
     who = identity_args(root)
     if strategy == "rebase":
-        step = git(path, *who, "rebase", target, check=False)
+        step = git(path, *who, "rebase", onto, check=False)
     else:
         step = git(
-            path, *who, "merge", "--no-edit", "-m", f"Merge {target} into {branch}", target,
+            path, *who, "merge", "--no-edit", "-m", f"Merge {target} into {branch}", onto,
             check=False,
         )  # fmt: skip
     if step.returncode != 0:
@@ -199,30 +207,45 @@ def merge_back(
     """
     path = worktree_path(state_dir, issue_id)
     branch = branch_name(issue_id)
-    with repo_lock(state_dir):
-        head = branch_head(root, branch)
-        if not head or _contains(root, target, head):
-            return MergeResult(True)  # merged already (a run killed after the fast-forward)
-        updated = _update_branch(root, state_dir, issue_id, target, strategy)
-        if not updated.merged:
-            return updated
-        merged = git(path, "rev-parse", "HEAD").stdout.strip()
-        if target_in_root:
-            _undo_partial_checkout(root, merged)
+    for _ in range(MERGE_ATTEMPTS):
+        # The rebase, the slow part, holds only the issue's own lock.
+        with repo_lock(state_dir, issue_lock(issue_id)):
+            head = branch_head(root, branch)
+            if not head or _contains(root, target, head):
+                return MergeResult(True)  # merged already (a run killed after the fast-forward)
+            base = branch_head(root, target)
+            updated = _update_branch(root, state_dir, issue_id, target, strategy, onto=base)
+            if not updated.merged:
+                return updated
+            merged = git(path, "rev-parse", "HEAD").stdout.strip()
+        # Then a compare-and-swap of the target, under the repository's lock: when another
+        # merge moved it meanwhile, the branch goes onto the new target and tries again.
+        with repo_lock(state_dir):
+            if branch_head(root, target) != base:
+                continue
             refs.engine_moved(root, f"refs/heads/{target}", merged)
-            ff = git(root, "merge", "--ff-only", "-q", branch, check=False)
-            if ff.returncode != 0:
-                reason = (ff.stderr or ff.stdout).strip().splitlines()
-                return MergeResult(
-                    False,
-                    message=f"cannot fast-forward {target} in {root}: "
-                    f"{reason[-1] if reason else 'refused'}",
-                )
-        else:
-            old = git(root, "rev-parse", f"refs/heads/{target}").stdout.strip()
-            refs.engine_moved(root, f"refs/heads/{target}", merged)
-            git(root, "update-ref", f"refs/heads/{target}", merged, old)
-        return MergeResult(True)
+            if target_in_root:
+                _undo_partial_checkout(root, merged)
+                ff = git(root, "merge", "--ff-only", "-q", merged, check=False)
+                if ff.returncode != 0:
+                    reason = (ff.stderr or ff.stdout).strip().splitlines()
+                    return MergeResult(
+                        False,
+                        message=f"cannot fast-forward {target} in {root}: "
+                        f"{reason[-1] if reason else 'refused'}",
+                    )
+            elif git(root, "update-ref", f"refs/heads/{target}", merged, base,
+                     check=False).returncode:  # fmt: skip
+                continue
+            return MergeResult(True)
+    return MergeResult(
+        False,
+        message=f"{target} kept moving while {branch} was rebased onto it "
+        f"({MERGE_ATTEMPTS} tries); run again",
+    )
+
+
+MERGE_ATTEMPTS = 20
 
 
 def _undo_partial_checkout(root: Path, new: str) -> list[str]:
