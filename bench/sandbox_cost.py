@@ -51,6 +51,7 @@ def main() -> int:
         box = sandbox.Sandbox(
             worktree=worktree,
             state_dir=state,
+            git_common=root / ".git",
             git_private=root / ".git" / "worktrees" / "PROJ-1",
             git_objects=root / ".git" / "objects",
             scratch=Path(tmp) / "scratch",

@@ -6,7 +6,6 @@ doit's own database (written only when a run ends) is never relied on for "up to
 
 from __future__ import annotations
 
-import contextlib
 import functools
 import hashlib
 import hmac
@@ -23,6 +22,7 @@ from pathlib import Path
 from typing import Any
 
 from engine import sqlite
+from engine.errors import MarathonError
 from engine.run import process
 
 SCHEMA = """
@@ -74,6 +74,7 @@ CREATE TABLE IF NOT EXISTS stamps (
 
 # 1: no version mark; 2: runs.child_start; 3: stamps.mac (a keyed digest)
 SCHEMA_VERSION = 3
+KEY_BYTES = 32
 
 RUN_STATUSES = ("running", "success", "failed", "interrupted", "skipped")
 
@@ -360,18 +361,26 @@ class Records:
     @functools.cached_property
     def _key(self) -> bytes:
         """The workspace's stamp key (`stamp.key` beside records.db, readable by its owner
-        only): made once; an agent in a sandbox (isolation: bwrap) cannot read it."""
+        only): made once, in place (no temporary file for tools walking the workspace to trip
+        on); an agent in a sandbox (isolation: bwrap) cannot read it."""
         path = self.path.with_name("stamp.key")
-        if not path.exists():
-            path.parent.mkdir(parents=True, exist_ok=True)
-            made = path.with_name(f"stamp.key.{os.getpid()}.tmp")
-            fd = os.open(made, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+        path.parent.mkdir(parents=True, exist_ok=True)
+        try:
+            fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+        except FileExistsError:
+            pass
+        else:
             with os.fdopen(fd, "wb") as handle:
-                handle.write(secrets.token_bytes(32))
-            with contextlib.suppress(FileExistsError):
-                os.link(made, path)  # the first writer wins; everyone reads its key
-            made.unlink()
-        return path.read_bytes()
+                handle.write(secrets.token_bytes(KEY_BYTES))
+        for _ in range(200):  # another process may be writing it this very moment
+            key = path.read_bytes()
+            if len(key) >= KEY_BYTES:
+                return key
+            time.sleep(0.005)
+        raise MarathonError(
+            f"{path} is not a stamp key ({len(key)} bytes); remove it: the engine makes a new "
+            "one, and every phase runs again once",
+        )
 
     def _upgrade(self, conn: sqlite3.Connection, old: int) -> None:
         """Layout 1 (no version mark) and 2: add the columns since then; the stamps that

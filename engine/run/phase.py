@@ -561,6 +561,7 @@ def _sandbox(
     box = sandbox.Sandbox(
         worktree=workdir,
         state_dir=state,
+        git_common=ctx.pipeline.root / ".git",
         git_private=worktrees.git_dir(workdir),
         git_objects=ctx.pipeline.root / ".git" / "objects",
         scratch=state / "sandboxes" / f"{ctx.issue.id}-{ctx.phase.name}-{run_id}",

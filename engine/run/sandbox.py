@@ -39,6 +39,7 @@ MASKED = (
 class Sandbox:
     worktree: Path
     state_dir: Path
+    git_common: Path  # the repository's git folder: read-only
     git_private: Path  # the worktree's own git folder (.git/worktrees/<ID>)
     git_objects: Path
     scratch: Path  # this run's folder: home/, state/
@@ -108,10 +109,15 @@ def wrap(box: Sandbox, argv: list[str] | tuple[str, ...]) -> list[str]:
         args += ["--bind", str(box.scratch / "state" / folder), str(box.state_dir / folder)]
     args += [
         "--bind", str(box.worktree), str(box.worktree),
+        # Again after /tmp and the state folder hid them, when the repository lives there.
+        "--ro-bind", str(box.git_common), str(box.git_common),
         "--bind", str(box.git_private), str(box.git_private),
         "--bind", str(box.git_objects), str(box.git_objects),
     ]  # fmt: skip
-    for path in box.reads:
+    # The interpreter and the engine itself (the stand-in and replay agents run its code),
+    # wherever they are installed: a clone and its virtualenv under /tmp included.
+    engine_home = Path(__file__).resolve().parents[2]
+    for path in (*box.reads, Path(sys.base_prefix), Path(sys.prefix), engine_home):
         if path.exists():
             args += ["--ro-bind", str(path), str(path)]
     return [*args, "--chdir", str(box.worktree), "--", *argv]

@@ -39,7 +39,7 @@ def attempt(name, action):
         action()
         tried.append(f"{name}: done")
     except Exception as exc:
-        tried.append(f"{name}: refused ({type(exc).__name__})")
+        tried.append(f"{name}: refused ({type(exc).__name__}: {exc})")
 print("secret=" + str(os.environ.get("LINEAR_API_KEY")))
 def forge():
     with sqlite3.connect(ws / ".marathon" / "records.db") as db:
@@ -136,7 +136,8 @@ def test_a_hostile_agent_reaches_nothing_it_should_not(tmp_path: Path, isolation
     else:
         # Each attempt failed, or wrote only inside the sandbox (its view of the state
         # folder, its home and /tmp are its own and gone when it ends).
-        assert "forge a stamp: refused" in log and "update-ref main: refused" in log, log
+        assert "forge a stamp: refused" in log, log
+        assert "update-ref main: refused" in log and "Read-only file system" in log, log
         assert (ws / ".marathon" / "plans" / "PROJ-2.md").read_text() == "the real plan\n"
         assert not (home / "pwned").exists()
         assert not Path(f"/tmp/pwned-{tag}").exists()
