@@ -1,4 +1,4 @@
-"""`doit hooks install|uninstall|status`: manage the pre-push hook that runs the verify checks."""
+"""`doit hooks install|uninstall|status`: manage the pre-push hook that verifies pushed commits."""
 
 from __future__ import annotations
 
@@ -14,8 +14,10 @@ ACTIONS = ("install", "uninstall", "status")
 
 
 def verify_command() -> list[str]:
-    """What the hook runs: this interpreter's doit, so the hook works outside a venv shell."""
-    return [sys.executable, "-m", "doit", "-n", "4", "verify"]
+    """What the hook runs: this interpreter's pre-push verifier (engine/run/pre_push.py), so
+    the hook works outside a venv shell. It checks the pushed commits, not the working tree,
+    and starts neither doit nor the config loader when every check is cached."""
+    return [sys.executable, "-m", "engine.run.pre_push"]
 
 
 def run_hooks(repo: Path, action: str, *, out: TextIO, command: list[str] | None = None) -> int:

@@ -14,15 +14,21 @@ from engine.compile import CheckTask
 from engine.errors import MarathonError
 from engine.fingerprint import check_inputs, digest
 from engine.run import process
+from engine.run.check_cache import CheckCache, cache_for, key_of
 from engine.run.runtime import JOBS, SESSION, runtime_for, stop_reason
 
 PASSED = digest({"check": "passed"})
 
 
 def check_up_to_date(ctx: CheckTask) -> bool:
-    """Up to date when it last passed with the same command and the same files."""
-    stamp = runtime_for(ctx.pipeline).records.stamp(ctx.name)
-    return stamp is not None and dict(stamp.inputs) == check_inputs(ctx)
+    """Up to date when the same command passed on the same file contents: here, on another
+    branch or worktree, or in the pre-push hook on a pushed commit (the cache is keyed by
+    content, not by task)."""
+    return bool(cache_of(ctx).passed([key_of(check_inputs(ctx))]))
+
+
+def cache_of(ctx: CheckTask) -> CheckCache:
+    return cache_for(ctx.pipeline.root, ctx.pipeline.state_dir)
 
 
 def run_check(ctx: CheckTask) -> bool | TaskFailed:
@@ -69,7 +75,11 @@ def _run(ctx: CheckTask) -> bool | TaskFailed:
         on_start=lambda pgid: rt.records.set_child(run_id, pgid),
     )
     if outcome.ok:
+        # The stamp says what it passed on (for `doit why`); the cache says it passed.
         rt.records.save_stamp(ctx.name, inputs, PASSED)
+        cache_of(ctx).record(
+            key_of(inputs), ctx.check.name, ctx.check.command, str(ctx.pipeline.root)
+        )
         rt.records.finish_run(run_id, "success", exit_code=0)
         return True
     error = outcome.error
