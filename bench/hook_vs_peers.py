@@ -19,7 +19,7 @@ lefthook (npm package `lefthook`) and pre-commit (PyPI `pre-commit`) are used fr
 installed into ~/.cache/marathon-engine/bench-tools; a tool that cannot be installed is
 skipped, and the report says so. A timing report, not a test.
 
-    python bench/hook_vs_peers.py [--repeat 3] [--tests 240]
+    python bench/hook_vs_peers.py [--repeat 3] [--modules 12] [--per 20]
 """
 
 from __future__ import annotations

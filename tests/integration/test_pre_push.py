@@ -235,10 +235,12 @@ def test_pycache_written_by_a_check_is_not_an_input(tmp_path: Path) -> None:
     assert list((root / "src" / "__pycache__").glob("app.*.pyc"))
     assert run_doit(root, "verify").returncode == 0
     assert runs_of(runs) == ["unit"]
-    # The push of that same content is served by the workspace's pass.
+    # The push of that same content is served by the workspace's pass, from the commit's tree
+    # alone: no worktree was made, nothing was checked out.
     pushed = push(root, "main")
     assert pushed.returncode == 0 and "cached: unit" in pushed.stdout
     assert runs_of(runs) == ["unit"]
+    assert not (tmp_path / "cache" / "marathon-engine").exists()
 
 
 def test_ignored_files_are_never_phase_inputs_unless_named(tmp_path: Path) -> None:
@@ -312,8 +314,14 @@ def test_a_force_push_verifies_the_new_commit(tmp_path: Path) -> None:
 def test_a_push_from_a_linked_worktree(tmp_path: Path) -> None:
     runs = tmp_path / "runs.txt"
     root, remote = make_workspace(tmp_path, {"lint": stand_in("lint", runs)})
+    assert push(root, "main").returncode == 0
     linked = tmp_path / "linked"
     git(root, "worktree", "add", "-q", "-b", "topic", str(linked))
+    # The same files pushed from another worktree: one cache per clone, nothing runs.
+    pushed = push(linked, "topic")
+    assert pushed.returncode == 0 and "cached: lint" in pushed.stdout
+    assert runs_of(runs) == ["lint"]
+
     (root / "src" / "app.py").write_text("FAIL = 5\n")  # the main worktree is dirty: unseen
     bad = commit(linked, {"src/app.py": "FAIL = 6\n"}, "bad in linked")
     pushed = push(linked, "topic")
@@ -324,7 +332,28 @@ def test_a_push_from_a_linked_worktree(tmp_path: Path) -> None:
     assert pushed.returncode == 0, pushed.stdout
     assert remote_sha(remote, "refs/heads/topic") not in ("", bad)
     cwds = {json.loads(line)[1] for line in runs.read_text().splitlines()}
-    assert str(root) not in cwds and str(linked) not in cwds  # always the hook's own worktree
+    # Always the hook's own worktree, outside every working tree of the clone.
+    assert len(cwds) == 1
+    assert Path(cwds.pop()).is_relative_to(tmp_path / "cache" / "marathon-engine")
+
+
+def test_the_checks_are_the_pushed_commits_own(tmp_path: Path) -> None:
+    runs = tmp_path / "runs.txt"
+    root, remote = make_workspace(tmp_path, {"lint": stand_in("lint", runs)})
+    # An uncommitted marathon.yaml with a check that always fails does not judge the push ...
+    failing = {"command": [sys.executable, "-c", "raise SystemExit(3)"], "reads": ["src/**"]}
+    config = pipeline({"lint": stand_in("lint", runs), "strict": failing})
+    (root / "marathon.yaml").write_text(config)
+    pushed = push(root, "main")
+    assert pushed.returncode == 0, pushed.stdout
+    assert "strict" not in pushed.stdout
+    pushed_before = remote_sha(remote)
+    # ... and once committed, it does.
+    git(root, "commit", "-q", "-a", "-m", "a strict check")
+    pushed = push(root, "main")
+    assert pushed.returncode != 0
+    assert "strict FAILED" in pushed.stdout and "cached: lint" in pushed.stdout
+    assert remote_sha(remote) == pushed_before
 
 
 def test_the_cache_serves_the_same_tree_on_another_branch(tmp_path: Path) -> None:
