@@ -27,6 +27,12 @@ def check_up_to_date(ctx: CheckTask) -> bool:
     return bool(cache_of(ctx).passed([key_of(check_inputs(ctx))]))
 
 
+def passed_where(ctx: CheckTask) -> str | None:
+    """Where the check passed on its current inputs (a commit id, or a working tree's path),
+    None when it is not up to date: what `doit why` can say about a cache hit."""
+    return cache_of(ctx).source(key_of(check_inputs(ctx)))
+
+
 def cache_of(ctx: CheckTask) -> CheckCache:
     return cache_for(ctx.pipeline.root, ctx.pipeline.state_dir)
 

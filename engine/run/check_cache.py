@@ -79,6 +79,13 @@ class CheckCache:
         rows = self._db().execute(f"SELECT key FROM passed WHERE key IN ({marks})", wanted)
         return {row[0] for row in rows}
 
+    def source(self, key: str) -> str | None:
+        """Where `key` last passed (a commit id or a working tree), None if it never did."""
+        if not self.path.exists():
+            return None
+        row = self._db().execute("SELECT source FROM passed WHERE key = ?", (key,)).fetchone()
+        return row[0] if row else None
+
     def record(self, key: str, check: str, command: Sequence[str], source: str) -> None:
         self._db().execute(
             "INSERT OR REPLACE INTO passed (key, check_name, command, source, finished)"

@@ -46,6 +46,7 @@ from engine.run import check_cache
 
 SKIP_VARIABLE = "MARATHON_SKIP"
 CONFIG_NAME = "marathon.yaml"
+MAX_LINES = 400  # of a failed check's output shown in the terminal; the log has all of it
 
 
 @dataclass(frozen=True)
@@ -125,7 +126,9 @@ def skipped_names(environ: dict[str, str] | os._Environ[str]) -> set[str]:
     return {name.strip() for name in environ.get(SKIP_VARIABLE, "").split(",") if name.strip()}
 
 
-def load_checks(repo: Path, entries: tree.Entries, cache: check_cache.CheckCache) -> list[Check]:
+def load_checks(
+    repo: Path, commit: str, entries: tree.Entries, cache: check_cache.CheckCache
+) -> list[Check]:
     """The checks the commit's own marathon.yaml declares (the packaged default without one),
     parsed once per distinct text and then read from the cache."""
     entry = entries.get(CONFIG_NAME)
@@ -141,7 +144,7 @@ def load_checks(repo: Path, entries: tree.Entries, cache: check_cache.CheckCache
     if known is None:
         if text is None:
             text = tree.git(repo, "cat-file", "blob", blob)
-        known = _parse_checks(repo, text)
+        known = _parse_checks(repo, commit, text)
         cache.save_config(blob, known)
     return [
         Check(c["name"], tuple(c["command"]), tuple(c["reads"]), c["timeout"], c["rewrites"])
@@ -149,14 +152,14 @@ def load_checks(repo: Path, entries: tree.Entries, cache: check_cache.CheckCache
     ]
 
 
-def _parse_checks(repo: Path, text: str) -> list[dict[str, Any]]:
+def _parse_checks(repo: Path, commit: str, text: str) -> list[dict[str, Any]]:
     from engine.config.load import parse_pipeline
     from engine.errors import MarathonError
 
     try:
         pipeline = parse_pipeline(text, path=repo / CONFIG_NAME, root=repo)
     except MarathonError as exc:
-        raise HookError(f"{exc.one_line()} (in the pushed commit)") from None
+        raise HookError(f"{exc.one_line()} (in pushed commit {_short(commit)})") from None
     return [
         {
             "name": c.name,
@@ -333,8 +336,10 @@ def report(
             f"--- {label(r.job)} FAILED on {_short(r.job.commit)} after {r.seconds:.2f} s"
             f" ({r.error}); log: {log_path(logs, r.job)}\n"
         )
-        if r.output.strip():
-            out.write(r.output if r.output.endswith("\n") else r.output + "\n")
+        lines = r.output.splitlines()
+        if len(lines) > MAX_LINES:
+            out.write(f"    ... {len(lines) - MAX_LINES} earlier lines are in the log\n")
+        out.writelines(line + "\n" for line in lines[-MAX_LINES:])
     for r in passed:
         note = "" if r.recordable else " (not counted: files changed while it ran)"
         out.write(
@@ -373,7 +378,7 @@ def verify(cwd: Path, refs_text: str, environ: Any, out: TextIO) -> int:
     known_names: set[str] = set()
     for commit in commits:
         entries = tree.tree_entries(top, commit)
-        checks = load_checks(top, entries, cache)
+        checks = load_checks(top, commit, entries, cache)
         known_names |= {c.name for c in checks}
         jobs = [Job(commit, c, job_key(c, entries)) for c in checks if c.name not in skip]
         plans.append((commit, jobs))
@@ -410,10 +415,18 @@ def _run_stale(
     results: list[Result] = []
     rewrites: list[Rewrite] = []
     done: set[str] = set()  # keys that passed earlier in this push (the same files on two refs)
+    failed: dict[str, Result] = {}
     shutil.rmtree(state / "logs", ignore_errors=True)  # the logs say what this push ran
     for commit, jobs in stale:
-        todo = [j for j in jobs if j.key not in done]
+        # Asked again under the lock: a push that ran while this one waited may have passed
+        # the same contents, and so may an earlier commit of this push.
+        done |= cache.passed([j.key for j in jobs])
         cached += [j for j in jobs if j.key in done]
+        for job in [j for j in jobs if j.key in failed]:  # the same files failed already
+            first = failed[job.key]
+            error = f"failed on the same files in {_short(first.job.commit)}"
+            results.append(replace(first, job=job, seconds=0.0, output="", error=error))
+        todo = [j for j in jobs if j.key not in done and j.key not in failed]
         if not todo:
             continue
         worktree = prepare_worktree(top, worktree_location(state.parent), commit)
@@ -421,7 +434,9 @@ def _run_stale(
         rewrites += changed
         for result in ran:
             results.append(result)
-            if result.ok and result.recordable:
+            if not result.ok:
+                failed.setdefault(result.job.key, result)
+            elif result.recordable:
                 done.add(result.job.key)
                 job = result.job
                 cache.record(job.key, job.check.name, job.check.command, commit)

@@ -277,6 +277,19 @@ def test_several_refs_in_one_push(tmp_path: Path) -> None:
     assert runs_of(runs) == ["lint", "lint"]
 
 
+def test_the_same_failing_files_on_two_commits_run_once(tmp_path: Path) -> None:
+    runs = tmp_path / "runs.txt"
+    root, _ = make_workspace(tmp_path, {"lint": stand_in("lint", runs)})
+    first = commit(root, {"src/app.py": "FAIL = 11\n"}, "bad")
+    git(root, "switch", "-q", "-c", "twin")
+    git(root, "commit", "-q", "--allow-empty", "-m", "same files")
+    pushed = push(root, "main", "twin")
+    assert pushed.returncode != 0
+    assert f"failed on the same files in {first[:10]}" in pushed.stdout
+    assert pushed.stdout.count("FAIL in src/app.py") == 1  # one block, not two
+    assert runs_of(runs) == ["lint"]
+
+
 def test_a_new_branch_is_verified_in_full_and_a_deletion_is_not(tmp_path: Path) -> None:
     runs = tmp_path / "runs.txt"
     root, remote = make_workspace(tmp_path, {"lint": stand_in("lint", runs)})
@@ -371,6 +384,14 @@ def test_the_cache_serves_the_same_tree_on_another_branch(tmp_path: Path) -> Non
     # The workspace's own `doit verify` asks the same cache: up to date, nothing runs.
     assert run_doit(root, "verify").returncode == 0
     assert sorted(runs_of(runs)) == ["lint", "unit"]
+    # And it can say where it passed (for `doit why`): on the commit pushed first.
+    from engine.compile import CheckTask
+    from engine.config.load import load_pipeline
+    from engine.run.check import passed_where
+
+    loaded = load_pipeline(root)
+    main_sha = git(root, "rev-parse", "main").stdout.strip()
+    assert {passed_where(CheckTask(loaded, c)) for c in loaded.checks.values()} == {main_sha}
 
 
 def test_a_file_that_only_exists_in_the_working_tree_is_not_seen(tmp_path: Path) -> None:
