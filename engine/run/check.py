@@ -81,11 +81,17 @@ def _run(ctx: CheckTask) -> bool | TaskFailed:
         on_start=lambda pgid: rt.records.set_child(run_id, pgid),
     )
     if outcome.ok:
-        # The stamp says what it passed on (for `doit why`); the cache says it passed.
-        rt.records.save_stamp(ctx.name, inputs, PASSED)
-        cache_of(ctx).record(
-            key_of(inputs), ctx.check.name, ctx.check.command, str(ctx.pipeline.root)
-        )
+        if check_inputs(ctx) == inputs:
+            # The stamp says what it passed on (for `doit why`); the cache says it passed.
+            rt.records.save_stamp(ctx.name, inputs, PASSED)
+            cache_of(ctx).record(
+                key_of(inputs), ctx.check.name, ctx.check.command, str(ctx.pipeline.root)
+            )
+        else:
+            # Its files changed while it ran (it rewrote them, or another check or a merge
+            # did): which contents it passed on is unknown, so no content is recorded as
+            # passed and the next verify runs it again, whichever finished first.
+            _note(log, "the files it reads changed while it ran; not recorded as passed")
         rt.records.finish_run(run_id, "success", exit_code=0)
         return True
     error = outcome.error
@@ -111,6 +117,11 @@ def failure_signature(error: str, log: Path, offset: int) -> str:
     """The breaker's signature of a failed attempt: its error and its last 30 lines of output."""
     tail = "\n".join(attempt_output(log, offset).splitlines()[-30:])
     return error_signature(f"{error}\n{tail}")
+
+
+def _note(log: Path, text: str) -> None:
+    with open(log, "a", encoding="utf-8") as handle:
+        handle.write(f"=== {text}\n")
 
 
 def _header(log: Path, ctx: CheckTask) -> int:

@@ -32,7 +32,7 @@ name, runs = sys.argv[1], sys.argv[2]
 with open(runs, "a") as out:
     out.write(json.dumps([name, os.getcwd()]) + "\\n")
 texts = {p.as_posix(): p.read_text() for p in pathlib.Path("src").rglob("*.py")}
-if "--rewrite" in sys.argv:
+if "--rewrite" in sys.argv and not texts["src/app.py"].startswith("# rewritten"):
     pathlib.Path("src/app.py").write_text("# rewritten\\n" + texts["src/app.py"])
 if "--import" in sys.argv:
     sys.path.insert(0, "src")
@@ -191,6 +191,31 @@ def test_a_check_that_rewrites_files_fails_naming_them(tmp_path: Path) -> None:
     assert push(root, "main").returncode != 0
     assert runs_of(runs) == ["fix", "fix"]
     assert (root / "src" / "app.py").read_text() == CLEAN.replace("42", "43")  # untouched
+
+
+def test_in_the_workspace_a_rewriting_check_is_never_recorded_as_passed(tmp_path: Path) -> None:
+    runs = tmp_path / "runs.txt"
+    root, _ = make_workspace(tmp_path, {"fix": stand_in("fix", runs, "--rewrite")})
+    assert run_doit(root, "verify").returncode == 0  # rewrites src/app.py, like ruff --fix
+    log = (root / ".marathon" / "logs" / "verify" / "fix.log").read_text()
+    assert "changed while it ran; not recorded as passed" in log
+    git(root, "checkout", "--", "src/app.py")  # back to the contents it rewrote
+    assert run_doit(root, "verify").returncode == 0
+    assert runs_of(runs) == ["fix", "fix"]  # those contents never counted as passed
+    assert run_doit(root, "verify").returncode == 0  # its own output is stable: recorded now
+    assert run_doit(root, "verify").returncode == 0
+    assert runs_of(runs) == ["fix", "fix", "fix"]
+
+
+def test_hooks_path_install_verifies_the_push(tmp_path: Path) -> None:
+    runs = tmp_path / "runs.txt"
+    root, remote = make_workspace(tmp_path, {"lint": stand_in("lint", runs)})
+    git(root, "config", "core.hooksPath", ".githooks")
+    assert install_hook(root, command=verify_command()) == root / ".githooks" / "pre-push"
+    commit(root, {"src/app.py": "FAIL = 12\n"}, "bad")
+    pushed = push(root, "main")
+    assert pushed.returncode != 0 and "FAIL in src/app.py" in pushed.stdout
+    assert remote_sha(remote) == ""
 
 
 def test_a_declared_rewriting_check_runs_alone_and_fails_naming_the_files(tmp_path: Path) -> None:
