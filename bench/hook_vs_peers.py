@@ -19,7 +19,7 @@ lefthook (npm package `lefthook`) and pre-commit (PyPI `pre-commit`) are used fr
 installed into ~/.cache/marathon-engine/bench-tools; a tool that cannot be installed is
 skipped, and the report says so. A timing report, not a test.
 
-    python bench/hook_vs_peers.py [--repeat 3] [--modules 12] [--per 20]
+    python bench/hook_vs_peers.py [--repeat 3] [--modules 12] [--per 40]
 """
 
 from __future__ import annotations
@@ -274,7 +274,7 @@ def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--repeat", type=int, default=3, help="runs per scenario (default 3)")
     parser.add_argument("--modules", type=int, default=12, help="modules in the project")
-    parser.add_argument("--per", type=int, default=20, help="parametrised tests per module")
+    parser.add_argument("--per", type=int, default=40, help="parametrised tests per module")
     args = parser.parse_args()
 
     pre_commit = find_tool("pre-commit", install_pre_commit)

@@ -38,7 +38,7 @@ CREATE TABLE IF NOT EXISTS passed (
     finished REAL NOT NULL
 );
 CREATE TABLE IF NOT EXISTS configs (
-    blob TEXT PRIMARY KEY,  -- blob id of a marathon.yaml text
+    blob TEXT PRIMARY KEY,  -- blob id of a marathon.yaml text : version of the loader
     checks TEXT NOT NULL    -- its checks as JSON
 );
 """

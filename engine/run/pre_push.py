@@ -35,7 +35,7 @@ import shutil
 import signal
 import sys
 import time
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, replace
 from pathlib import Path
@@ -122,7 +122,7 @@ def commits_to_verify(refs: Sequence[PushedRef]) -> list[str]:
     return list(dict.fromkeys(ref.local_sha for ref in refs if not ref.deletion))
 
 
-def skipped_names(environ: dict[str, str] | os._Environ[str]) -> set[str]:
+def skipped_names(environ: Mapping[str, str]) -> set[str]:
     return {name.strip() for name in environ.get(SKIP_VARIABLE, "").split(",") if name.strip()}
 
 
@@ -140,16 +140,31 @@ def load_checks(
 
         text = default_config_path().read_text(encoding="utf-8")
         blob = tree.hash_blob(text.encode())
-    known = cache.config(blob)
+    version = f"{blob}:{_loader_version()}"
+    known = cache.config(version)
     if known is None:
         if text is None:
             text = tree.git(repo, "cat-file", "blob", blob)
         known = _parse_checks(repo, commit, text)
-        cache.save_config(blob, known)
+        cache.save_config(version, known)
     return [
         Check(c["name"], tuple(c["command"]), tuple(c["reads"]), c["timeout"], c["rewrites"])
         for c in known
     ]
+
+
+def _loader_version() -> str:
+    """Which config loader parsed a cached text: another engine version may read the same
+    marathon.yaml differently (a new default, a new key), so its parse is not reused."""
+    config = Path(__file__).resolve().parent.parent / "config"
+    parts = []
+    for name in ("load.py", "model.py", "marathon.schema.json"):
+        try:
+            st = (config / name).stat()
+        except OSError:
+            continue
+        parts.append(f"{st.st_size}.{st.st_mtime_ns}")
+    return "-".join(parts)
 
 
 def _parse_checks(repo: Path, commit: str, text: str) -> list[dict[str, Any]]:
