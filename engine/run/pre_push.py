@@ -221,10 +221,12 @@ def worktree_location(common: Path, environ: Any = os.environ) -> Path:
     return Path(base) / "marathon-engine" / "push-worktrees" / f"{name}-{tag}"
 
 
-def prepare_worktree(repo: Path, path: Path, commit: str) -> Path:
+def prepare_worktree(repo: Path, path: Path, commit: str, common: Path | None = None) -> Path:
     """The hook's worktree at `path`, at `commit`, with exactly the commit's files (ignored
-    files such as caches kept between pushes, so mypy and pytest start warm)."""
-    if not _usable(path):
+    files such as caches kept between pushes, so mypy and pytest start warm). `common` is
+    the repository's common git dir (asked of git when not given)."""
+    gitdir = _registered_gitdir(path, common or tree.git_dirs(repo)[1])
+    if gitdir is None:
         if path.exists():
             shutil.rmtree(path)
         path.parent.mkdir(parents=True, exist_ok=True)
@@ -232,21 +234,25 @@ def prepare_worktree(repo: Path, path: Path, commit: str) -> Path:
         tree.git(repo, "worktree", "add", "-q", "--detach", "--force", str(path), commit)
         return path
     # A hook killed mid-checkout leaves its index lock; we hold the push lock, so it is stale.
-    gitdir = Path(tree.git(path, "rev-parse", "--absolute-git-dir").strip())
     (gitdir / "index.lock").unlink(missing_ok=True)
     tree.git(path, "checkout", "-q", "-f", "--detach", commit)
     tree.git(path, "clean", "-q", "-f", "-d")
     return path
 
 
-def _usable(path: Path) -> bool:
-    if not (path / ".git").is_file():
-        return False
+def _registered_gitdir(path: Path, common: Path) -> Path | None:
+    """The git dir of the worktree at `path` when it is a live worktree of the repository
+    `common` pointing back at `path` (checked by reading git's files, no git process)."""
     try:
-        top = tree.git(path, "rev-parse", "--show-toplevel").strip()
-    except tree.GitError:
-        return False
-    return Path(top).resolve() == path.resolve()
+        link = (path / ".git").read_text(encoding="utf-8").strip()
+        if not link.startswith("gitdir: "):
+            return None
+        gitdir = Path(link.removeprefix("gitdir: ")).resolve()
+        back = Path((gitdir / "gitdir").read_text(encoding="utf-8").strip()).resolve()
+    except OSError:
+        return None
+    mine = gitdir.parent == common.resolve() / "worktrees" and back == (path / ".git").resolve()
+    return gitdir if mine and (gitdir / "HEAD").is_file() else None
 
 
 def changed_files(worktree: Path) -> tuple[str, ...]:
@@ -444,7 +450,8 @@ def _run_stale(
         todo = [j for j in jobs if j.key not in done and j.key not in failed]
         if not todo:
             continue
-        worktree = prepare_worktree(top, worktree_location(state.parent), commit)
+        common = state.parent
+        worktree = prepare_worktree(top, worktree_location(common), commit, common)
         ran, changed = run_commit(todo, worktree, state / "logs")
         rewrites += changed
         for result in ran:

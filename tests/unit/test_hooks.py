@@ -314,3 +314,18 @@ def test_the_hook_worktree_is_reused_and_updated_by_checkout(tmp_path: Path) -> 
     assert listed.count("worktree ") == 2  # the repository and the one hook worktree
     # The user's worktree was never touched.
     assert git(repo, "status", "--porcelain").stdout == ""
+
+
+def test_a_broken_hook_worktree_is_made_again(tmp_path: Path) -> None:
+    from engine.run.pre_push import prepare_worktree
+
+    repo = make_repo(tmp_path / "repo")
+    head = git(repo, "rev-parse", "HEAD").stdout.strip()
+    where = tmp_path / "hook-worktree"
+    path = prepare_worktree(repo, where, head)
+    (path / ".git").write_text("gitdir: /nowhere\n")  # e.g. the clone was moved or re-made
+    (path / "leftover").write_text("x")
+    assert prepare_worktree(repo, where, head) == path
+    assert not (path / "leftover").exists()
+    assert git(path, "rev-parse", "HEAD").stdout.strip() == head
+    assert git(repo, "worktree", "list", "--porcelain").stdout.count("worktree ") == 2
