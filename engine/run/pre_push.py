@@ -34,9 +34,7 @@ import os
 import shutil
 import signal
 import sys
-import time
 from collections.abc import Mapping, Sequence
-from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import IO, Any, TextIO
@@ -299,6 +297,8 @@ def run_commit(jobs: list[Job], worktree: Path, logs: Path) -> tuple[list[Result
     """Declared rewriting checks one by one, then the others in parallel. When files changed,
     the check (or batch of checks) that ran fails the push with them, and none of its checks
     counts as passed: their inputs moved under them."""
+    from concurrent.futures import ThreadPoolExecutor  # not on the fast path: imports logging
+
     results: list[Result] = []
     rewrites: list[Rewrite] = []
     rounds = [[j] for j in jobs if j.check.rewrites] + [[j for j in jobs if not j.check.rewrites]]
@@ -470,25 +470,24 @@ def main(argv: Sequence[str] | None = None) -> int:
     del argv  # git passes the remote's name and url; the refs on stdin are what matters
     _stop_checks_on_signals()
     environ = os.environ
-    target = environ.get("PRE_COMMIT_TO_REF", "")
-    if target:
-        # The pre-commit framework keeps stdin for itself and names the pushed commit here.
-        text = f"{environ.get('PRE_COMMIT_LOCAL_BRANCH', 'HEAD')} {target} unknown 0\n"
-    elif sys.stdin is None or sys.stdin.isatty():
-        # Started by hand: verify what HEAD would push.
-        head = tree.git(Path.cwd(), "rev-parse", "HEAD").strip()
-        text = f"HEAD {head} unknown 0\n"
-    else:
-        text = sys.stdin.read()
-    started = time.monotonic()
     try:
-        code = verify(Path.cwd(), text, environ, sys.stdout)
+        code = verify(Path.cwd(), _pushed_refs(environ), environ, sys.stdout)
     except (HookError, tree.GitError) as exc:
         print(f"error: pre-push: {exc}", file=sys.stderr)
         return 2
-    if os.environ.get("MARATHON_HOOK_TIMING"):
-        print(f"pre-push took {time.monotonic() - started:.3f} s", file=sys.stderr)
     return code
+
+
+def _pushed_refs(environ: Mapping[str, str]) -> str:
+    """The pre-push lines: git's stdin; what pre-commit names; or HEAD when run by hand."""
+    target = environ.get("PRE_COMMIT_TO_REF", "")
+    if target:
+        # The pre-commit framework keeps stdin for itself and names the pushed commit here.
+        return f"{environ.get('PRE_COMMIT_LOCAL_BRANCH', 'HEAD')} {target} unknown 0\n"
+    if sys.stdin is None or sys.stdin.isatty():
+        head = tree.git(Path.cwd(), "rev-parse", "HEAD").strip()
+        return f"HEAD {head} unknown 0\n"
+    return sys.stdin.read()
 
 
 def _stop_checks_on_signals() -> None:
