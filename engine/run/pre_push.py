@@ -480,14 +480,21 @@ def main(argv: Sequence[str] | None = None) -> int:
 
 def _pushed_refs(environ: Mapping[str, str]) -> str:
     """The pre-push lines: git's stdin; what pre-commit names; or HEAD when run by hand."""
-    target = environ.get("PRE_COMMIT_TO_REF", "")
-    if target:
-        # The pre-commit framework keeps stdin for itself and names the pushed commit here.
-        return f"{environ.get('PRE_COMMIT_LOCAL_BRANCH', 'HEAD')} {target} unknown 0\n"
+    if environ.get("PRE_COMMIT") == "1" or environ.get("PRE_COMMIT_TO_REF"):
+        # The pre-commit framework keeps stdin for itself. It names the pushed commit in
+        # PRE_COMMIT_TO_REF, except for a branch that includes its root commit ("all files"):
+        # then only the local ref is named. It passes on the first pushed ref only.
+        local = environ.get("PRE_COMMIT_LOCAL_BRANCH") or "HEAD"
+        target = environ.get("PRE_COMMIT_TO_REF") or _commit_of(local)
+        return f"{local} {target} unknown 0\n"
     if sys.stdin is None or sys.stdin.isatty():
-        head = tree.git(Path.cwd(), "rev-parse", "HEAD").strip()
-        return f"HEAD {head} unknown 0\n"
+        return f"HEAD {_commit_of('HEAD')} unknown 0\n"  # started by hand
     return sys.stdin.read()
+
+
+def _commit_of(ref: str) -> str:
+    argv = ["rev-parse", "--verify", "--end-of-options", f"{ref}^{{commit}}"]
+    return tree.git(Path.cwd(), *argv).strip()
 
 
 def _stop_checks_on_signals() -> None:

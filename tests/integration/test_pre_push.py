@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import json
 import os
+import shutil
 import subprocess
 import sys
 from pathlib import Path
@@ -507,3 +508,43 @@ def test_pre_commit_framework_entry_verifies_the_named_commit(tmp_path: Path) ->
         entry, cwd=root, env={**env, "PRE_COMMIT_TO_REF": good}, capture_output=True, text=True
     )
     assert ran.returncode == 0 and "passed: lint" in ran.stdout
+
+
+def _pre_commit() -> str | None:
+    found = shutil.which("pre-commit")
+    tools = Path.home() / ".cache" / "marathon-engine" / "bench-tools" / "venv" / "bin"
+    return found or (str(tools / "pre-commit") if (tools / "pre-commit").exists() else None)
+
+
+@pytest.mark.skipif(_pre_commit() is None, reason="pre-commit is not installed")
+def test_through_the_real_pre_commit_framework_a_staged_fix_does_not_slip_through(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv("PRE_COMMIT_HOME", str(tmp_path / "pre-commit-home"))
+    runs = tmp_path / "runs.txt"
+    root, remote = make_workspace(tmp_path, {"lint": stand_in("lint", runs)})
+    hook = {
+        "id": "marathon-verify",
+        "name": "marathon verify checks",
+        "entry": f"{sys.executable} -m engine.run.pre_push",
+        "language": "system",
+        "pass_filenames": False,
+        "always_run": True,
+        "require_serial": True,
+        "stages": ["pre-push"],
+    }
+    config = {"repos": [{"repo": "local", "hooks": [hook]}]}
+    (root / ".pre-commit-config.yaml").write_text(json.dumps(config))
+    git(root, "add", ".pre-commit-config.yaml")
+    git(root, "commit", "-q", "-m", "pre-commit config")
+    (root / ".git" / "hooks" / "pre-push").unlink()  # ours goes; pre-commit's comes
+    installed = subprocess.run(
+        [str(_pre_commit()), "install", "--hook-type", "pre-push"], cwd=root, capture_output=True
+    )
+    assert installed.returncode == 0, installed.stderr
+    commit(root, {"src/app.py": "FAIL = 13\n"}, "bad")
+    (root / "src" / "app.py").write_text(CLEAN)
+    git(root, "add", "src/app.py")  # the fix is staged, not committed
+    pushed = push(root, "main")
+    assert pushed.returncode != 0
+    assert "FAIL in src/app.py" in pushed.stdout and remote_sha(remote) == ""
