@@ -9,6 +9,7 @@ from typing import TextIO
 
 from engine.errors import MarathonError, did_you_mean
 from engine.git.hooks import hook_status, install_hook, uninstall_hook
+from engine.run.pre_push import remove_worktree
 
 ACTIONS = ("install", "uninstall", "status")
 
@@ -36,6 +37,9 @@ def run_hooks(repo: Path, action: str, *, out: TextIO, command: list[str] | None
         if uninstall_hook(repo):
             restored = " and restored the hook it chained" if path.exists() else ""
             out.write(f"removed the pre-push hook at {path}{restored}\n")
+            worktree = remove_worktree(repo)
+            if worktree is not None:
+                out.write(f"  and the worktree it checked pushed commits out in, {worktree}\n")
         else:
             out.write(f"no marathon pre-push hook at {path}; nothing to remove\n")
         return 0

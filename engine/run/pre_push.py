@@ -253,6 +253,16 @@ def _registered_gitdir(path: Path, common: Path) -> Path | None:
     return gitdir if mine and (gitdir / "HEAD").is_file() else None
 
 
+def remove_worktree(repo: Path) -> Path | None:
+    """Remove the hook's worktree of `repo`'s repository (uninstalling); its path, if any."""
+    common = tree.git_dirs(repo)[1]
+    path = worktree_location(common)
+    if _registered_gitdir(path, common) is None:
+        return None
+    tree.git(repo, "worktree", "remove", "--force", str(path))
+    return path
+
+
 def changed_files(worktree: Path) -> tuple[str, ...]:
     """Files of the hook worktree that differ from the commit (ignored files excluded)."""
     out = tree.git(worktree, "status", "--porcelain", "-z", "--untracked-files=all")

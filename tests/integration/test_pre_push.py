@@ -376,6 +376,21 @@ def test_a_push_from_a_linked_worktree(tmp_path: Path) -> None:
     assert Path(cwds.pop()).is_relative_to(tmp_path / "cache" / "marathon-engine")
 
 
+def test_uninstall_removes_the_hook_worktree(tmp_path: Path) -> None:
+    import io
+
+    from engine.commands.hooks import run_hooks
+
+    runs = tmp_path / "runs.txt"
+    root, _ = make_workspace(tmp_path, {"lint": stand_in("lint", runs)})
+    assert push(root, "main").returncode == 0
+    assert git(root, "worktree", "list").stdout.count("\n") == 2
+    out = io.StringIO()
+    assert run_hooks(root, "uninstall", out=out) == 0
+    assert "and the worktree it checked pushed commits out in" in out.getvalue()
+    assert git(root, "worktree", "list").stdout.count("\n") == 1
+
+
 def test_the_checks_are_the_pushed_commits_own(tmp_path: Path) -> None:
     runs = tmp_path / "runs.txt"
     root, remote = make_workspace(tmp_path, {"lint": stand_in("lint", runs)})
