@@ -82,8 +82,8 @@ from pkg.mod_{n} import OFFSET, collatz_steps, primes_below
 
 @pytest.mark.parametrize("limit", range(2000, 2000 + {per}))
 def test_primes_are_prime(limit: int) -> None:
-    found = primes_below(limit + OFFSET * 10)
-    assert all(p % d for p in found[-20:] for d in range(2, int(p**0.5) + 1))
+    found = primes_below(limit * 12 + OFFSET)
+    assert all(p % d for p in found[-150:] for d in range(2, int(p**0.5) + 1))
 
 
 def test_collatz() -> None:
