@@ -283,7 +283,9 @@ def changed_files(worktree: Path) -> tuple[str, ...]:
 
 
 def log_path(logs: Path, job: Job) -> Path:
-    return logs / _short(job.commit) / f"{job.check.name}.log"
+    # A check's name is any YAML key: it must not become a path outside the logs folder.
+    safe = "".join(ch if ch.isalnum() or ch in "-_." else "_" for ch in job.check.name)
+    return logs / _short(job.commit) / f"{safe.lstrip('.') or '_'}.log"
 
 
 def run_one(job: Job, worktree: Path, logs: Path) -> Result:

@@ -329,3 +329,12 @@ def test_a_broken_hook_worktree_is_made_again(tmp_path: Path) -> None:
     assert not (path / "leftover").exists()
     assert git(path, "rev-parse", "HEAD").stdout.strip() == head
     assert git(repo, "worktree", "list", "--porcelain").stdout.count("worktree ") == 2
+
+
+def test_a_check_name_never_becomes_a_path_outside_the_logs(tmp_path: Path) -> None:
+    from engine.run.pre_push import Check, Job, log_path
+
+    for name in ("../../escape", "/abs/path", "..", "a/b"):
+        path = log_path(tmp_path, Job("a" * 40, Check(name, (), (), 1.0, False), "key"))
+        assert path.parent == tmp_path / ("a" * 10)
+        assert "/" not in path.name and not path.name.startswith(".")
