@@ -120,6 +120,24 @@ def commits_to_verify(refs: Sequence[PushedRef]) -> list[str]:
     return list(dict.fromkeys(ref.local_sha for ref in refs if not ref.deletion))
 
 
+def peel(repo: Path, objects: list[str]) -> list[str]:
+    """The commits that `objects` (commits, or annotated tags) name, each once; an object that
+    names no commit (a tag of a tree or blob) has nothing to verify."""
+    if not objects:
+        return []
+    try:
+        out = tree.git(repo, "rev-parse", *[f"{sha}^{{commit}}" for sha in objects])
+        return list(dict.fromkeys(out.split()))
+    except tree.GitError:
+        found = []
+        for sha in objects:
+            try:
+                found.append(tree.git(repo, "rev-parse", f"{sha}^{{commit}}").strip())
+            except tree.GitError:
+                continue
+        return list(dict.fromkeys(found))
+
+
 def skipped_names(environ: Mapping[str, str]) -> set[str]:
     return {name.strip() for name in environ.get(SKIP_VARIABLE, "").split(",") if name.strip()}
 
@@ -402,7 +420,7 @@ def verify(cwd: Path, refs_text: str, environ: Any, out: TextIO) -> int:
     top, common = tree.git_dirs(cwd)
     state = common / "marathon"
     cache = check_cache.cache_at(state / check_cache.FILE_NAME)
-    commits = commits_to_verify(parse_refs(refs_text))
+    commits = peel(top, commits_to_verify(parse_refs(refs_text)))
     if not commits:
         out.write("pre-push ok: nothing to verify (no commits pushed)\n")
         return 0

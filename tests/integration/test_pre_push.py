@@ -316,6 +316,18 @@ def test_the_same_failing_files_on_two_commits_run_once(tmp_path: Path) -> None:
     assert runs_of(runs) == ["lint"]
 
 
+def test_a_tag_is_verified_as_the_commit_it_names(tmp_path: Path) -> None:
+    runs = tmp_path / "runs.txt"
+    root, remote = make_workspace(tmp_path, {"lint": stand_in("lint", runs)})
+    bad = commit(root, {"src/app.py": "FAIL = 14\n"}, "bad")
+    git(root, "tag", "-a", "v1", "-m", "release")  # an annotated tag: its own object id
+    pushed = push(root, "main", "v1")
+    assert pushed.returncode != 0
+    assert f"1 commit ({bad[:10]})" in pushed.stdout  # the tag and main: one commit
+    assert runs_of(runs) == ["lint"]
+    assert remote_sha(remote, "refs/tags/v1") == ""
+
+
 def test_a_new_branch_is_verified_in_full_and_a_deletion_is_not(tmp_path: Path) -> None:
     runs = tmp_path / "runs.txt"
     root, remote = make_workspace(tmp_path, {"lint": stand_in("lint", runs)})
