@@ -108,6 +108,7 @@ class CheckCache:
 
 _lock = threading.Lock()
 _caches: dict[Path, CheckCache] = {}
+_locations: dict[Path, Path] = {}  # workspace root -> its cache file (one git call per root)
 
 
 def cache_at(path: Path) -> CheckCache:
@@ -133,6 +134,3 @@ def cache_for(root: Path, state_dir: Path) -> CheckCache:
         with _lock:
             _locations[root] = known
     return cache_at(known)
-
-
-_locations: dict[Path, Path] = {}
