@@ -18,8 +18,10 @@ from typing import Any
 
 from engine import globs
 from engine.compile import CheckTask, PhaseTask, phase_task_name
+from engine.git import tree
 from engine.issue import Issue
 from engine.records import Records, Stamp
+from engine.run import check_cache
 
 MISSING = "missing"
 
@@ -61,10 +63,11 @@ def files_digest(root: Path, patterns: Sequence[str]) -> str:
 
 
 def check_inputs(ctx: CheckTask) -> dict[str, str]:
-    return {
-        "command": digest(list(ctx.check.command)),
-        "files": files_digest(ctx.pipeline.root, ctx.check.reads),
-    }
+    """A check's inputs in the workspace: its command and the blob ids of the files its reads
+    match (files git ignores are not inputs). The same digests a pushed commit's tree gives
+    (engine/run/check_cache.py), so a pass in either counts for both."""
+    entries = tree.worktree_entries(ctx.pipeline.root, ctx.check.reads)
+    return check_cache.inputs(ctx.check.command, tree.listing(entries))
 
 
 def issue_digest(issue: Issue) -> str:

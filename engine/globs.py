@@ -10,6 +10,7 @@ from __future__ import annotations
 import functools
 import os
 import re
+import subprocess
 from collections.abc import Iterable, Sequence
 from pathlib import Path
 
@@ -62,12 +63,21 @@ def static_prefix(pattern: str) -> str:
 
 
 def expand(root: Path, patterns: Sequence[str]) -> list[str]:
-    """Files under `root` (relative POSIX paths, sorted) that match any of `patterns`."""
+    """Files under `root` (relative POSIX paths, sorted) that match any of `patterns`.
+
+    Files git ignores (`__pycache__/`, build output) are never matched: a task that writes
+    bytecode must not change its own inputs. A pattern that names a hidden root explicitly
+    (`.marathon/plans/*.md`) is the exception: those folders are ignored on purpose."""
     found: set[str] = set()
+    ignored: _Ignored | None = None
     for pattern in patterns:
         regex = compile_glob(pattern)
+        explicit = pattern.startswith(HIDDEN_ROOTS)
+        if not explicit and ignored is None:
+            ignored = _ignored(root)
+        skip = _Ignored() if explicit or ignored is None else ignored
         if not any(ch in pattern for ch in "*?["):
-            if (root / pattern).is_file():
+            if (root / pattern).is_file() and not skip.covers(pattern):
                 found.add(pattern)
             continue
         start = static_prefix(pattern)
@@ -79,12 +89,49 @@ def expand(root: Path, patterns: Sequence[str]) -> list[str]:
                 dirnames[:] = [
                     d for d in dirnames if d not in HIDDEN_ROOTS or pattern.startswith(d)
                 ]
-            dirnames.sort()
+            prefix = f"{rel_dir}/" if rel_dir else ""
+            dirnames[:] = sorted(d for d in dirnames if f"{prefix}{d}/" not in skip.folders)
             for name in filenames:
-                rel = f"{rel_dir}/{name}" if rel_dir else name
-                if regex.match(rel):
+                rel = f"{prefix}{name}"
+                if regex.match(rel) and rel not in skip.files:
                     found.add(rel)
     return sorted(found)
+
+
+class _Ignored:
+    """What git ignores under a root: whole folders (`dir/`) and single files."""
+
+    def __init__(self, folders: frozenset[str] = frozenset(), files: frozenset[str] = frozenset()):
+        self.folders = folders
+        self.files = files
+
+    def covers(self, rel: str) -> bool:
+        if rel in self.files:
+            return True
+        parts = rel.split("/")
+        return any("/".join(parts[:i]) + "/" in self.folders for i in range(1, len(parts)))
+
+
+def _ignored(root: Path) -> _Ignored:
+    """Ask git once (one process) what it ignores under `root`; nothing outside a git tree."""
+    env = {k: v for k, v in os.environ.items() if k not in ("GIT_DIR", "GIT_WORK_TREE")}
+    try:
+        done = subprocess.run(
+            ["git", "ls-files", "-z", "--others", "--ignored", "--exclude-standard", "--directory"],
+            cwd=root,
+            capture_output=True,
+            env=env,
+            check=False,
+        )
+    except (FileNotFoundError, NotADirectoryError):
+        return _Ignored()
+    if done.returncode != 0:
+        return _Ignored()
+    paths = [p for p in done.stdout.decode("utf-8", "surrogateescape").split("\0") if p]
+    return _Ignored(
+        frozenset(p for p in paths if p.endswith("/")),
+        frozenset(p for p in paths if not p.endswith("/")),
+    )
 
 
 def overlap(a: str, b: str) -> bool:

@@ -1,4 +1,4 @@
-"""`doit hooks install|uninstall|status`: manage the pre-push hook that runs the verify checks."""
+"""`doit hooks install|uninstall|status`: manage the pre-push hook that verifies pushed commits."""
 
 from __future__ import annotations
 
@@ -9,13 +9,16 @@ from typing import TextIO
 
 from engine.errors import MarathonError, did_you_mean
 from engine.git.hooks import hook_status, install_hook, uninstall_hook
+from engine.run.pre_push import remove_worktree
 
 ACTIONS = ("install", "uninstall", "status")
 
 
 def verify_command() -> list[str]:
-    """What the hook runs: this interpreter's doit, so the hook works outside a venv shell."""
-    return [sys.executable, "-m", "doit", "-n", "4", "verify"]
+    """What the hook runs: this interpreter's pre-push verifier (engine/run/pre_push.py), so
+    the hook works outside a venv shell. It checks the pushed commits, not the working tree,
+    and starts neither doit nor the config loader when every check is cached."""
+    return [sys.executable, "-m", "engine.run.pre_push"]
 
 
 def run_hooks(repo: Path, action: str, *, out: TextIO, command: list[str] | None = None) -> int:
@@ -34,6 +37,9 @@ def run_hooks(repo: Path, action: str, *, out: TextIO, command: list[str] | None
         if uninstall_hook(repo):
             restored = " and restored the hook it chained" if path.exists() else ""
             out.write(f"removed the pre-push hook at {path}{restored}\n")
+            worktree = remove_worktree(repo)
+            if worktree is not None:
+                out.write(f"  and the worktree it checked pushed commits out in, {worktree}\n")
         else:
             out.write(f"no marathon pre-push hook at {path}; nothing to remove\n")
         return 0

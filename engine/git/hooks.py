@@ -31,17 +31,23 @@ MARKER = "# marathon-engine pre-push hook"
 
 _SCRIPT = """\
 #!/bin/sh
-{marker}: runs the verify checks before each push.
+{marker}: verifies the pushed commits before each push.
 # Written by `doit hooks install`; `doit hooks uninstall` removes it and restores any hook it
 # chains. Skip it once with `git push --no-verify`.
 chained="$(dirname -- "$0")/{chained}"
-if [ -x "$chained" ]; then
-    # The hook that was here before ours: same arguments, same stdin; its failure stops the push.
-    "$chained" "$@" || exit $?
-fi
 top="$(git rev-parse --show-toplevel)" || exit 1
+if [ -x "$chained" ]; then
+    # The hook that was here before ours: same arguments, same stdin (the pushed refs, kept
+    # for ours too); its failure stops the push.
+    refs="$(cat)"
+    printf '%s\n' "$refs" | "$chained" "$@" || exit $?
+    cd "$top" || exit 1
+    printf '%s\n' "$refs" | {command} "$@"
+    exit $?
+fi
 cd "$top" || exit 1
-exec {command} </dev/null
+# stdin is git's list of pushed refs: what the checks verify.
+exec {command} "$@"
 """
 
 

@@ -13,6 +13,7 @@ from engine.compile import CheckTask
 from engine.errors import MarathonError
 from engine.fingerprint import check_inputs, digest
 from engine.run import environment, process
+from engine.run.check_cache import CheckCache, cache_for, key_of
 from engine.run.runtime import JOBS, SESSION, runtime_for, stop_reason
 from engine.run.verdict import judge
 
@@ -21,9 +22,20 @@ SETUP_SIGNATURE = "setup"  # the signature of a check that cannot run as configu
 
 
 def check_up_to_date(ctx: CheckTask) -> bool:
-    """Up to date when it last passed with the same command and the same files."""
-    stamp = runtime_for(ctx.pipeline).records.stamp(ctx.name)
-    return stamp is not None and dict(stamp.inputs) == check_inputs(ctx)
+    """Up to date when the same command passed on the same file contents: here, on another
+    branch or worktree, or in the pre-push hook on a pushed commit (the cache is keyed by
+    content, not by task)."""
+    return bool(cache_of(ctx).passed([key_of(check_inputs(ctx))]))
+
+
+def passed_where(ctx: CheckTask) -> str | None:
+    """Where the check passed on its current inputs (a commit id, or a working tree's path),
+    None when it is not up to date: what `doit why` can say about a cache hit."""
+    return cache_of(ctx).source(key_of(check_inputs(ctx)))
+
+
+def cache_of(ctx: CheckTask) -> CheckCache:
+    return cache_for(ctx.pipeline.root, ctx.pipeline.state_dir)
 
 
 def run_check(ctx: CheckTask) -> bool | TaskFailed:
@@ -74,7 +86,17 @@ def _run(ctx: CheckTask) -> bool | TaskFailed:
     )
     verdict = judge(ctx.check, outcome, attempt_output(log, offset))
     if verdict.passed:
-        rt.records.save_stamp(ctx.name, inputs, PASSED)
+        if check_inputs(ctx) == inputs:
+            # The stamp says what it passed on (for `doit why`); the cache says it passed.
+            rt.records.save_stamp(ctx.name, inputs, PASSED)
+            cache_of(ctx).record(
+                key_of(inputs), ctx.check.name, ctx.check.command, str(ctx.pipeline.root)
+            )
+        else:
+            # Its files changed while it ran (it rewrote them, or another check or a merge
+            # did): which contents it passed on is unknown, so no content is recorded as
+            # passed and the next verify runs it again, whichever finished first.
+            _note(log, "the files it reads changed while it ran; not recorded as passed")
         rt.records.finish_run(run_id, "success", exit_code=outcome.exit_code)
         return True
     error = verdict.error
@@ -101,6 +123,11 @@ def failure_signature(error: str, log: Path, offset: int) -> str:
     """The breaker's signature of a failed attempt: its error and its last 30 lines of output."""
     tail = "\n".join(attempt_output(log, offset).splitlines()[-30:])
     return error_signature(f"{error}\n{tail}")
+
+
+def _note(log: Path, text: str) -> None:
+    with open(log, "a", encoding="utf-8") as handle:
+        handle.write(f"=== {text}\n")
 
 
 def _header(log: Path, ctx: CheckTask) -> int:

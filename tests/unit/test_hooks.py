@@ -238,11 +238,11 @@ def test_run_hooks_actions(tmp_path: Path) -> None:
         run_hooks(repo, "instal", out=io.StringIO())
 
 
-def test_default_command_runs_doit_verify_with_this_python(tmp_path: Path) -> None:
+def test_default_command_runs_the_pre_push_verifier_with_this_python(tmp_path: Path) -> None:
     repo = make_repo(tmp_path / "repo")
     run_hooks(repo, "install", out=io.StringIO())
     text = (repo / ".git" / "hooks" / "pre-push").read_text()
-    assert "-m doit -n 4 verify" in text
+    assert '-m engine.run.pre_push "$@"' in text
     assert os.path.basename(sys.executable) in text
 
 
@@ -253,7 +253,88 @@ def test_pre_commit_manifest() -> None:
     hooks = yaml.safe_load(manifest.read_text())
     (hook,) = [h for h in hooks if h["id"] == "marathon-verify"]
     assert {"id", "name", "entry", "language"} <= set(hook)  # pre-commit's required keys
-    assert hook["entry"] == "doit -n 4 verify"
+    assert hook["entry"] == "python -m engine.run.pre_push"
     assert hook["language"] == "python"
     assert hook["pass_filenames"] is False
     assert hook["stages"] == ["pre-push"]
+
+
+def test_chained_hook_and_ours_both_get_the_pushed_refs(tmp_path: Path) -> None:
+    repo = make_repo(tmp_path / "repo")
+    make_remote(repo, tmp_path / "remote.git")
+    foreign_hook(repo / ".git" / "hooks" / "pre-push", f'cat > "{tmp_path / "theirs.txt"}"\n')
+    ours = tmp_path / "ours.txt"
+    install_hook(repo, command=py(f"import sys; open({str(ours)!r}, 'w').write(sys.stdin.read())"))
+    assert git(repo, "push", "-q", "origin", "main", check=False).returncode == 0
+    head = git(repo, "rev-parse", "HEAD").stdout.strip()
+    for seen in (tmp_path / "theirs.txt", ours):
+        assert f"refs/heads/main {head} refs/heads/main " in seen.read_text()
+
+
+def test_parse_refs_skips_deletions_and_repeats() -> None:
+    from engine.run.pre_push import HookError, commits_to_verify, parse_refs
+
+    zero, a, b = "0" * 40, "a" * 40, "b" * 40
+    text = (
+        f"refs/heads/main {a} refs/heads/main {b}\n"
+        f"refs/heads/same {a} refs/heads/same {zero}\n"  # a new branch at the same commit
+        f"(delete) {zero} refs/heads/old {b}\n"
+        f"refs/heads/new {b} refs/heads/new {zero}\n\n"
+    )
+    assert commits_to_verify(parse_refs(text)) == [a, b]
+    with pytest.raises(HookError, match="stdin line 1: expected"):
+        parse_refs("refs/heads/main only-two\n")
+
+
+def test_the_hook_worktree_is_reused_and_updated_by_checkout(tmp_path: Path) -> None:
+    from engine.run.pre_push import changed_files, prepare_worktree
+
+    repo = make_repo(tmp_path / "repo")
+    (repo / ".gitignore").write_text("cache/\n")
+    git(repo, "add", ".gitignore")
+    git(repo, "commit", "-q", "-m", "ignore")
+    first = git(repo, "rev-parse", "HEAD").stdout.strip()
+    (repo / "README").write_text("second\n")
+    git(repo, "commit", "-q", "-a", "-m", "second")
+    second = git(repo, "rev-parse", "HEAD").stdout.strip()
+    where = tmp_path / "hook-worktree"
+
+    path = prepare_worktree(repo, where, first)
+    (path / "cache").mkdir()
+    (path / "cache" / "warm").write_text("kept")  # ignored: a tool's cache survives
+    (path / "stray.txt").write_text("left by a check")  # untracked: removed
+    (path / "README").write_text("modified by a check")  # tracked: restored
+    assert changed_files(path) == ("README", "stray.txt")
+    assert prepare_worktree(repo, where, second) == path
+    assert (path / "README").read_text() == "second\n"
+    assert not (path / "stray.txt").exists()
+    assert (path / "cache" / "warm").read_text() == "kept"
+    assert changed_files(path) == ()
+    listed = git(repo, "worktree", "list", "--porcelain").stdout
+    assert listed.count("worktree ") == 2  # the repository and the one hook worktree
+    # The user's worktree was never touched.
+    assert git(repo, "status", "--porcelain").stdout == ""
+
+
+def test_a_broken_hook_worktree_is_made_again(tmp_path: Path) -> None:
+    from engine.run.pre_push import prepare_worktree
+
+    repo = make_repo(tmp_path / "repo")
+    head = git(repo, "rev-parse", "HEAD").stdout.strip()
+    where = tmp_path / "hook-worktree"
+    path = prepare_worktree(repo, where, head)
+    (path / ".git").write_text("gitdir: /nowhere\n")  # e.g. the clone was moved or re-made
+    (path / "leftover").write_text("x")
+    assert prepare_worktree(repo, where, head) == path
+    assert not (path / "leftover").exists()
+    assert git(path, "rev-parse", "HEAD").stdout.strip() == head
+    assert git(repo, "worktree", "list", "--porcelain").stdout.count("worktree ") == 2
+
+
+def test_a_check_name_never_becomes_a_path_outside_the_logs(tmp_path: Path) -> None:
+    from engine.run.pre_push import Check, Job, log_path
+
+    for name in ("../../escape", "/abs/path", "..", "a/b"):
+        path = log_path(tmp_path, Job("a" * 40, Check(name, (), (), 1.0, False), "key"))
+        assert path.parent == tmp_path / ("a" * 10)
+        assert "/" not in path.name and not path.name.startswith(".")
