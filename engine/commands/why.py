@@ -18,6 +18,7 @@ from engine.config.model import Pipeline
 from engine.errors import MarathonError
 from engine.fingerprint import changed_components, changed_files, check_inputs
 from engine.issue import Issue
+from engine.run.check import passed_where
 from engine.run.phase import changed_inputs
 from engine.run.runtime import runtime_for
 
@@ -60,6 +61,9 @@ def explain_task(pipeline: Pipeline, issues: Sequence[Issue], name: str) -> list
 def _explain(pipeline: Pipeline, ctx: CheckTask | PhaseTask) -> list[str]:
     reasons = _reasons(pipeline, ctx)
     environment = _environment(pipeline, ctx)
+    where = passed_where(ctx) if isinstance(ctx, CheckTask) and not reasons else None
+    if where:
+        return [f"{ctx.name}: up to date (passed on the same contents at {where})", *environment]
     if not reasons:
         stamp = runtime_for(pipeline).records.stamp(ctx.name)
         when = time.strftime("%Y-%m-%d %H:%M:%S", time.localtime(stamp.finished)) if stamp else ""
@@ -98,6 +102,8 @@ def _reasons(pipeline: Pipeline, ctx: CheckTask | PhaseTask) -> list[str]:
     rt = runtime_for(pipeline)
     stamp = rt.records.stamp(ctx.name)
     if isinstance(ctx, CheckTask):
+        if passed_where(ctx):
+            return []  # the content-addressed cache has a pass on these very files
         changed = changed_components(stamp, check_inputs(ctx))
         reads = ctx.check.reads
         root = pipeline.root
