@@ -21,8 +21,7 @@ from typing import Any, Protocol
 from engine.compile import PhaseTask
 from engine.config.model import CheckConfig
 from engine.git import worktrees
-from engine.records import MergeIntent
-from engine.run import environment, process
+from engine.run import environment, merge, process
 from engine.run.runtime import JOBS, Runtime
 from engine.run.verdict import CheckVerdict, failure_title, judge
 
@@ -114,32 +113,18 @@ def branch_gate(
 
 def _rebase(ctx: PhaseTask, rt: Runtime) -> Outcome | None:
     """The branch onto the current target; the merge counts as begun from here."""
-    root, state, issue_id = ctx.pipeline.root, ctx.pipeline.state_dir, ctx.issue.id
-    target = rt.target_branch()
-    branch = worktrees.branch_name(issue_id)
-    if rt.records.merge_intent(issue_id) is None:
-        rt.records.begin_merge(
-            MergeIntent(
-                issue_id,
-                branch,
-                worktrees.branch_head(root, branch),
-                target,
-                worktrees.branch_head(root, target),
-            )
-        )
-    updated = worktrees.update_branch(root, state, issue_id, target, ctx.pipeline.git.merge)
+    merge.begin(ctx, rt)
+    updated = worktrees.update_branch(
+        ctx.pipeline.root,
+        ctx.pipeline.state_dir,
+        ctx.issue.id,
+        rt.target_branch(),
+        ctx.pipeline.git.merge,
+    )
     if updated.merged:
         return None
     if updated.conflicts:
-        # Back to the queue: the next run redoes the issue on top of the new target.
-        worktrees.remove_worktree(root, state, issue_id)
-        rt.records.forget(f"issue:{issue_id}")
-        rt.records.end_merge(issue_id)
-        return GateOutcome(
-            ok=False,
-            error=f"{updated.message}; the issue goes back to the queue and restarts from "
-            "the target branch",
-        )
+        return GateOutcome(ok=False, error=merge.back_to_queue(ctx, rt, updated.message))
     return GateOutcome(ok=False, error=updated.message)
 
 

@@ -37,8 +37,8 @@ from engine.fingerprint import (
 )
 from engine.git import refs, repo, worktrees
 from engine.issue import OPEN_STATES, Issue
-from engine.records import MergeIntent, RunRecord, Stamp
-from engine.run import environment, gate, process, sandbox
+from engine.records import RunRecord, Stamp
+from engine.run import environment, gate, merge, process, sandbox
 from engine.run.bugs import file_bug
 from engine.run.check import (
     SETUP_SIGNATURE,
@@ -605,24 +605,13 @@ def _merge(ctx: PhaseTask, rt: Runtime) -> _Outcome | None:
             error=f"branch {branch} is missing, so there is nothing to merge; "
             f"`doit clean issue:{issue_id}` redoes the issue from the start",
         )
-    if intent is None:
-        rt.records.begin_merge(
-            MergeIntent(issue_id, branch, head, target, worktrees.branch_head(root, target))
-        )
+    merge.begin(ctx, rt)
     merged = worktrees.merge_back(
         root, state, issue_id, target, ctx.pipeline.git.merge, target_in_root=rt.target_in_root()
     )
     if not merged.merged:
         if merged.conflicts:
-            # Back to the queue: the next run redoes the issue on top of the new target.
-            worktrees.remove_worktree(root, state, issue_id)
-            rt.records.forget(f"issue:{issue_id}")
-            rt.records.end_merge(issue_id)
-            return _Outcome(
-                ok=False,
-                error=f"{merged.message}; the issue goes back to "
-                "the queue and restarts from the target branch",
-            )
+            return _Outcome(ok=False, error=merge.back_to_queue(ctx, rt, merged.message))
         return _Outcome(ok=False, error=merged.message)
     worktrees.remove_worktree(root, state, issue_id)
     return None
