@@ -20,14 +20,19 @@ DEFAULT_HEARTBEAT = 30.0
 
 
 def summary_line(summary: dict[str, object]) -> str:
-    """`ran 3, up to date 5, failed 1, wall 12.3s` plus counts that are not zero."""
+    """`ran 3, up to date 5, failed 1, wall 12.3s` plus counts that are not zero. Interrupted
+    tasks are their own count: doit reports most of them as failures, which they are not."""
+    interrupted = int(summary.get("interrupted") or 0)  # type: ignore[call-overload]
+    failed = int(summary["failed"])  # type: ignore[call-overload]
+    if failed >= interrupted:
+        failed -= interrupted
     parts = [
         f"ran {summary['ran']}",
         f"up to date {summary['up_to_date']}",
-        f"failed {summary['failed']}",
+        f"failed {failed}",
     ]
-    if summary.get("interrupted"):
-        parts.append(f"of which interrupted {summary['interrupted']}")
+    if interrupted:
+        parts.append(f"interrupted {interrupted}")
     if summary.get("not_run") and not summary.get("refused"):
         parts.append(f"not run {summary['not_run']}")
     if summary.get("refused"):
