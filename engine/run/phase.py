@@ -281,6 +281,12 @@ def _execute(
     prompt variables."""
     phase = ctx.phase
     if phase.on_branch:
+        if fresh_start and rt.uses_worktrees and phase.fix is not None:
+            # A fix the kill cut short left files half-written: they would stop the rebase.
+            workdir = rt.workdir(ctx.issue.id)
+            fixing = ctx.globs(phase.fix.writes)
+            left = sorted(p for p in repo.dirty_files(workdir) if globs.matches(p, fixing))
+            repo.discard(workdir, ctx.pipeline.state_dir, left)
         gated = gate.branch_gate(
             ctx, rt, log, fix=lambda fixing, failures: _execute(
                 fixing, rt, run_id, log, extra={"failures": failures}

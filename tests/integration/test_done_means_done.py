@@ -46,6 +46,11 @@ elif phase == "test":
     write("tests/test_calc.py", TEST)
 elif phase == "gate":  # the fix loop runs under the gate's name
     assert "What fails" in prompt and "test_add" in prompt, prompt
+    if os.environ.get("KILL_IN_FIX"):  # half-written, then the doit running it dies
+        pathlib.Path("src/calc.py").write_text("def add(a, b):\\n    return (")
+        lock = pathlib.Path(os.environ["MARATHON_WORKSPACE"], ".marathon", "run.lock")
+        os.kill(int(lock.read_text()), 9)
+        import time; time.sleep(30)
     write("src/calc.py", good if os.environ.get("FIX") == "good" else bad)
 '''
 TEST = """\
@@ -58,7 +63,8 @@ def test_add():
 PIPELINE = """\
 key_prefix: PROJ
 agents:
-  bot: {{preset: command, command: [python, tools/agent.py], env: [CODE, FIX, NOTHING]}}
+  bot:
+    {{preset: command, command: [python, tools/agent.py], env: [CODE, FIX, NOTHING, KILL_IN_FIX]}}
 checks:
   tests: {{command: {check}, reads: ["src/**", "tests/**"]{ok}}}
 breaker: {{attempts: {{gate: 1}}}}
@@ -302,3 +308,21 @@ def test_doit_clean_gives_a_fresh_start_to_an_issue_the_breaker_stopped(tmp_path
     again = run_doit(ws, "issue:PROJ-1", env=fake())
     assert again.returncode == 0, again.stdout + again.stderr
     assert runs(ws, "issue:PROJ-1:code")[-1].status == "success"
+
+
+def test_a_kill_during_the_fix_is_redone_from_scratch(tmp_path: Path) -> None:
+    """doit killed while the fix agent has half-written a file: the rerun discards it, the
+    gate rebases and fixes again, and the issue merges once."""
+    ws = make(tmp_path)
+    add(ws, "Add numbers")
+    killed = run_doit(ws, "-n", "2", "marathon", env={"CODE": "bad", "KILL_IN_FIX": "1"})
+    assert killed.returncode == -9
+    assert "return (" in (ws / ".marathon" / "worktrees" / "PROJ-1" / "src" / "calc.py").read_text()
+    result = run_doit(ws, "-n", "2", "marathon", env={"CODE": "bad", "FIX": "good"})
+    assert result.returncode == 0, result.stdout + result.stderr
+    assert issues(ws)["PROJ-1"][0] == "completed"
+    assert "return a + b" in git(ws, "show", "main:src/calc.py")
+    subjects = git(ws, "log", "--format=%s", "main").splitlines()
+    assert [s for s in subjects if s.startswith("PROJ-1 ")] == [
+        "PROJ-1 gate: Add numbers", "PROJ-1 test: Add numbers", "PROJ-1 code: Add numbers"
+    ]  # fmt: skip
