@@ -13,7 +13,9 @@ MarathonError naming the file and the fix, never a sqlite3 traceback.
 from __future__ import annotations
 
 import functools
+import os
 import sqlite3
+import threading
 import time
 from collections.abc import Callable, Iterator, Mapping
 from contextlib import contextmanager
@@ -68,6 +70,8 @@ def connect(
         if isinstance(exc, sqlite3.Error):
             raise refusal(path, exc) from None
         raise
+    with _connected_lock:
+        _connected.add(os.path.realpath(path))
     return conn
 
 
@@ -102,7 +106,17 @@ def guarded(path: Path, statement: Callable[[], T]) -> T:
         raise refusal(path, exc) from None
 
 
+# Databases this process has a connection to. Their header is never read again: closing any
+# descriptor of a file drops every POSIX lock this process holds on it, SQLite's included, and
+# the next process to close the database would then delete the write-ahead log under us.
+_connected: set[str] = set()
+_connected_lock = threading.Lock()
+
+
 def _check_file(path: Path) -> None:
+    with _connected_lock:
+        if os.path.realpath(path) in _connected:
+            return
     if path.is_dir():
         raise MarathonError(
             f"is a directory, not a database; move it aside (mv {path.name} "

@@ -164,3 +164,27 @@ def test_a_damaged_records_db_is_refused_in_one_line(tmp_path: Path) -> None:
     with pytest.raises(MarathonError, match=r"records\.db: is not a SQLite database"):
         Records(path).phase_durations()
     assert path.read_bytes() == b"garbage" * 100
+
+
+def test_a_second_connection_keeps_the_write_ahead_log_of_the_first(tmp_path: Path) -> None:
+    """A later connection in the same process (a new doit thread's) must not read the file
+    through a descriptor of its own: closing that drops this process's SQLite locks, and the
+    next process to close the database (`doit status`) deletes the log we still write into."""
+    import subprocess
+    import sys
+
+    path = tmp_path / "records.db"
+    first = sqlite.connect(path, "CREATE TABLE IF NOT EXISTS t (x INTEGER);")
+    first.execute("INSERT INTO t VALUES (1)")
+    sqlite._check_file(path)  # what the next connection in this process does first
+    reader = (
+        "import sqlite3, sys; c = sqlite3.connect(sys.argv[1]); "
+        "c.execute('SELECT * FROM t').fetchall(); c.close()"
+    )
+    subprocess.run([sys.executable, "-c", reader, str(path)], check=True)
+    assert (tmp_path / "records.db-wal").exists()
+    first.execute("INSERT INTO t VALUES (2)")
+    count = "import sqlite3, sys; print(sqlite3.connect(sys.argv[1]).execute('SELECT COUNT(*) FROM t').fetchone()[0])"  # noqa: E501
+    seen = subprocess.run([sys.executable, "-c", count, str(path)], capture_output=True, text=True)
+    assert seen.stdout.strip() == "2"
+    first.close()
