@@ -143,9 +143,7 @@ class Records:
     def _conn(self) -> sqlite3.Connection:
         conn = getattr(self._local, "conn", None)
         if conn is None:
-            conn = sqlite.connect(
-                self.path, SCHEMA, version=SCHEMA_VERSION, upgrade=self._upgrade
-            )
+            conn = sqlite.connect(self.path, SCHEMA, version=SCHEMA_VERSION, upgrade=self._upgrade)
             self._local.conn = conn
         return conn
 

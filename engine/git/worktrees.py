@@ -121,6 +121,28 @@ def repair(root: Path, state_dir: Path) -> list[str]:
     return repairs
 
 
+def head_of(worktree: Path) -> str:
+    return git(worktree, "rev-parse", "HEAD").stdout.strip()
+
+
+def undo_agent_commits(worktree: Path, branch: str, before: str, agent_email: str) -> bool:
+    """Agents do not commit: when the agent committed during its phase (a commit under its
+    identity since `before`), or left its branch, the branch goes back to `before` with those
+    commits turned into changes in the worktree (its files stay as it left them), for the
+    write-set check to judge. Commits the engine made meanwhile (TEST's beside QA's) are not
+    the agent's. True when it undid something."""
+    ref = git(worktree, "symbolic-ref", "-q", "HEAD", check=False).stdout.strip()
+    on_branch = ref == f"refs/heads/{branch}"
+    if on_branch:
+        emails = git(worktree, "log", "--format=%ce", f"{before}..HEAD", "--").stdout.split()
+        if agent_email not in emails:
+            return False
+    git(worktree, "symbolic-ref", "HEAD", f"refs/heads/{branch}")
+    git(worktree, "update-ref", f"refs/heads/{branch}", before)
+    git(worktree, "reset", "-q")
+    return True
+
+
 def branch_head(root: Path, branch: str) -> str:
     """The commit `branch` points at, or "" when there is no such branch."""
     found = git(root, "rev-parse", "--verify", "-q", f"refs/heads/{branch}^{{commit}}", check=False)

@@ -11,6 +11,7 @@ configured (engine/run/verdict.py) stops the run instead: no agent can fix marat
 from __future__ import annotations
 
 import dataclasses
+import os
 import shlex
 import time
 from collections.abc import Callable
@@ -21,8 +22,9 @@ from typing import Any, Protocol
 from engine.compile import PhaseTask
 from engine.config.model import CheckConfig
 from engine.git import worktrees
-from engine.run import environment, merge, process
-from engine.run.runtime import JOBS, Runtime
+from engine.run import environment, merge, process, sandbox
+from engine.run.executor import Work
+from engine.run.runtime import JOBS, Runtime, runtime_for
 from engine.run.verdict import CheckVerdict, failure_title, judge
 
 OUTPUT_LINES = 60  # of each failing check's output, for the fix prompt
@@ -134,23 +136,36 @@ def _run_checks(ctx: PhaseTask, checks: list[CheckConfig], workdir: Path) -> lis
 
 
 def _run_check(ctx: PhaseTask, check: CheckConfig, workdir: Path) -> CheckRun:
+    """One check in the worktree; inside the sandbox when agents are (the branch holds what
+    they wrote: its tests and its conftest.py run here)."""
     log = ctx.pipeline.log_path(ctx.issue.id, f"{ctx.phase.name}-{check.name}")
     offset = process.append_log(
         log,
         f"=== {ctx.name} {check.name} at {time.strftime('%Y-%m-%d %H:%M:%S')}: "
         f"{shlex.join(check.command)}",
     )
-    finished = process.run_process(
-        check.command,
-        cwd=workdir,
-        log_path=log,
-        timeout=check.timeout,
-        env={
-            **environment.for_check(ctx.pipeline, check.env, check.env_values),
-            "MARATHON_CHECK": check.name,
-            "MARATHON_ISSUE": ctx.issue.id,
-        },
-    )
+    box = None
+    if ctx.pipeline.isolation == "bwrap" and (workdir / ".git").is_file():
+        box = sandbox.for_worktree(
+            root=ctx.pipeline.root,
+            state_dir=ctx.pipeline.state_dir,
+            worktree=workdir,
+            git_private=worktrees.git_dir(workdir),
+            name=f"{ctx.issue.id}-{ctx.phase.name}-{check.name}-{os.getpid()}",
+        )
+    env = {
+        **environment.for_check(ctx.pipeline, check.env, check.env_values),
+        "MARATHON_CHECK": check.name,
+        "MARATHON_ISSUE": ctx.issue.id,
+        **(box.env() if box else {}),
+    }
+    work = Work(tuple(check.command), cwd=workdir, log=log, timeout=check.timeout, env=env,
+                sandbox=box)  # fmt: skip
+    try:
+        finished = runtime_for(ctx.pipeline).executor.run(work)
+    finally:
+        if box is not None:
+            sandbox.copy_back(box, ())  # nothing of the state view is kept
     with open(log, "rb") as handle:
         handle.seek(offset)
         output = handle.read().decode("utf-8", "replace")

@@ -316,6 +316,7 @@ def _execute(
             before = repo.dirty_files(root)
     produced_before = _write_set_state(root, ctx.writes) if phase.must_produce else None
     refs_before = refs.snapshot(ctx.pipeline.root) if track_writes else None
+    head_before = worktrees.head_of(root) if track_writes and rt.uses_worktrees else ""
     if preset is not None:
         outcome = _run_agent(ctx, rt, preset, run_id, log, root, extra)
     else:
@@ -332,6 +333,16 @@ def _execute(
             on_start=lambda pgid: rt.records.set_child(run_id, pgid),
         )
         outcome = _Outcome(ok=finished.ok, error=finished.error, exit_code=finished.exit_code)
+    if head_before:
+        branch = worktrees.branch_name(ctx.issue.id)
+        state = ctx.pipeline.state_dir
+        email = refs.agent_identity(ctx.issue.id, phase.name)["GIT_COMMITTER_EMAIL"]
+        with repo.repo_lock(state, repo.lock_for(root, state)):
+            undone = worktrees.undo_agent_commits(root, branch, head_before, email)
+        if undone:
+            process.append_log(
+                log, "=== the agent committed or left its branch: its commits are changes again"
+            )
     if refs_before is not None:
         email = refs.agent_identity(ctx.issue.id, phase.name)["GIT_COMMITTER_EMAIL"]
         moved = refs.undo_agent_moves(ctx.pipeline.root, refs_before, email)
@@ -499,7 +510,7 @@ def _run_agent_once(
     box = _sandbox(ctx, rt, agent, preset, workdir, prompt_file, run_id)
     env = environment.for_agent(ctx.pipeline, agent, preset.env)
     if box is not None:
-        env["HOME"] = str(box.private_home)
+        env.update(box.env())
     finished = rt.executor.run(
         Work(
             argv=tuple(invocation.argv),
@@ -521,6 +532,11 @@ def _run_agent_once(
         on_start=lambda pgid: rt.records.set_child(run_id, pgid),
     )
     if box is not None:
+        # What the agent's git staged points at objects of its private store, now gone. Under
+        # the worktree's lock: TEST and QA stage and commit their files holding it.
+        state = ctx.pipeline.state_dir
+        with repo.repo_lock(state, repo.lock_for(workdir, state)):
+            repo.git(workdir, "reset", "-q", check=False)
         copied = sandbox.copy_back(box, ctx.writes)
         if copied:
             process.append_log(log, f"=== from the sandbox's state view: {', '.join(copied)}")
@@ -559,25 +575,20 @@ def _sandbox(
     """The agent's bubblewrap sandbox, when its isolation (or the pipeline's) says bwrap."""
     if (agent.isolation or ctx.pipeline.isolation) != "bwrap":
         return None
-    sandbox.check_available()
     state = ctx.pipeline.state_dir
     reads = [prompt_file]
     if preset.name == "replay":
         reads.append(state / "cassettes")  # what it plays back, read-only
-    box = sandbox.Sandbox(
-        worktree=workdir,
+    return sandbox.for_worktree(
+        root=ctx.pipeline.root,
         state_dir=state,
-        git_common=ctx.pipeline.root / ".git",
+        worktree=workdir,
         git_private=worktrees.git_dir(workdir),
-        git_objects=ctx.pipeline.root / ".git" / "objects",
-        scratch=state / "sandboxes" / f"{ctx.issue.id}-{ctx.phase.name}-{run_id}",
-        home=Path.home(),
+        name=f"{ctx.issue.id}-{ctx.phase.name}-{run_id}",
         home_files=preset.home,
         reads=tuple(reads),
         network=agent.network,
     )
-    sandbox.prepare(box, ctx.issue.id)
-    return box
 
 
 def _exit(ctx: PhaseTask, rt: Runtime) -> _Outcome:

@@ -10,7 +10,11 @@ Inside the sandbox:
   cassettes) is an empty tmpfs, with only the issue's worktree and this run's view of the state
   (`plans/`, a folder of its own, copied back for what the phase may write there) put back;
 - the repository's git folder is read-only but for the worktree's own folder (its index and
-  HEAD) and the object store: git works in the worktree, but no branch, tag or remote moves;
+  HEAD); the files that say where the repository is (the worktree's `.git`, its `commondir`
+  and `gitdir`) stay read-only, so the engine's own git later runs where it should; objects the
+  agent's git writes go to a private store of this run's (the real one is read as an
+  alternate), never into the repository: git works in the worktree, but no branch, tag or
+  remote moves and no object of the repository can be damaged;
 - the network is shared unless the agent says `network: false` (agents call their model).
 The sandbox dies with the process that started it (`--die-with-parent`, its own pid namespace).
 """
@@ -53,6 +57,18 @@ class Sandbox:
         """HOME inside the sandbox (the agent's environment says so)."""
         return self.scratch / "home"
 
+    @property
+    def private_objects(self) -> Path:
+        return self.scratch / "objects"
+
+    def env(self) -> dict[str, str]:
+        """What the sandboxed process's environment must say about HOME and git's objects."""
+        return {
+            "HOME": str(self.private_home),
+            "GIT_OBJECT_DIRECTORY": str(self.private_objects),
+            "GIT_ALTERNATE_OBJECT_DIRECTORIES": str(self.git_objects),
+        }
+
 
 def check_available() -> None:
     """One clear line when the sandbox cannot run here."""
@@ -73,6 +89,7 @@ def check_available() -> None:
 def prepare(box: Sandbox, issue_id: str) -> None:
     """Make this run's home and state view; the issue's own plan is copied in."""
     box.private_home.mkdir(parents=True, exist_ok=True)
+    box.private_objects.mkdir(parents=True, exist_ok=True)
     for folder in STATE_VIEW:
         (box.scratch / "state" / folder).mkdir(parents=True, exist_ok=True)
     plan = box.state_dir / "plans" / f"{issue_id}.md"
@@ -112,8 +129,15 @@ def wrap(box: Sandbox, argv: list[str] | tuple[str, ...]) -> list[str]:
         # Again after /tmp and the state folder hid them, when the repository lives there.
         "--ro-bind", str(box.git_common), str(box.git_common),
         "--bind", str(box.git_private), str(box.git_private),
-        "--bind", str(box.git_objects), str(box.git_objects),
+        "--bind", str(box.private_objects), str(box.private_objects),
     ]  # fmt: skip
+    for pinned in (
+        box.worktree / ".git",
+        box.git_private / "commondir",
+        box.git_private / "gitdir",
+    ):
+        if pinned.exists():
+            args += ["--ro-bind", str(pinned), str(pinned)]
     # The interpreter and the engine itself (the stand-in and replay agents run its code),
     # wherever they are installed: a clone and its virtualenv under /tmp included.
     engine_home = Path(__file__).resolve().parents[2]
@@ -136,3 +160,33 @@ def copy_back(box: Sandbox, writes: tuple[str, ...]) -> list[str]:
         copied.append(f".marathon/{rel}")
     shutil.rmtree(box.scratch, ignore_errors=True)
     return copied
+
+
+def for_worktree(
+    *,
+    root: Path,
+    state_dir: Path,
+    worktree: Path,
+    git_private: Path,
+    name: str,
+    home_files: tuple[str, ...] = (),
+    reads: tuple[Path, ...] = (),
+    network: bool = True,
+) -> Sandbox:
+    """The sandbox of one run in an issue's worktree (an agent's, or a gate's check's), made
+    ready; `name` names this run's scratch folder."""
+    check_available()
+    box = Sandbox(
+        worktree=worktree,
+        state_dir=state_dir,
+        git_common=root / ".git",
+        git_private=git_private,
+        git_objects=root / ".git" / "objects",
+        scratch=state_dir / "sandboxes" / name,
+        home=Path.home(),
+        home_files=home_files,
+        reads=reads,
+        network=network,
+    )
+    prepare(box, worktree.name)
+    return box

@@ -59,6 +59,20 @@ def move_main():
     git("update-ref", "refs/heads/main", evil)
 attempt("update-ref main", move_main)
 attempt("push --force", lambda: git("push", "--force", "origin", "HEAD:refs/heads/main"))
+def commit_outside():  # its own branch, a file outside its write set: merged unseen?
+    pathlib.Path("OUTSIDE.txt").write_text("smuggled")
+    git("add", "OUTSIDE.txt")
+    git("commit", "-qm", "smuggle")
+attempt("commit outside", commit_outside)
+if os.environ.get("SANDBOXED"):
+    def repoint():  # the worktree's .git to a repository of its own, with hooks
+        pathlib.Path(".git").write_text("gitdir: /nowhere\n")
+    attempt("repoint .git", repoint)
+    def damage():
+        tree = git("rev-parse", "main^{tree}")
+        obj = pathlib.Path(git("rev-parse", "--git-common-dir"), "objects", tree[:2], tree[2:])
+        obj.unlink()
+    attempt("delete an object", damage)
 print("\n".join(tried))
 """
 
@@ -66,7 +80,7 @@ PIPELINE = """\
 key_prefix: PROJ
 {isolation}
 agents:
-  hostile: {{preset: command, command: [python, tools/hostile.py], env: [PWN_TAG]}}
+  hostile: {{preset: command, command: [python, tools/hostile.py], env: [PWN_TAG, SANDBOXED]}}
 phases:
   code: {{agent: hostile, prompt: code.md.j2, reads: ["src/**"], writes: ["src/**"]}}
   exit: {{after: [code], builtin: exit}}
@@ -112,6 +126,8 @@ def test_a_hostile_agent_reaches_nothing_it_should_not(tmp_path: Path, isolation
     (ws / ".marathon" / "plans").mkdir(exist_ok=True)
     (ws / ".marathon" / "plans" / "PROJ-2.md").write_text("the real plan\n")
     env = {"LINEAR_API_KEY": secret, "HOME": str(home), "PWN_TAG": tag}
+    if isolation == "bwrap":
+        env["SANDBOXED"] = "1"
 
     result = run_doit(ws, "-n", "1", "marathon", env=env)
 
@@ -138,11 +154,21 @@ def test_a_hostile_agent_reaches_nothing_it_should_not(tmp_path: Path, isolation
         # folder, its home and /tmp are its own and gone when it ends).
         assert "forge a stamp: refused" in log, log
         assert "update-ref main: refused" in log and "Read-only file system" in log, log
+        assert "repoint .git: refused" in log and "delete an object: refused" in log, log
+        fsck = subprocess.run(["git", "fsck", "--no-progress"], cwd=ws, capture_output=True)
+        assert fsck.returncode == 0, fsck.stderr
         assert (ws / ".marathon" / "plans" / "PROJ-2.md").read_text() == "the real plan\n"
         assert not (home / "pwned").exists()
         assert not Path(f"/tmp/pwned-{tag}").exists()
-        assert states["PROJ-1"] == "completed", result.stdout  # its own work did merge
-        assert (ws / "src" / "PROJ-1.py").exists()
+        hostile = [r for r in Records(ws / ".marathon" / "records.db").runs()
+                   if r.task == "issue:PROJ-1:code"]  # fmt: skip
+        assert hostile[-1].error.startswith("wrote outside its write set (src/**): OUTSIDE.txt")
+    # A commit of its own (refused in the sandbox) is turned back into changes, and the file
+    # outside the write set is never merged.
+    assert "OUTSIDE.txt" not in git(ws, "ls-tree", "-r", "--name-only", "main")
+    assert states["PROJ-1"] != "completed"
+    if isolation == "none":
+        assert "its commits are changes again" in log
     # main moved only by the engine's merges: each of its new commits is an issue's
     new = git(ws, "log", "--format=%s", f"{main_before}..main").splitlines()
     assert all(subject.startswith(("PROJ-1 code:", "PROJ-2 code:")) for subject in new), new
