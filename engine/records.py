@@ -41,6 +41,7 @@ CREATE TABLE IF NOT EXISTS runs (
     error TEXT NOT NULL DEFAULT '',
     signature TEXT NOT NULL DEFAULT '',
     owner_pid INTEGER NOT NULL,
+    owner_start TEXT NOT NULL DEFAULT '',
     child_pgid INTEGER,
     child_start TEXT NOT NULL DEFAULT '',
     cost_usd REAL,
@@ -72,8 +73,8 @@ CREATE TABLE IF NOT EXISTS stamps (
 );
 """
 
-# 1: no version mark; 2: runs.child_start; 3: stamps.mac (a keyed digest)
-SCHEMA_VERSION = 3
+# 1: no version mark; 2: runs.child_start; 3: stamps.mac (a keyed digest); 4: runs.owner_start
+SCHEMA_VERSION = 4
 KEY_BYTES = 32
 
 RUN_STATUSES = ("running", "success", "failed", "interrupted", "skipped")
@@ -156,8 +157,19 @@ class Records:
             ).fetchone()[0]
             cursor = conn.execute(
                 "INSERT INTO runs (session, task, issue, phase, attempt, started, status,"
-                " log_path, owner_pid) VALUES (?, ?, ?, ?, ?, ?, 'running', ?, ?)",
-                (session, task, issue, phase, attempt, time.time(), log_path, os.getpid()),
+                " log_path, owner_pid, owner_start)"
+                " VALUES (?, ?, ?, ?, ?, ?, 'running', ?, ?, ?)",
+                (
+                    session,
+                    task,
+                    issue,
+                    phase,
+                    attempt,
+                    time.time(),
+                    log_path,
+                    os.getpid(),
+                    _OWNER_START,
+                ),
             )
         run_id = int(cursor.lastrowid or 0)
         self._open_runs.add(run_id)
@@ -237,12 +249,13 @@ class Records:
         if not self.path.exists():
             return []
         rows = self._conn.execute(
-            "SELECT id, owner_pid, child_pgid, child_start FROM runs WHERE status = 'running'"
+            "SELECT id, owner_pid, owner_start, child_pgid, child_start FROM runs"
+            " WHERE status = 'running'"
         ).fetchall()
         return [
             (row["id"], row["child_pgid"], row["child_start"])
             for row in rows
-            if not process.pid_alive(row["owner_pid"])
+            if not _owner_alive(row["owner_pid"], row["owner_start"])
         ]
 
     def adopt_run(self, run_id: int, note: str) -> None:
@@ -374,6 +387,12 @@ class Records:
             key = path.read_bytes()
             if len(key) >= KEY_BYTES:
                 return key
+            if time.time() - path.stat().st_mtime > 2:
+                # Torn by a kill between its creation and its write: nothing was ever signed
+                # with it (signing reads it first), so a new one loses nothing.
+                with open(path, "wb") as handle:
+                    handle.write(secrets.token_bytes(KEY_BYTES))
+                continue
             time.sleep(0.005)
         raise MarathonError(
             f"{path} is not a stamp key ({len(key)} bytes); remove it: the engine makes a new "
@@ -381,11 +400,12 @@ class Records:
         )
 
     def _upgrade(self, conn: sqlite3.Connection, old: int) -> None:
-        """Layout 1 (no version mark) and 2: add the columns since then; the stamps that
+        """Layouts 1 (no version mark) to 3: add the columns since then; the stamps that
         file already held were the engine's own, and are signed once, here."""
         columns = {row[1] for row in conn.execute("PRAGMA table_info(runs)")}
-        if "child_start" not in columns:
-            conn.execute("ALTER TABLE runs ADD COLUMN child_start TEXT NOT NULL DEFAULT ''")
+        for column in ("child_start", "owner_start"):
+            if column not in columns:
+                conn.execute(f"ALTER TABLE runs ADD COLUMN {column} TEXT NOT NULL DEFAULT ''")
         if "mac" not in {row[1] for row in conn.execute("PRAGMA table_info(stamps)")}:
             conn.execute("ALTER TABLE stamps ADD COLUMN mac TEXT NOT NULL DEFAULT ''")
             rows = conn.execute("SELECT task, inputs, outputs FROM stamps").fetchall()
@@ -408,4 +428,13 @@ class Records:
         return removed
 
 
-_INTERNAL = {"owner_pid", "child_pgid", "child_start"}
+_INTERNAL = {"owner_pid", "owner_start", "child_pgid", "child_start"}
+# This process's start time: with its pid, who owns a run (a container's doit is pid 1 again
+# after every restart, so the pid alone would keep a dead run "alive" for ever).
+_OWNER_START = process.start_token(os.getpid())
+
+
+def _owner_alive(pid: int, start: str) -> bool:
+    if not process.pid_alive(pid):
+        return False
+    return not start or process.start_token(pid) in ("", start)

@@ -57,9 +57,10 @@ def snapshot(root: Path) -> dict[str, str]:
 
 
 def engine_moved(root: Path, ref: str, sha: str) -> None:
-    """The engine set `ref` to `sha` (a merge into the target)."""
+    """The engine set `ref` to `sha` (a merge into the target): its latest value is the
+    engine's, not an agent's (an agent moving it back to an older one is still caught)."""
     with _lock:
-        _moved.setdefault((str(root), ref), set()).add(sha)
+        _moved[(str(root), ref)] = {sha}
 
 
 def undo_agent_moves(root: Path, before: dict[str, str], agent_email: str) -> list[str]:
@@ -74,10 +75,11 @@ def undo_agent_moves(root: Path, before: dict[str, str], agent_email: str) -> li
         )
     foreign = [ref for ref in changed if not _logged_by_someone_else(root, ref, after, agent_email)]
     for ref in foreign:
+        # Compare-and-swap: only from the value the agent left, never over a newer one.
         if ref in before:
-            git(root, "update-ref", ref, before[ref])
+            git(root, "update-ref", ref, before[ref], after.get(ref, ""), check=False)
         else:
-            git(root, "update-ref", "-d", ref)
+            git(root, "update-ref", "-d", ref, after[ref], check=False)
     return foreign
 
 

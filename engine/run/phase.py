@@ -13,6 +13,7 @@ import contextlib
 import dataclasses
 import json
 import shlex
+import sys
 import time
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
@@ -281,8 +282,9 @@ def _execute(
     prompt variables."""
     phase = ctx.phase
     if phase.on_branch:
-        if fresh_start and rt.uses_worktrees and phase.fix is not None:
-            # A fix the kill cut short left files half-written: they would stop the rebase.
+        if rt.uses_worktrees and phase.fix is not None:
+            # A fix cut short (killed, or failed) left files half-written: they would stop the
+            # rebase for good. Nothing uncommitted in the fix's write set is anyone's work.
             workdir = rt.workdir(ctx.issue.id)
             fixing = ctx.globs(phase.fix.writes)
             left = sorted(p for p in repo.dirty_files(workdir) if globs.matches(p, fixing))
@@ -652,8 +654,16 @@ def _env(ctx: PhaseTask, log: Path, base: Mapping[str, str]) -> dict[str, str]:
 
 
 def clean_issue(pipeline: Pipeline, issue_id: str) -> None:
-    """`doit clean issue:<ID>`: drop the issue's worktree, branch and finished phases."""
+    """`doit clean issue:<ID>`: drop the issue's worktree, branch and finished phases; never
+    under a running marathon (it takes the workspace lock, as a run does)."""
     rt = runtime_for(pipeline)
+    try:
+        rt.begin()
+    except MarathonError as exc:
+        # doit's `clean` would print a traceback and exit 0: one line and the exit code (on
+        # the real stderr: doit captures an action's own).
+        print(f"error: {exc.one_line()}", file=sys.__stderr__)
+        raise SystemExit(exc.exit_code) from None
     if repo.is_repo(pipeline.root):
         worktrees.remove_worktree(pipeline.root, pipeline.state_dir, issue_id)
     removed = rt.records.forget(f"issue:{issue_id}")

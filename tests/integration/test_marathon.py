@@ -351,3 +351,22 @@ def test_ready_tasks_start_by_rank(tmp_path: Path, ranked: bool) -> None:
             "PROJ-2:first", "PROJ-2:second", "PROJ-2:exit",
             "PROJ-4:first", "PROJ-4:second", "PROJ-4:exit",
         ]  # fmt: skip
+
+
+def test_clean_is_refused_while_another_doit_holds_the_workspace(ws: Path) -> None:
+    import fcntl
+
+    add(ws, "Half done")
+    assert run_doit(ws, "-n", "4", "issue:PROJ-1:code").returncode == 0
+    with open(ws / ".marathon" / "run.lock", "a+") as lock:
+        fcntl.flock(lock, fcntl.LOCK_EX)
+        lock.seek(0)
+        lock.truncate()
+        lock.write(str(os.getpid()))
+        lock.flush()
+        cleaned = run_doit(ws, "clean", "issue:PROJ-1")
+    assert cleaned.returncode == 3
+    errors = [line for line in cleaned.stderr.splitlines() if line.startswith("error:")]
+    assert len(errors) == 1 and "another doit" in errors[0], cleaned.stderr
+    assert "Traceback" not in cleaned.stdout + cleaned.stderr
+    assert (ws / ".marathon" / "worktrees" / "PROJ-1").is_dir()  # untouched

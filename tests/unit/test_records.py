@@ -75,5 +75,5 @@ def test_an_older_records_file_is_upgraded_and_keeps_its_stamps(tmp_path: Path) 
     run = records.start_run("s", "issue:PROJ-1:code", "PROJ-1", "code", "")
     records.set_child(run, os.getpid())
     with sqlite3.connect(path) as db:
-        assert db.execute("PRAGMA user_version").fetchone()[0] == 3
+        assert db.execute("PRAGMA user_version").fetchone()[0] == 4
         assert db.execute("SELECT child_start FROM runs").fetchone()[0]
