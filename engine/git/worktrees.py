@@ -37,6 +37,7 @@ class MergeResult:
     merged: bool
     conflicts: tuple[str, ...] = ()
     message: str = ""
+    moved: bool = False  # the target moved since the branch was put on it (and checked there)
 
 
 def worktree_path(state_dir: Path, issue_id: str) -> Path:
@@ -150,6 +151,7 @@ def branch_head(root: Path, branch: str) -> str:
 
 
 def _contains(root: Path, target: str, commit: str) -> bool:
+    """Is `commit` in the history of branch `target`?"""
     done = git(root, "merge-base", "--is-ancestor", commit, f"refs/heads/{target}", check=False)
     return done.returncode == 0
 
@@ -220,8 +222,13 @@ def merge_back(
     strategy: str,
     *,
     target_in_root: bool,
+    rebase: bool = True,
 ) -> MergeResult:
     """Bring `marathon/<ID>` into `target`: rebase (or merge) in the worktree, then fast-forward.
+
+    With `rebase=False` the branch must already sit on the target (a gate checked it there):
+    when the target has moved since, nothing is merged and the result says `moved`, for the
+    caller to check the branch again on the new target first.
 
     When `target` is checked out in the main worktree (`target_in_root`) it is fast-forwarded
     there, which refuses (and reports) rather than overwrite local changes. Safe to call again
@@ -236,14 +243,21 @@ def merge_back(
             if not head or _contains(root, target, head):
                 return MergeResult(True)  # merged already (a run killed after the fast-forward)
             base = branch_head(root, target)
-            updated = _update_branch(root, state_dir, issue_id, target, strategy, onto=base)
-            if not updated.merged:
-                return updated
-            merged = git(path, "rev-parse", "HEAD").stdout.strip()
+            if not rebase:
+                if not _contains(root, branch, base):
+                    return MergeResult(False, moved=True, message=f"{target} moved since")
+                merged = head
+            else:
+                updated = _update_branch(root, state_dir, issue_id, target, strategy, onto=base)
+                if not updated.merged:
+                    return updated
+                merged = git(path, "rev-parse", "HEAD").stdout.strip()
         # Then a compare-and-swap of the target, under the repository's lock: when another
         # merge moved it meanwhile, the branch goes onto the new target and tries again.
         with repo_lock(state_dir):
             if branch_head(root, target) != base:
+                if not rebase:
+                    return MergeResult(False, moved=True, message=f"{target} moved since")
                 continue
             refs.engine_moved(root, f"refs/heads/{target}", merged)
             if target_in_root:

@@ -28,7 +28,7 @@ from engine.agents.cassette import record_run
 from engine.agents.presets import get_preset
 from engine.breaker import TRANSIENT_SIGNATURE
 from engine.compile import CheckTask, PhaseTask, phase_task_name
-from engine.config.model import AgentConfig, Pipeline
+from engine.config.model import AgentConfig, PhaseConfig, Pipeline
 from engine.errors import MarathonError
 from engine.fingerprint import (
     changed_components,
@@ -298,7 +298,7 @@ def _execute(
     if phase.checks:
         return _gate(ctx, rt)
     if phase.builtin == "exit":
-        return _exit(ctx, rt)
+        return _exit(ctx, rt, run_id, log)
     root = rt.workdir(ctx.issue.id)
     preset = get_preset(ctx.pipeline.agents[phase.agent]) if phase.agent else None
     track_writes = repo.is_repo(ctx.pipeline.root)
@@ -593,10 +593,10 @@ def _sandbox(
     )
 
 
-def _exit(ctx: PhaseTask, rt: Runtime) -> _Outcome:
+def _exit(ctx: PhaseTask, rt: Runtime, run_id: int, log: Path) -> _Outcome:
     """Merge, mark done: a recorded sequence that a rerun after a kill anywhere completes."""
     if rt.uses_worktrees:
-        failed = _merge(ctx, rt)
+        failed = _merge(ctx, rt, run_id, log)
         if failed is not None:
             return failed
     tracker = rt.tracker
@@ -608,8 +608,12 @@ def _exit(ctx: PhaseTask, rt: Runtime) -> _Outcome:
     return _Outcome(ok=True)
 
 
-def _merge(ctx: PhaseTask, rt: Runtime) -> _Outcome | None:
-    """The issue's branch into the target; None when merged (now or by an earlier run)."""
+def _merge(ctx: PhaseTask, rt: Runtime, run_id: int, log: Path) -> _Outcome | None:
+    """The issue's branch into the target; None when merged (now or by an earlier run).
+
+    With a gate on the branch before EXIT, what merges is exactly what the gate checked: when
+    the target moved since (another issue merged), the gate runs again on the new target
+    (rebase, checks, fix) before the merge is tried again."""
     root, state, issue_id = ctx.pipeline.root, ctx.pipeline.state_dir, ctx.issue.id
     branch = worktrees.branch_name(issue_id)
     target = rt.target_branch()
@@ -625,14 +629,43 @@ def _merge(ctx: PhaseTask, rt: Runtime) -> _Outcome | None:
             f"`doit clean issue:{issue_id}` redoes the issue from the start",
         )
     merge.begin(ctx, rt)
-    merged = worktrees.merge_back(
-        root, state, issue_id, target, ctx.pipeline.git.merge, target_in_root=rt.target_in_root()
-    )
+    checked_by = _branch_gate_before(ctx)
+    for _ in range(worktrees.MERGE_ATTEMPTS):
+        merged = worktrees.merge_back(
+            root, state, issue_id, target, ctx.pipeline.git.merge,
+            target_in_root=rt.target_in_root(), rebase=checked_by is None,
+        )  # fmt: skip
+        if not merged.moved or checked_by is None:
+            break
+        process.append_log(log, f"=== {target} moved since {checked_by.name}: it runs again")
+        gated = gate.branch_gate(
+            PhaseTask(ctx.pipeline, ctx.issue, checked_by), rt, log,
+            fix=lambda fixing, failures: _execute(
+                fixing, rt, run_id, log, extra={"failures": failures}
+            ),
+        )  # fmt: skip
+        if not gated.ok:
+            return _Outcome(ok=False, error=f"{target} moved since the gate; {gated.error}")
     if not merged.merged:
         if merged.conflicts:
             return _Outcome(ok=False, error=merge.back_to_queue(ctx, rt, merged.message))
         return _Outcome(ok=False, error=merged.message)
     worktrees.remove_worktree(root, state, issue_id)
+    return None
+
+
+def _branch_gate_before(ctx: PhaseTask) -> PhaseConfig | None:
+    """The gate on the branch among the phases this one comes after, if there is one."""
+    phases = ctx.pipeline.phases
+    todo, seen = list(ctx.phase.after), set()
+    while todo:
+        name = todo.pop()
+        if name in seen or name not in phases:
+            continue
+        seen.add(name)
+        if phases[name].on_branch:
+            return phases[name]
+        todo += phases[name].after
     return None
 
 

@@ -326,3 +326,45 @@ def test_a_kill_during_the_fix_is_redone_from_scratch(tmp_path: Path) -> None:
     assert [s for s in subjects if s.startswith("PROJ-1 ")] == [
         "PROJ-1 gate: Add numbers", "PROJ-1 test: Add numbers", "PROJ-1 code: Add numbers"
     ]  # fmt: skip
+
+
+EXCLUSIVE = """\
+key_prefix: PROJ
+agents:
+  bot: {preset: command, command: [python, tools/one.py]}
+checks:
+  exclusive:
+    command: [python, -c, "import os, sys; sys.exit(os.path.exists('src/a.py') and os.path.exists('src/b.py'))"]
+    reads: ["src/**"]
+phases:
+  code: {agent: bot, prompt: code.md.j2, reads: ["src/**"], writes: ["src/**"]}
+  gate: {after: [code], checks: all, where: branch}
+  exit: {after: [gate], builtin: exit}
+"""  # noqa: E501
+ONE = """\
+import os, pathlib, time
+os.makedirs("src", exist_ok=True)
+name = {"PROJ-1": "a", "PROJ-2": "b"}[os.environ["MARATHON_ISSUE"]]
+pathlib.Path(f"src/{name}.py").write_text("x = 1\\n")
+time.sleep(0.5)
+"""
+
+
+def test_what_merges_is_what_the_gate_checked(tmp_path: Path) -> None:
+    """Two issues whose work passes the check alone but not together: both gates pass on the
+    old target; the second EXIT finds the target moved, runs the gate again there, and does
+    not merge."""
+    ws = scaffold(tmp_path / "ws", pipeline_text=EXCLUSIVE)
+    (ws / "tools").mkdir()
+    (ws / "tools" / "one.py").write_text(ONE)
+    git(ws, "add", "-A")
+    git(ws, "commit", "-qm", "agent")
+    add(ws, "A")
+    add(ws, "B")
+    result = run_doit(ws, "-n", "4", "marathon")
+    assert result.returncode == 1, result.stdout + result.stderr
+    on_main = main_files(ws)
+    assert ("src/a.py" in on_main) != ("src/b.py" in on_main)  # exactly one of them merged
+    second = next(r for r in runs(ws) if r.phase == "exit" and r.status == "failed")
+    assert "moved since the gate; checks fail on the branch: exclusive" in second.error
+    assert sorted(state for state, _, _ in issues(ws).values()) == ["completed", "started"]
