@@ -8,6 +8,7 @@ line and exit code 2, before doit runs or writes anything.
 
 from __future__ import annotations
 
+import os
 import signal
 import sys
 import threading
@@ -140,7 +141,14 @@ def _command_task(
 ) -> Callable[[], TaskDict]:
     def run(**kwargs: Any) -> bool | TaskError:
         try:
-            code = action(**kwargs)
+            try:
+                code = action(**kwargs)
+            finally:
+                console_output.stdout().flush()
+        except BrokenPipeError:
+            # The reader went away (`doit status | head`): nothing is wrong, say nothing more.
+            os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
+            return True
         except MarathonError as exc:
             print(f"error: {exc.one_line()}", file=console_output.stderr())
             return CommandFailed(exc.one_line(), exc.exit_code)
@@ -148,8 +156,6 @@ def _command_task(
             line = internal_error(f"doit {action.__name__}", exc)
             print(f"error: {line}", file=console_output.stderr())
             return CommandFailed(line, EXIT_INTERNAL)
-        finally:
-            console_output.stdout().flush()
         if code is None or code is True or (code == 0 and code is not False):
             return True
         # A command's own "no" (hooks status: not installed ...): its code, as documented.
