@@ -223,6 +223,7 @@ def merge_back(
     *,
     target_in_root: bool,
     rebase: bool = True,
+    serialized: bool = False,
 ) -> MergeResult:
     """Bring `marathon/<ID>` into `target`: rebase (or merge) in the worktree, then fast-forward.
 
@@ -230,57 +231,95 @@ def merge_back(
     when the target has moved since, nothing is merged and the result says `moved`, for the
     caller to check the branch again on the new target first.
 
+    The rebase holds only the issue's lock and the target moves by compare-and-swap under the
+    merge lock; after FAST_TRIES lost swaps (many merges at once) the whole attempt holds the
+    merge lock, so it cannot lose again: progress is certain. `serialized`: the caller holds
+    the merge lock already (`merge_lock`).
+
     When `target` is checked out in the main worktree (`target_in_root`) it is fast-forwarded
     there, which refuses (and reports) rather than overwrite local changes. Safe to call again
     after a kill at any point: it carries on from where the last call got to.
     """
-    path = worktree_path(state_dir, issue_id)
-    branch = branch_name(issue_id)
-    for _ in range(MERGE_ATTEMPTS):
-        # The rebase, the slow part, holds only the issue's own lock.
-        with repo_lock(state_dir, issue_lock(issue_id)):
-            head = branch_head(root, branch)
-            if not head or _contains(root, target, head):
-                return MergeResult(True)  # merged already (a run killed after the fast-forward)
-            base = branch_head(root, target)
-            if not rebase:
-                if not _contains(root, branch, base):
-                    return MergeResult(False, moved=True, message=f"{target} moved since")
-                merged = head
-            else:
-                updated = _update_branch(root, state_dir, issue_id, target, strategy, onto=base)
-                if not updated.merged:
-                    return updated
-                merged = git(path, "rev-parse", "HEAD").stdout.strip()
-        # Then a compare-and-swap of the target, under the repository's lock: when another
-        # merge moved it meanwhile, the branch goes onto the new target and tries again.
-        with repo_lock(state_dir):
-            if branch_head(root, target) != base:
-                if not rebase:
-                    return MergeResult(False, moved=True, message=f"{target} moved since")
-                continue
-            refs.engine_moved(root, f"refs/heads/{target}", merged)
-            if target_in_root:
-                _undo_partial_checkout(root, merged)
-                ff = git(root, "merge", "--ff-only", "-q", merged, check=False)
-                if ff.returncode != 0:
-                    reason = (ff.stderr or ff.stdout).strip().splitlines()
-                    return MergeResult(
-                        False,
-                        message=f"cannot fast-forward {target} in {root}: "
-                        f"{reason[-1] if reason else 'refused'}",
-                    )
-            elif git(root, "update-ref", f"refs/heads/{target}", merged, base,
-                     check=False).returncode:  # fmt: skip
-                continue
-            return MergeResult(True)
+    for attempt in range(MERGE_ATTEMPTS):
+        if serialized or attempt < FAST_TRIES:
+            result = _merge_attempt(
+                root, state_dir, issue_id, target, strategy, target_in_root, rebase, serialized
+            )
+        else:
+            with merge_lock(state_dir):
+                result = _merge_attempt(
+                    root, state_dir, issue_id, target, strategy, target_in_root, rebase, True
+                )
+        if result is not None:
+            return result
     return MergeResult(
         False,
-        message=f"{target} kept moving while {branch} was rebased onto it "
+        message=f"{target} kept moving while {branch_name(issue_id)} was rebased onto it "
         f"({MERGE_ATTEMPTS} tries); run again",
     )
 
 
+def merge_lock(state_dir: Path) -> contextlib.AbstractContextManager[None]:
+    """Who may move the target: taken before the issue's lock and the repository's."""
+    return repo_lock(state_dir, "merge")
+
+
+def _merge_attempt(
+    root: Path,
+    state_dir: Path,
+    issue_id: str,
+    target: str,
+    strategy: str,
+    target_in_root: bool,
+    rebase: bool,
+    serialized: bool,
+) -> MergeResult | None:
+    """One try; None when the swap lost (the target moved meanwhile) and a rebase may win."""
+    path = worktree_path(state_dir, issue_id)
+    branch = branch_name(issue_id)
+    # The rebase, the slow part, holds only the issue's own lock.
+    with repo_lock(state_dir, issue_lock(issue_id)):
+        head = branch_head(root, branch)
+        if not head or _contains(root, target, head):
+            return MergeResult(True)  # merged already (a run killed after the fast-forward)
+        base = branch_head(root, target)
+        if not rebase:
+            if not _contains(root, branch, base):
+                return MergeResult(False, moved=True, message=f"{target} moved since")
+            merged = head
+        else:
+            updated = _update_branch(root, state_dir, issue_id, target, strategy, onto=base)
+            if not updated.merged:
+                return updated
+            merged = git(path, "rev-parse", "HEAD").stdout.strip()
+    # Then a compare-and-swap of the target: when another merge moved it meanwhile, the
+    # branch goes onto the new target and tries again.
+    with contextlib.ExitStack() as locks:
+        if not serialized:
+            locks.enter_context(merge_lock(state_dir))
+        locks.enter_context(repo_lock(state_dir))
+        if branch_head(root, target) != base:
+            if not rebase:
+                return MergeResult(False, moved=True, message=f"{target} moved since")
+            return None
+        refs.engine_moved(root, f"refs/heads/{target}", merged)
+        if target_in_root:
+            _undo_partial_checkout(root, merged)
+            ff = git(root, "merge", "--ff-only", "-q", merged, check=False)
+            if ff.returncode != 0:
+                reason = (ff.stderr or ff.stdout).strip().splitlines()
+                return MergeResult(
+                    False,
+                    message=f"cannot fast-forward {target} in {root}: "
+                    f"{reason[-1] if reason else 'refused'}",
+                )
+        elif git(root, "update-ref", f"refs/heads/{target}", merged, base,
+                 check=False).returncode:  # fmt: skip
+            return None
+        return MergeResult(True)
+
+
+FAST_TRIES = 3  # lost swaps before an attempt holds the merge lock throughout
 MERGE_ATTEMPTS = 20
 
 

@@ -630,22 +630,35 @@ def _merge(ctx: PhaseTask, rt: Runtime, run_id: int, log: Path) -> _Outcome | No
         )
     merge.begin(ctx, rt)
     checked_by = _branch_gate_before(ctx)
-    for _ in range(worktrees.MERGE_ATTEMPTS):
-        merged = worktrees.merge_back(
-            root, state, issue_id, target, ctx.pipeline.git.merge,
-            target_in_root=rt.target_in_root(), rebase=checked_by is None,
-        )  # fmt: skip
-        if not merged.moved or checked_by is None:
-            break
-        process.append_log(log, f"=== {target} moved since {checked_by.name}: it runs again")
-        gated = gate.branch_gate(
-            PhaseTask(ctx.pipeline, ctx.issue, checked_by), rt, log,
-            fix=lambda fixing, failures: _execute(
-                fixing, rt, run_id, log, extra={"failures": failures}
-            ),
-        )  # fmt: skip
-        if not gated.ok:
-            return _Outcome(ok=False, error=f"{target} moved since the gate; {gated.error}")
+    for attempt in range(worktrees.MERGE_ATTEMPTS):
+        # After a few rounds lost to other merges, this one holds the merge lock throughout:
+        # nobody else moves the target while its gate runs again, so it cannot lose again.
+        with contextlib.ExitStack() as held:
+            serialized = checked_by is not None and attempt >= worktrees.FAST_TRIES
+            if serialized:
+                held.enter_context(worktrees.merge_lock(state))
+            merged = worktrees.merge_back(
+                root, state, issue_id, target, ctx.pipeline.git.merge,
+                target_in_root=rt.target_in_root(), rebase=checked_by is None,
+                serialized=serialized,
+            )  # fmt: skip
+            if not merged.moved or checked_by is None:
+                break
+            process.append_log(log, f"=== {target} moved since {checked_by.name}: it runs again")
+            gated = gate.branch_gate(
+                PhaseTask(ctx.pipeline, ctx.issue, checked_by), rt, log,
+                fix=lambda fixing, failures: _execute(
+                    fixing, rt, run_id, log, extra={"failures": failures}
+                ),
+            )  # fmt: skip
+            if not gated.ok:
+                return _Outcome(ok=False, error=f"{target} moved since the gate; {gated.error}")
+            if serialized:  # checked on a target nobody can move now: merge it
+                merged = worktrees.merge_back(
+                    root, state, issue_id, target, ctx.pipeline.git.merge,
+                    target_in_root=rt.target_in_root(), rebase=False, serialized=True,
+                )  # fmt: skip
+                break
     if not merged.merged:
         if merged.conflicts:
             return _Outcome(ok=False, error=merge.back_to_queue(ctx, rt, merged.message))
