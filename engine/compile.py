@@ -11,7 +11,9 @@ Task names:
 
 Each phase task carries `meta["rank"]`: when several tasks are ready, the one with the lowest
 rank starts first (engine/doit_run.py): bug issues, then priority, then the task heading the
-most remaining work (the critical path first).
+most remaining work (the critical path first); a task of an issue that has not started waits
+behind the started issues' tasks unless its chain is urgent (engine/schedule.py: ReadyTasks,
+which reads `meta["seconds"]` and `meta["chain"]` too).
 """
 
 from __future__ import annotations
@@ -272,6 +274,9 @@ def _rank(
         bug, priority, number = _issue_key(by_id[meta["issue"]])
         work = -round(remaining[name], 3)
         meta["rank"] = (bug, priority, work, number, order.index(meta["phase"]))
+        # What the ready set needs besides the rank (engine/schedule.py: ReadyTasks).
+        meta["seconds"] = seconds(name)
+        meta["chain"] = -work
 
 
 def _issue_key(issue: Issue) -> tuple[int, int, int]:

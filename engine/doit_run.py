@@ -26,8 +26,6 @@ from __future__ import annotations
 
 import collections
 import contextlib
-import heapq
-import itertools
 import re
 import signal
 import sys
@@ -37,12 +35,13 @@ from typing import IO, Any
 from doit.action import PythonAction
 from doit.cmd_run import Run
 from doit.cmdparse import CmdParseError
-from doit.control import TaskControl
+from doit.control import ExecNode, TaskControl
 from doit.exceptions import InvalidCommand, InvalidDodoFile, InvalidTask
 from doit.runner import MRunner, MThreadRunner, Runner
 from doit.task import Stream
 
 from engine.errors import EXIT_BAD_INPUT, EXIT_INTERNAL, did_you_mean, internal_error
+from engine.schedule import ReadyTasks
 
 _UNRANKED: tuple[()] = ()
 UNRANKED_WARNING = (
@@ -52,23 +51,68 @@ UNRANKED_WARNING = (
 
 
 class ReadyQueue:
-    """The part of `collections.deque` doit's dispatcher uses (append, popleft, truth), ordered
-    by task rank; equal ranks leave in the order they came."""
+    """The part of `collections.deque` doit's dispatcher uses (append, popleft, truth), in the
+    order of `engine.schedule.ReadyTasks`: by rank, an issue that has not started behind the
+    issues that have unless its chain is urgent; equal ranks leave in the order they came.
 
-    def __init__(self) -> None:
-        self._heap: list[tuple[tuple[Any, ...], int, Any]] = []
-        self._arrival = itertools.count()
+    doit's queue holds nodes to expand as well as nodes to run, so a node leaving it has not
+    necessarily started; `dispatched` is told when doit hands a task to a worker."""
+
+    def __init__(self, workers: int = 1, work: float = 0.0, longest: float = 0.0) -> None:
+        self._ready: ReadyTasks[Any] = ReadyTasks(workers, work, longest)
 
     def append(self, node: Any) -> None:
         meta = node.task.meta or {}
         rank = tuple(meta.get("rank", _UNRANKED))
-        heapq.heappush(self._heap, (rank, next(self._arrival), node))
+        self._ready.push(node, rank, meta.get("issue", ""), meta.get("chain", 0.0))
 
     def popleft(self) -> Any:
-        return heapq.heappop(self._heap)[-1]
+        return self._ready.pop()
+
+    def dispatched(self, node: Any) -> None:
+        meta = node.task.meta or {}
+        if meta.get("kind") == "phase":
+            self._ready.started(meta.get("issue", ""), meta.get("seconds", 0.0))
 
     def __len__(self) -> int:
-        return len(self._heap)
+        return len(self._ready)
+
+
+def ranked_queue(dispatcher: Any, workers: int) -> ReadyQueue:
+    """A queue for `dispatcher`'s run: the work is the seconds of every phase task the selected
+    tasks lead to (counted before anything runs), and doit's generator is wrapped so the queue
+    learns which task starts when."""
+    tasks = dispatcher.tasks
+    todo = list(dispatcher.selected_tasks)
+    seen = set(todo)
+    work, longest = 0.0, 0.0
+    while todo:
+        task = tasks.get(todo.pop())
+        if task is None:
+            continue
+        seconds = float((task.meta or {}).get("seconds", 0.0))
+        work += seconds
+        longest = max(longest, seconds)
+        for dep in (*task.task_dep, *task.setup_tasks):
+            if dep not in seen:
+                seen.add(dep)
+                todo.append(dep)
+    queue = ReadyQueue(workers, work, longest)
+    dispatcher.generator = _watch(dispatcher.generator, queue.dispatched)
+    return queue
+
+
+def _watch(generator: Any, dispatched: Any) -> Any:
+    """doit's dispatcher generator, telling `dispatched` each node it hands to the runner."""
+    sent = None
+    while True:
+        try:
+            value = generator.send(sent)
+        except StopIteration:
+            return
+        if isinstance(value, ExecNode):
+            dispatched(value)
+        sent = yield value
 
 
 class RankedRun(Run):  # type: ignore[misc]
@@ -152,7 +196,8 @@ class RankedRun(Run):  # type: ignore[misc]
             runner = _runner_class(num_process, par_type)(*args)
             dispatcher = self.control.task_dispatcher()
             if isinstance(getattr(dispatcher, "ready", None), collections.deque):
-                dispatcher.ready = ReadyQueue()  # before the dispatcher has queued anything
+                # before the dispatcher has queued anything
+                dispatcher.ready = ranked_queue(dispatcher, max(1, num_process))
             else:
                 # A doit whose dispatcher no longer keeps this queue: run in doit's order.
                 print(f"warning: {UNRANKED_WARNING}", file=sys.stderr)
