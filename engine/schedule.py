@@ -142,9 +142,14 @@ def remaining_jobs(
 
 
 def makespan(jobs: Mapping[str, Job], workers: int) -> float:
-    """Seconds until every job is done on `workers` workers, each free worker taking the next
-    ready job by `ReadyTasks`' rule (equal ranks in the order they became ready, by name among
-    those ready at once, so the answer is the same every time)."""
+    """Seconds until every job is done on `workers` workers (see `simulate`)."""
+    return max((end for _, end in simulate(jobs, workers).values()), default=0.0)
+
+
+def simulate(jobs: Mapping[str, Job], workers: int) -> dict[str, tuple[float, float]]:
+    """(start, end) of each job on `workers` workers, each free worker taking the next ready
+    job by `ReadyTasks`' rule (equal ranks in the order they became ready, by name among those
+    ready at once, so the answer is the same every time)."""
     if workers < 1:
         raise MarathonError(f"workers: {workers}; at least 1")
     children: dict[str, list[str]] = {name: [] for name in jobs}
@@ -155,9 +160,8 @@ def makespan(jobs: Mapping[str, Job], workers: int) -> float:
         for dep in blockers:
             children[dep].append(name)
     work = sum(job.seconds for job in jobs.values())
-    ready: ReadyTasks[str] = ReadyTasks(
-        workers, work, max((job.seconds for job in jobs.values()), default=0.0)
-    )
+    longest = max((job.seconds for job in jobs.values()), default=0.0)
+    ready: ReadyTasks[str] = ReadyTasks(workers, work, longest)
 
     def push(name: str) -> None:
         job = jobs[name]
@@ -166,18 +170,20 @@ def makespan(jobs: Mapping[str, Job], workers: int) -> float:
     for name in sorted(name for name in jobs if waiting[name] == 0):
         push(name)
     running: list[tuple[float, str]] = []
-    now, finished = 0.0, 0
+    times: dict[str, tuple[float, float]] = {}
+    now = 0.0
     while ready or running:
         while ready and len(running) < workers:
             name = ready.pop()
-            ready.started(jobs[name].issue, jobs[name].seconds)
-            heapq.heappush(running, (now + jobs[name].seconds, name))
+            job = jobs[name]
+            ready.started(job.issue, job.seconds)
+            times[name] = (now, now + job.seconds)
+            heapq.heappush(running, (now + job.seconds, name))
         now, name = heapq.heappop(running)
-        finished += 1
         for kid in sorted(children[name]):
             waiting[kid] -= 1
             if waiting[kid] == 0:
                 push(kid)
-    if finished != len(jobs):
+    if len(times) != len(jobs):
         raise MarathonError("the jobs wait for each other in a cycle")
-    return now
+    return times
