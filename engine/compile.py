@@ -135,11 +135,12 @@ def compile_tasks(
     selected = compiled_issues(issues)
     by_id = {issue.id: issue for issue in selected}
     finals = final_phases(pipeline)
+    # What is the same for every issue, worked out once: a compile runs per doit command, over
+    # thousands of issues (issue 18).
+    shapes = [_phase_shape(pipeline, name, concurrent[name]) for name in order]
     phase_tasks: list[TaskDict] = []
     for issue in selected:
-        phase_tasks += _issue_tasks(
-            pipeline, issue, order, concurrent, by_id, finals, runners, settled
-        )
+        phase_tasks += _issue_tasks(pipeline, issue, shapes, by_id, finals, runners, settled)
     _rank(phase_tasks, by_id, order, settled, durations or {})
     tasks += phase_tasks
     tasks.append(_marathon_task(selected))
@@ -187,11 +188,26 @@ def _check_tasks(pipeline: Pipeline, runners: Runners) -> list[TaskDict]:
     return tasks
 
 
+@dataclass(frozen=True)
+class _PhaseShape:
+    """One phase's part of every issue's task: the same text and globs with `{id}` left in."""
+
+    phase: PhaseConfig
+    after: tuple[str, ...]
+    concurrent_writes: tuple[str, ...]  # globs of the phases that may run beside it
+    summary: str
+
+
+def _phase_shape(pipeline: Pipeline, name: str, concurrent: set[str]) -> _PhaseShape:
+    phase = pipeline.phases[name]
+    writes = tuple(glob for other in sorted(concurrent) for glob in pipeline.phases[other].writes)
+    return _PhaseShape(phase, tuple(phase.after), writes, _phase_summary(phase))
+
+
 def _issue_tasks(
     pipeline: Pipeline,
     issue: Issue,
-    order: list[str],
-    concurrent: Mapping[str, set[str]],
+    shapes: Sequence[_PhaseShape],
     by_id: Mapping[str, Issue],
     finals: list[str],
     runners: Runners,
@@ -201,39 +217,40 @@ def _issue_tasks(
     blockers = [dep for dep in issue.dependencies if dep in by_id and by_id[dep].is_open]
     after_issues = [phase_task_name(dep, final) for dep in blockers for final in finals]
     waits = f" (after {', '.join(blockers)})" if blockers else ""
+    basename = f"issue:{issue.id}"
+    # The issue's log folder once; each phase's log is a name in it (model.log_path's layout).
+    logs = str(pipeline.log_path(issue.id, "phase").parent)
     tasks: list[TaskDict] = [
         {
-            "basename": f"issue:{issue.id}",
+            "basename": basename,
             "name": None,
             "doc": f"{issue.title}{waits}",
             "clean": [(runners.clean_issue, [pipeline, issue.id])],
             "meta": {"kind": "group", "issue": issue.id, "phase": "", "log": ""},
         }
     ]
-    for name in order:
-        phase = pipeline.phases[name]
+    for shape in shapes:
+        name = shape.phase.name
         concurrent_writes = tuple(
-            glob.replace("{id}", issue.id)
-            for other in sorted(concurrent[name])
-            for glob in pipeline.phases[other].writes
+            glob.replace("{id}", issue.id) for glob in shape.concurrent_writes
         )
-        ctx = PhaseTask(pipeline, issue, phase, concurrent_writes)
-        task_dep = [phase_task_name(issue.id, dep) for dep in phase.after]
-        if not phase.after:
-            task_dep += after_issues
+        ctx = PhaseTask(pipeline, issue, shape.phase, concurrent_writes)
+        task_dep = [f"{basename}:{dep}" for dep in shape.after] if shape.after else [*after_issues]
         task: TaskDict = {
-            "basename": f"issue:{issue.id}",
+            "basename": basename,
             "name": name,
-            "doc": f"{issue.id} {name}: {_phase_summary(phase)}",
+            "doc": f"{issue.id} {name}: {shape.summary}",
             "actions": [(runners.run_phase, [ctx])],
-            "uptodate": [True if ctx.name in settled else (runners.phase_up_to_date, [ctx])],
+            "uptodate": [
+                True if f"{basename}:{name}" in settled else (runners.phase_up_to_date, [ctx])
+            ],
             "task_dep": task_dep,
             "verbosity": 0,
             "meta": {
                 "kind": "phase",
                 "issue": issue.id,
                 "phase": name,
-                "log": str(pipeline.log_path(issue.id, name)),
+                "log": f"{logs}/{name}.log",
             },
         }
         tasks.append(task)

@@ -26,9 +26,11 @@ from __future__ import annotations
 
 import collections
 import contextlib
+import gc
 import re
 import signal
 import sys
+from collections.abc import Iterator
 from pathlib import Path
 from typing import IO, Any
 
@@ -122,7 +124,8 @@ class RankedRun(Run):  # type: ignore[misc]
     def parse_execute(self, in_args: list[str]) -> int:
         args = verbatim_args(in_args, sys.argv)
         try:
-            return super().parse_execute(args)  # type: ignore[no-any-return]
+            with load_without_gc():
+                return super().parse_execute(args)  # type: ignore[no-any-return]
         except CmdParseError as exc:
             return _bad_input(_option_error(str(exc), "doit", self.get_options()))
         except (InvalidCommand, InvalidDodoFile, InvalidTask) as exc:
@@ -159,6 +162,7 @@ class RankedRun(Run):  # type: ignore[misc]
     ) -> int:
         if single or pdb:
             # Debugging modes: doit's own code path, in doit's order.
+            collect_from_here()
             return super()._execute(  # type: ignore[no-any-return]
                 outfile,
                 verbosity=verbosity,
@@ -194,6 +198,7 @@ class RankedRun(Run):  # type: ignore[misc]
             if num_process:
                 args.append(num_process)
             runner = _runner_class(num_process, par_type)(*args)
+            collect_from_here()
             dispatcher = self.control.task_dispatcher()
             if isinstance(getattr(dispatcher, "ready", None), collections.deque):
                 # before the dispatcher has queued anything
@@ -222,6 +227,29 @@ class RankedRun(Run):  # type: ignore[misc]
         if current is None:
             return "run", []
         return current.name, list(current.params)
+
+
+@contextlib.contextmanager
+def load_without_gc() -> Iterator[None]:
+    """Python's cyclic garbage collector off while doit loads (the dodo, thousands of task
+    dicts, Task objects and graph nodes), back on when the run starts (`collect_from_here`) or
+    ends. Loading makes objects that live all run and almost no garbage, and each full
+    collection walks every one of them: with it on, a no-op at 3000 issues spent about 40% of
+    its time there (issue 18)."""
+    was_enabled = gc.isenabled()
+    gc.disable()
+    try:
+        yield
+    finally:
+        if was_enabled:
+            gc.enable()
+
+
+def collect_from_here() -> None:
+    """The loaded objects stay for the run: frozen, later collections skip them (a marathon
+    runs for hours and its garbage, cycles included, is collected as usual)."""
+    gc.freeze()
+    gc.enable()
 
 
 def _close_open_runs() -> None:
