@@ -24,6 +24,7 @@ benchmarks can print what a schedule without any engine overhead would take.
 
 from __future__ import annotations
 
+import collections
 import heapq
 import itertools
 from collections.abc import Callable, Collection, Mapping, Sequence
@@ -68,6 +69,7 @@ class ReadyTasks(Generic[T]):
         self._workers = max(1, workers)
         self._work = work
         self._longest = longest
+        self._unranked: collections.deque[T] = collections.deque()  # before any ranked
         self._heap: list[tuple[tuple[Any, ...], int, int, _Entry[T]]] = []
         self._deferred: list[tuple[float, int, _Entry[T]]] = []  # longest chain first
         self._by_issue: dict[str, list[_Entry[T]]] = {}
@@ -79,15 +81,21 @@ class ReadyTasks(Generic[T]):
         return self._size
 
     def push(self, item: T, rank: tuple[Any, ...] = (), issue: str = "", chain: float = 0.0):
+        self._size += 1
+        if not rank:
+            self._unranked.append(item)
+            return
         entry = _Entry(item, rank, issue, chain, next(self._arrival))
         if rank and issue and issue not in self._started and not self._urgent(chain):
             entry.deferred = True
             self._by_issue.setdefault(issue, []).append(entry)
             heapq.heappush(self._deferred, (-chain, entry.arrival, entry))
         self._push(entry)
-        self._size += 1
 
     def pop(self) -> T:
+        if self._unranked:
+            self._size -= 1
+            return self._unranked.popleft()
         while self._deferred and self._urgent(-self._deferred[0][0]):
             self._undefer(heapq.heappop(self._deferred)[-1])
         while self._heap:
@@ -119,7 +127,7 @@ class ReadyTasks(Generic[T]):
 
     def _push(self, entry: _Entry[T]) -> None:
         rank = entry.rank
-        key = (*rank[:2], int(entry.deferred), *rank[2:]) if rank else ()
+        key = (*rank[:2], int(entry.deferred), *rank[2:])
         heapq.heappush(self._heap, (key, entry.arrival, entry.version, entry))
 
 
