@@ -284,12 +284,22 @@ def _rank(
     def seconds(name: str) -> float:
         return 0.0 if name in settled else typical(phases[name]["meta"]["phase"])
 
-    edges = [(dep, name) for name, task in phases.items() for dep in task["task_dep"]]
-    remaining = heaviest_chains(list(phases), edges, seconds)
+    # Only tasks with work behind them: the ones still to do and those they wait for. A
+    # settled task heads nothing else (what waits for it is settled too, unless listed here),
+    # and a no-op rerun is nothing but settled tasks.
+    todo = [name for name in phases if name not in settled]
+    weighed: set[str] = set()
+    while todo:
+        name = todo.pop()
+        if name not in weighed:
+            weighed.add(name)
+            todo += phases[name]["task_dep"]
+    edges = [(dep, name) for name in weighed for dep in phases[name]["task_dep"]]
+    remaining = heaviest_chains([name for name in phases if name in weighed], edges, seconds)
     for name, task in phases.items():
         meta = task["meta"]
         bug, priority, number = _issue_key(by_id[meta["issue"]])
-        work = -round(remaining[name], 3)
+        work = -round(remaining.get(name, 0.0), 3)
         meta["rank"] = (bug, priority, work, number, order.index(meta["phase"]))
         # What the ready set needs besides the rank (engine/schedule.py: ReadyTasks).
         meta["seconds"] = seconds(name)

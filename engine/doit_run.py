@@ -30,7 +30,7 @@ import gc
 import re
 import signal
 import sys
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import IO, Any
 
@@ -58,48 +58,84 @@ class ReadyQueue:
     issues that have unless its chain is urgent; equal ranks leave in the order they came.
 
     doit's queue holds nodes to expand as well as nodes to run, so a node leaving it has not
-    necessarily started; `dispatched` is told when doit hands a task to a worker."""
+    necessarily started; `dispatched` is told when doit hands a task to a worker. `work` says
+    (seconds of all the work to do, the longest task), asked at the first ranked task: a
+    no-op rerun never asks."""
 
-    def __init__(self, workers: int = 1, work: float = 0.0, longest: float = 0.0) -> None:
-        self._ready: ReadyTasks[Any] = ReadyTasks(workers, work, longest)
+    def __init__(
+        self, workers: int = 1, work: Callable[[], tuple[float, float]] = lambda: (0.0, 0.0)
+    ) -> None:
+        self._workers = workers
+        self._work = work
+        self._first: collections.deque[Any] = collections.deque()  # unranked, before the rest
+        self._ranked: ReadyTasks[Any] | None = None
+        self._started: dict[str, None] = {}  # issues started before anything was ranked
+        self._started_seconds = 0.0
 
     def append(self, node: Any) -> None:
         meta = node.task.meta or {}
-        rank = tuple(meta.get("rank", _UNRANKED))
-        self._ready.push(node, rank, meta.get("issue", ""), meta.get("chain", 0.0))
+        chain = meta.get("chain")
+        rank = meta.get("rank")
+        if not rank or chain == 0:
+            # Groups, checks, other projects' tasks, and tasks with no work behind them (the
+            # settled tasks of finished issues: when they start does not matter).
+            self._first.append(node)
+            return
+        self._ranked_tasks().push(node, tuple(rank), meta.get("issue", ""), chain or 0.0)
 
     def popleft(self) -> Any:
-        return self._ready.pop()
+        if self._first:
+            return self._first.popleft()
+        if self._ranked is None:
+            raise IndexError("no ready task")
+        return self._ranked.pop()
 
     def dispatched(self, node: Any) -> None:
         meta = node.task.meta or {}
-        if meta.get("kind") == "phase":
-            self._ready.started(meta.get("issue", ""), meta.get("seconds", 0.0))
+        if meta.get("kind") != "phase":
+            return
+        issue, seconds = meta.get("issue", ""), meta.get("seconds", 0.0)
+        if self._ranked is not None:
+            self._ranked.started(issue, seconds)
+        else:
+            self._started[issue] = None
+            self._started_seconds += seconds
 
     def __len__(self) -> int:
-        return len(self._ready)
+        return len(self._first) + (len(self._ranked) if self._ranked is not None else 0)
+
+    def _ranked_tasks(self) -> ReadyTasks[Any]:
+        if self._ranked is None:
+            work, longest = self._work()
+            self._ranked = ReadyTasks(self._workers, work - self._started_seconds, longest)
+            for issue in self._started:
+                self._ranked.started(issue, 0.0)
+        return self._ranked
 
 
 def ranked_queue(dispatcher: Any, workers: int) -> ReadyQueue:
-    """A queue for `dispatcher`'s run: the work is the seconds of every phase task the selected
-    tasks lead to (counted before anything runs), and doit's generator is wrapped so the queue
-    learns which task starts when."""
-    tasks = dispatcher.tasks
-    todo = list(dispatcher.selected_tasks)
-    seen = set(todo)
-    work, longest = 0.0, 0.0
-    while todo:
-        task = tasks.get(todo.pop())
-        if task is None:
-            continue
-        seconds = float((task.meta or {}).get("seconds", 0.0))
-        work += seconds
-        longest = max(longest, seconds)
-        for dep in (*task.task_dep, *task.setup_tasks):
-            if dep not in seen:
-                seen.add(dep)
-                todo.append(dep)
-    queue = ReadyQueue(workers, work, longest)
+    """A queue for `dispatcher`'s run, and doit's generator wrapped so the queue learns which
+    task starts when. The work is the seconds of every phase task the selected tasks lead to."""
+
+    def work() -> tuple[float, float]:
+        tasks = dispatcher.tasks
+        todo = list(dispatcher.selected_tasks)
+        seen = set(todo)
+        total, longest = 0.0, 0.0
+        while todo:
+            task = tasks.get(todo.pop())
+            if task is None:
+                continue
+            seconds = float((task.meta or {}).get("seconds", 0.0))
+            total += seconds
+            longest = max(longest, seconds)
+            for dep in (*task.task_dep, *task.setup_tasks):
+                if dep not in seen:
+                    seen.add(dep)
+                    todo.append(dep)
+        return total, longest
+
+    queue = ReadyQueue(workers, work)
     dispatcher.generator = _watch(dispatcher.generator, queue.dispatched)
     return queue
 

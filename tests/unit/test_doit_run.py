@@ -223,12 +223,10 @@ def test_ranked_queue_counts_the_work_of_the_selected_tasks() -> None:
     def queue_for(selected: list[str]) -> Any:
         control = TaskControl([dict_to_task(dict(t)) for t in issue_tasks([])])
         control.process(selected)
-        return ranked_queue(control.task_dispatcher(), 2)._ready
+        return ranked_queue(control.task_dispatcher(), 2)._work()
 
-    assert queue_for(["b2"])._work == 3.0  # b2 and the two phases it waits for
-    everything = queue_for(["b2", "all"])
-    assert everything._work == 18.0 and everything._longest == 1.0
-    assert everything._workers == 2
+    assert queue_for(["b2"]) == (3.0, 1.0)  # b2 and the two phases it waits for
+    assert queue_for(["b2", "all"]) == (18.0, 1.0)
 
 
 # -- the command line reaches our tasks verbatim ---------------------------------------------
