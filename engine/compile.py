@@ -296,11 +296,13 @@ def _rank(
             todo += phases[name]["task_dep"]
     edges = [(dep, name) for name in weighed for dep in phases[name]["task_dep"]]
     remaining = heaviest_chains([name for name in phases if name in weighed], edges, seconds)
+    keys = {issue_id: _issue_key(issue) for issue_id, issue in by_id.items()}
+    position = {phase: index for index, phase in enumerate(order)}
     for name, task in phases.items():
         meta = task["meta"]
-        bug, priority, number = _issue_key(by_id[meta["issue"]])
+        bug, priority, number = keys[meta["issue"]]
         work = -round(remaining.get(name, 0.0), 3)
-        meta["rank"] = (bug, priority, work, number, order.index(meta["phase"]))
+        meta["rank"] = (bug, priority, work, number, position[meta["phase"]])
         # What the ready set needs besides the rank (engine/schedule.py: ReadyTasks).
         meta["seconds"] = seconds(name)
         meta["chain"] = -work
