@@ -4,8 +4,11 @@ doit keeps the tasks that are ready to start in a first-in first-out queue, so o
 is under way the next free worker takes whichever task became ready first, wherever it sits in
 the graph. Each phase task the compiler makes carries `meta["rank"]` (engine/compile.py: bug
 issues, then priority, then the most remaining work behind the task); this command swaps that
-queue for one ordered by rank. Tasks without a rank (groups, commands, checks, any other
-project's tasks) come first and in doit's own order, so for them nothing changes.
+queue for one ordered by rank, with the tasks of issues that have started ahead of issues that
+have not unless that could lengthen the run (engine/schedule.py: ReadyTasks). Tasks without a
+rank (groups, commands, checks, any other project's tasks) come first and in doit's own order,
+so for them nothing changes. It also keeps Python's cyclic garbage collector off while doit
+loads (`load_without_gc`).
 
 A workspace selects it in doit.cfg (written by `python -m engine setup`) or in pyproject.toml:
 
@@ -45,7 +48,6 @@ from doit.task import Stream
 from engine.errors import EXIT_BAD_INPUT, EXIT_INTERNAL, did_you_mean, internal_error
 from engine.schedule import ReadyTasks
 
-_UNRANKED: tuple[()] = ()
 UNRANKED_WARNING = (
     "this doit's task dispatcher has no ready queue to rank; tasks start in doit's own order "
     "(marathon-engine supports doit 0.36 and 0.37)"
