@@ -118,32 +118,16 @@ def phase_up_to_date(ctx: PhaseTask) -> bool:
 def settled_tasks(pipeline: Pipeline, issues: Sequence[Issue]) -> frozenset[str]:
     """Phase tasks of completed issues that `changed_inputs` would find unchanged, known at
     load time from one read of the stamps (doit then skips them without calling anything)."""
-    import sqlite3  # at load; the rest of this module runs phases
-
     finished = [issue for issue in issues if issue.state == "completed"]
-    path = runtime_for(pipeline).records.path
-    if not finished or not path.exists():
+    if not finished:
         return frozenset()
-    # Only each stamp's `issue` input, the one `_still_done` compares: decoding every stamp
-    # (6000 JSON documents at 1000 issues) cost more than the rest of this (issue 18). Read
-    # only, beside the records' own connection; the stamps are read in full when a phase
-    # that is not settled checks its inputs.
-    # TODO(lead): move this query into Records (e.g. `stamp_inputs("issue")`).
-    uri = f"{path.resolve().as_uri()}?mode=ro"
-    query = "SELECT task, json_extract(inputs, '$.issue') FROM stamps"
-    try:
-        with contextlib.closing(sqlite3.connect(uri, uri=True, timeout=30)) as conn:
-            texts: dict[str, str | None] = dict(conn.execute(query).fetchall())
-    except sqlite3.OperationalError:  # no stamps yet, or unreadable: each phase checks its own
-        return frozenset()
-    settled = []
-    for issue in finished:
-        text = issue_digest(issue)  # what _still_done compares, once per issue
-        for phase in pipeline.phases:
-            name = phase_task_name(issue.id, phase)
-            if name in texts and texts[name] == text:
-                settled.append(name)
-    return frozenset(settled)
+    stamps = runtime_for(pipeline).records.all_stamps()
+    return frozenset(
+        name
+        for issue in finished
+        for name in (phase_task_name(issue.id, phase) for phase in pipeline.phases)
+        if _still_done(issue, stamps.get(name))
+    )
 
 
 def changed_inputs(ctx: PhaseTask, rt: Runtime, stamp: Stamp | None) -> list[str]:
