@@ -39,7 +39,7 @@ def main() -> int:
     for seed in range(args.first_seed, args.first_seed + args.seeds):
         with tempfile.TemporaryDirectory(prefix="marathon-chaos-") as tmp:
             ws = chaos.make_workspace(
-                Path(tmp) / "ws", 8, EDGES, plan=0.2, code=0.3, test=0.3, qa=0.3
+                Path(tmp) / "ws", 8, EDGES, plan=0.3, code=0.6, test=0.5, qa=0.5
             )
             run = chaos.run_chaos(ws, kills=args.kills, seed=seed)
             final = chaos.marathon(ws)

@@ -124,3 +124,38 @@ def _literal_ends(segment: str) -> tuple[str, str]:
     first = min(segment.index(ch) for ch in "*?[" if ch in segment)
     last = max(segment.rindex(ch) for ch in "*?]" if ch in segment)
     return segment[:first], segment[last + 1 :]
+
+
+# The one place under .marathon/ a phase may name: the plans its agents write and read.
+STATE_ALLOWED = ".marathon/plans/"
+
+
+def confinement_problem(pattern: str) -> str:
+    """Why `pattern` could reach outside the workspace or into its private folders ('' if fine).
+
+    Checked at load so that a glob like `/etc/**` or `../**` is refused before any agent runs,
+    instead of failing (or matching) after the phase did its work.
+    """
+    if "\0" in pattern:
+        return "holds a NUL character"
+    if pattern.startswith(("/", "\\")) or (pattern[1:2] == ":" and pattern[2:3] in ("/", "\\")):
+        return "is an absolute path; write it relative to the workspace"
+    if pattern.startswith("~"):
+        return "starts with ~; write it relative to the workspace"
+    parts = [part for part in pattern.replace("\\", "/").split("/") if part not in ("", ".")]
+    if ".." in parts:
+        return "contains '..'; globs stay inside the workspace"
+    if not parts:
+        return "names no file"
+    if parts[0] in HIDDEN_ROOTS and not "/".join(parts).startswith(STATE_ALLOWED):
+        return f"points into {parts[0]}/, which belongs to git or marathon"
+    # `.g*/**` or `.*` name the private folders through a wildcard (`*/**` does not: a
+    # wildcard without the leading dot is how "any top folder" is written).
+    wild = any(ch in parts[0] for ch in "*?[")
+    if (
+        wild
+        and parts[0].startswith(".")
+        and any(compile_glob(parts[0]).match(h) for h in HIDDEN_ROOTS)
+    ):
+        return "can match .git/ or .marathon/, which belong to git or marathon"
+    return ""

@@ -6,8 +6,12 @@ doit's own database (written only when a run ends) is never relied on for "up to
 
 from __future__ import annotations
 
+import functools
+import hashlib
+import hmac
 import json
 import os
+import secrets
 import sqlite3
 import statistics
 import threading
@@ -18,6 +22,7 @@ from pathlib import Path
 from typing import Any
 
 from engine import sqlite
+from engine.errors import MarathonError
 from engine.run import process
 
 SCHEMA = """
@@ -62,9 +67,14 @@ CREATE TABLE IF NOT EXISTS stamps (
     task TEXT PRIMARY KEY,
     inputs TEXT NOT NULL,
     outputs TEXT NOT NULL,
-    finished REAL NOT NULL
+    finished REAL NOT NULL,
+    mac TEXT NOT NULL DEFAULT ''
 );
 """
+
+# 1: no version mark; 2: runs.child_start; 3: stamps.mac (a keyed digest)
+SCHEMA_VERSION = 3
+KEY_BYTES = 32
 
 RUN_STATUSES = ("running", "success", "failed", "interrupted", "skipped")
 
@@ -133,8 +143,9 @@ class Records:
     def _conn(self) -> sqlite3.Connection:
         conn = getattr(self._local, "conn", None)
         if conn is None:
-            conn = sqlite.connect(self.path, SCHEMA)
-            _add_missing_columns(conn)
+            conn = sqlite.connect(
+                self.path, SCHEMA, version=SCHEMA_VERSION, upgrade=self._upgrade
+            )
             self._local.conn = conn
         return conn
 
@@ -317,6 +328,8 @@ class Records:
             return self._stamps
 
     def _read_stamps(self) -> dict[str, Stamp]:
+        """The stamps the engine wrote: one whose keyed digest does not verify was written by
+        something else (an agent editing records.db) and counts as no stamp at all."""
         if not self.path.exists():
             return {}
         rows = self._conn.execute("SELECT * FROM stamps")
@@ -325,17 +338,64 @@ class Records:
                 row["task"], json.loads(row["inputs"]), row["outputs"], row["finished"]
             )
             for row in rows
+            if hmac.compare_digest(
+                row["mac"], self._mac(row["task"], row["inputs"], row["outputs"])
+            )
         }
 
     def save_stamp(self, task: str, inputs: Mapping[str, str], outputs: str) -> None:
         finished = time.time()
+        text = json.dumps(dict(inputs), sort_keys=True)
         with sqlite.transaction(self._conn) as conn:
             conn.execute(
-                "INSERT OR REPLACE INTO stamps (task, inputs, outputs, finished)"
-                " VALUES (?, ?, ?, ?)",
-                (task, json.dumps(dict(inputs), sort_keys=True), outputs, finished),
+                "INSERT OR REPLACE INTO stamps (task, inputs, outputs, finished, mac)"
+                " VALUES (?, ?, ?, ?, ?)",
+                (task, text, outputs, finished, self._mac(task, text, outputs)),
             )
         self.all_stamps()[task] = Stamp(task, dict(inputs), outputs, finished)
+
+    def _mac(self, task: str, inputs: str, outputs: str) -> str:
+        message = "\0".join((task, inputs, outputs)).encode()
+        return hmac.new(self._key, message, hashlib.sha256).hexdigest()
+
+    @functools.cached_property
+    def _key(self) -> bytes:
+        """The workspace's stamp key (`stamp.key` beside records.db, readable by its owner
+        only): made once, in place (no temporary file for tools walking the workspace to trip
+        on); an agent in a sandbox (isolation: bwrap) cannot read it."""
+        path = self.path.with_name("stamp.key")
+        path.parent.mkdir(parents=True, exist_ok=True)
+        try:
+            fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+        except FileExistsError:
+            pass
+        else:
+            with os.fdopen(fd, "wb") as handle:
+                handle.write(secrets.token_bytes(KEY_BYTES))
+        for _ in range(200):  # another process may be writing it this very moment
+            key = path.read_bytes()
+            if len(key) >= KEY_BYTES:
+                return key
+            time.sleep(0.005)
+        raise MarathonError(
+            f"{path} is not a stamp key ({len(key)} bytes); remove it: the engine makes a new "
+            "one, and every phase runs again once",
+        )
+
+    def _upgrade(self, conn: sqlite3.Connection, old: int) -> None:
+        """Layout 1 (no version mark) and 2: add the columns since then; the stamps that
+        file already held were the engine's own, and are signed once, here."""
+        columns = {row[1] for row in conn.execute("PRAGMA table_info(runs)")}
+        if "child_start" not in columns:
+            conn.execute("ALTER TABLE runs ADD COLUMN child_start TEXT NOT NULL DEFAULT ''")
+        if "mac" not in {row[1] for row in conn.execute("PRAGMA table_info(stamps)")}:
+            conn.execute("ALTER TABLE stamps ADD COLUMN mac TEXT NOT NULL DEFAULT ''")
+            rows = conn.execute("SELECT task, inputs, outputs FROM stamps").fetchall()
+            for task, inputs, outputs in rows:
+                conn.execute(
+                    "UPDATE stamps SET mac = ? WHERE task = ?",
+                    (self._mac(task, inputs, outputs), task),
+                )
 
     def forget(self, task_prefix: str) -> int:
         """Drop stamps of tasks whose name starts with `task_prefix` (they will run again)."""
@@ -351,16 +411,3 @@ class Records:
 
 
 _INTERNAL = {"owner_pid", "child_pgid", "child_start"}
-
-# Columns added after a records.db may have been made: (table, column, declaration).
-_ADDED_COLUMNS = (("runs", "child_start", "TEXT NOT NULL DEFAULT ''"),)
-
-
-def _add_missing_columns(conn: sqlite3.Connection) -> None:
-    for table, column, declaration in _ADDED_COLUMNS:
-        have = {row[1] for row in conn.execute(f"PRAGMA table_info({table})")}
-        if column not in have:
-            with sqlite.transaction(conn):
-                have = {row[1] for row in conn.execute(f"PRAGMA table_info({table})")}
-                if column not in have:  # another process may have just added it
-                    conn.execute(f"ALTER TABLE {table} ADD COLUMN {column} {declaration}")

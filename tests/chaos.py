@@ -161,7 +161,7 @@ class Chaos:
 
 
 def run_chaos(
-    ws: Path, kills: int, seed: int, *, longest: float = 1.6, group_share: float = 0.3
+    ws: Path, kills: int, seed: int, *, longest: float = 1.4, group_share: float = 0.3
 ) -> Chaos:
     """Start `doit -n 4 marathon` and SIGKILL it at a random moment, `kills` times (doit alone,
     or its whole process group as a container kill does), then let a last run finish."""

@@ -121,4 +121,20 @@ PRESET = Preset(
     build=build,
     parse=parse,
     scratch=SCRATCH,
+    # aider's own settings, and the model providers' keys it reads (through litellm).
+    env=(
+        "AIDER_*",
+        "OPENAI_*",
+        "ANTHROPIC_*",
+        "GEMINI_API_KEY",
+        "DEEPSEEK_API_KEY",
+        "OPENROUTER_API_KEY",
+        "GROQ_API_KEY",
+        "MISTRAL_API_KEY",
+        "XAI_API_KEY",
+        "COHERE_API_KEY",
+        "AZURE_API_*",
+        "OLLAMA_API_BASE",
+    ),
+    home=(".aider.conf.yml", ".aider"),
 )

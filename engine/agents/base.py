@@ -55,6 +55,13 @@ class Preset(NamedTuple):
     # relative to the working directory; see the module docstring. Last, with a default, so
     # every Preset(...) written before it still builds.
     scratch: tuple[str, ...] = ()
+    # Environment variables (names or fnmatch patterns) the CLI documents and needs: its own
+    # credentials and settings. Nothing else of the engine's environment reaches it
+    # (engine/run/environment.py).
+    env: tuple[str, ...] = ()
+    # Files and folders under HOME where the CLI keeps its login and settings: a sandboxed
+    # agent (isolation: bwrap) gets them in its private home, nothing else of HOME.
+    home: tuple[str, ...] = ()
 
 
 def parse_by_exit_code(exit_code: int, output: str, *, name: str = "") -> AgentResult:

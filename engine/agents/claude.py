@@ -244,4 +244,14 @@ def _denials(value: Any) -> tuple[str, ...]:
     return tuple(denials)
 
 
-PRESET = Preset(name="claude", binary="claude", install_hint=INSTALL_HINT, build=build, parse=parse)
+PRESET = Preset(
+    name="claude",
+    binary="claude",
+    install_hint=INSTALL_HINT,
+    build=build,
+    parse=parse,
+    # ANTHROPIC_API_KEY / ANTHROPIC_BASE_URL ..., CLAUDE_CODE_* settings, and the cloud
+    # providers' switches and credentials Claude Code documents (Bedrock, Vertex).
+    env=("ANTHROPIC_*", "CLAUDE_*", "DISABLE_*", "AWS_*", "CLOUD_ML_REGION", "GOOGLE_*"),
+    home=(".claude", ".claude.json", ".config/claude"),
+)

@@ -132,4 +132,12 @@ def _add(total: int | None, value: int | None) -> int | None:
     return value if total is None else total + value
 
 
-PRESET = Preset(name="codex", binary="codex", install_hint=INSTALL_HINT, build=build, parse=parse)
+PRESET = Preset(
+    name="codex",
+    binary="codex",
+    install_hint=INSTALL_HINT,
+    build=build,
+    parse=parse,
+    env=("OPENAI_*", "CODEX_*", "AZURE_OPENAI_*"),
+    home=(".codex",),
+)

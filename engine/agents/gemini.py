@@ -166,4 +166,18 @@ def _rejections(stats: dict[str, Any]) -> tuple[str, ...]:
     return tuple(denials)
 
 
-PRESET = Preset(name="gemini", binary="gemini", install_hint=INSTALL_HINT, build=build, parse=parse)
+PRESET = Preset(
+    name="gemini",
+    binary="gemini",
+    install_hint=INSTALL_HINT,
+    build=build,
+    parse=parse,
+    env=(
+        "GEMINI_*",
+        "GOOGLE_API_KEY",
+        "GOOGLE_GENAI_*",
+        "GOOGLE_CLOUD_*",
+        "GOOGLE_APPLICATION_CREDENTIALS",
+    ),
+    home=(".gemini",),
+)

@@ -55,6 +55,7 @@ PRESET = Preset(
     install_hint="it ships with marathon-engine; reinstall the package",
     build=build,
     parse=parse_by_exit_code,
+    env=("MARATHON_STANDIN_*",),  # its test and benchmark knobs
 )
 
 
@@ -89,7 +90,7 @@ def main(argv: list[str] | None = None) -> int:
     scale = float(os.environ.get("MARATHON_STANDIN_SLEEP_SCALE", "1"))
     time.sleep(float(sleep_map.get(phase, sleep_map.get("*", 0))) * scale)
     failing = set(json.loads(args.fail))
-    print(f"standin: {issue} {phase}: prompt of {len(prompt)} characters")
+    print(f"standin: {issue} {phase}: prompt of {len(prompt)} characters", flush=True)
     if phase in failing or f"{issue}:{phase}" in failing:
         print(f"standin: told to fail {issue}:{phase}", file=sys.stderr)
         return 1

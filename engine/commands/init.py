@@ -6,6 +6,7 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import TextIO
 
+from engine.errors import MarathonError
 from engine.graph import Graph, graph_from_drafts, relabel, summarize
 from engine.issue import PRIORITY_NAMES, Edge, IssueDraft
 from engine.spec.importer import import_spec, left_over, preview
@@ -44,7 +45,29 @@ def run_init(tracker: Tracker, spec_path: Path, *, dry_run: bool, out: TextIO) -
     if stale:
         names = ", ".join(issue.id for issue in stale)
         out.write(f"no longer in the spec (left as they are): {names}\n")
+    if report is not None and report.failed:
+        return _print_failures(report.failed, ids, spec_path, len(plan.drafts), out)
     return 0
+
+
+def _print_failures(
+    failed: dict[str, str], ids: dict[str, str], spec_path: Path, total: int, out: TextIO
+) -> int:
+    """Each item that did not make it and why, then the one error line: a failure (exit 1)."""
+    for item, why in failed.items():
+        out.write(f"failed: {_with_ids(item, ids)}: {why}\n")
+    out.flush()
+    raise MarathonError(
+        f"import incomplete: {len(failed)} item(s) failed ({total} issues in the spec); run "
+        f"`doit init --spec {spec_path}` again: it converges without duplicates, and until it "
+        "succeeds `doit graph` and `doit marathon` warn that dependencies may be missing",
+        exit_code=1,
+    )
+
+
+def _with_ids(item: str, ids: dict[str, str]) -> str:
+    """`edge spec-setup -> spec-api` becomes `edge PROJ-1 -> PROJ-2` where the ids are known."""
+    return " ".join(ids.get(word, word) for word in item.split(" "))
 
 
 def _print_issues(

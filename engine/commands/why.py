@@ -59,11 +59,38 @@ def explain_task(pipeline: Pipeline, issues: Sequence[Issue], name: str) -> list
 
 def _explain(pipeline: Pipeline, ctx: CheckTask | PhaseTask) -> list[str]:
     reasons = _reasons(pipeline, ctx)
+    environment = _environment(pipeline, ctx)
     if not reasons:
         stamp = runtime_for(pipeline).records.stamp(ctx.name)
         when = time.strftime("%Y-%m-%d %H:%M:%S", time.localtime(stamp.finished)) if stamp else ""
-        return [f"{ctx.name}: up to date (nothing it depends on changed since it succeeded {when})"]
-    return [f"{ctx.name}: will run because", *(f"  - {reason}" for reason in reasons)]
+        return [
+            f"{ctx.name}: up to date (nothing it depends on changed since it succeeded {when})",
+            *environment,
+        ]
+    return [f"{ctx.name}: will run because", *(f"  - {reason}" for reason in reasons), *environment]
+
+
+def _environment(pipeline: Pipeline, ctx: CheckTask | PhaseTask) -> list[str]:
+    """Which variables the task's process gets (names only, never values), and its sandbox."""
+    from engine.agents.presets import get_preset
+    from engine.run import environment
+
+    if isinstance(ctx, CheckTask):
+        names = environment.for_check(pipeline, ctx.check.env, ctx.check.env_values)
+        sandbox = ""
+    elif ctx.phase.agent:
+        agent = pipeline.agents[ctx.phase.agent]
+        preset = get_preset(agent, check_binary=False)
+        names = environment.for_agent(pipeline, agent, preset.env)
+        isolation = agent.isolation or pipeline.isolation
+        sandbox = " (in a bwrap sandbox)" if isolation == "bwrap" else ""
+    elif ctx.phase.command:
+        names = environment.for_check(pipeline)
+        sandbox = ""
+    else:
+        return []
+    shown = ", ".join(sorted(names)) or "none"
+    return [f"  environment{sandbox}: {shown}, and the engine's MARATHON_* variables"]
 
 
 def _reasons(pipeline: Pipeline, ctx: CheckTask | PhaseTask) -> list[str]:

@@ -18,6 +18,7 @@ from typing import Any
 
 from engine import globs, prompts
 from engine.breaker import BreakerLimits, Budgets
+from engine.config import limits
 from engine.config.model import (
     DEFAULT_TIMEOUT,
     AgentConfig,
@@ -28,11 +29,18 @@ from engine.config.model import (
     Pipeline,
     TrackerConfig,
 )
-from engine.config.yaml_positions import KeyPath, Positions, dotted, load_with_positions
+from engine.config.yaml_positions import (
+    MAX_BYTES,
+    KeyPath,
+    Positions,
+    dotted,
+    load_with_positions,
+)
 from engine.errors import MarathonError, did_you_mean
+from engine.spec.text import NotARegularFile, read_limited
 
 CONFIG_NAME = "marathon.yaml"
-AGENT_FIELDS = ("preset", "model", "max_turns", "command")
+AGENT_FIELDS = ("preset", "model", "max_turns", "command", "env", "isolation", "network")
 
 
 def default_config_path() -> Path:
@@ -47,7 +55,19 @@ def load_pipeline(root: Path, path: Path | None = None) -> Pipeline:
         if not path.exists():
             path = default_config_path()
     try:
-        text = path.read_text(encoding="utf-8")
+        # Bounded, and never a FIFO or a device: every doit call reads this file.
+        data = read_limited(path, MAX_BYTES)
+        if len(data) > MAX_BYTES:
+            raise MarathonError(
+                f"is over {MAX_BYTES} bytes, too big for a pipeline; is it the right file?",
+                where=str(path),
+            )
+        text = data.decode("utf-8")
+    except (NotARegularFile, IsADirectoryError):
+        raise MarathonError(
+            "is not a regular file (a folder, pipe or device?); the pipeline must be a file",
+            where=str(path),
+        ) from None
     except (OSError, UnicodeDecodeError) as exc:
         raise MarathonError(f"cannot read the pipeline: {exc}", where=str(path)) from None
     # Every doit call loads the pipeline; the schema check (and importing jsonschema) is
@@ -69,8 +89,11 @@ def parse_pipeline(
     if data is None:
         data = {}
     problem = _Problems(shown, positions)
+    # Before the schema: jsonschema lets nan through `exclusiveMinimum` and compares huge ints.
+    limits.check_numbers(data, problem)
     if not structure_checked:
         _check_schema(data, problem)
+    limits.check_values(data, problem)
     pipeline = _build(data, path=path, root=root)
     _check_meaning(pipeline, problem)
     return pipeline
@@ -117,7 +140,7 @@ def _check_schema(data: Any, problem: _Problems) -> None:
     path = tuple(error.absolute_path)
     if error.validator == "additionalProperties":
         allowed = list(error.schema.get("properties", {}))
-        extra = sorted(set(error.instance) - set(allowed))[0]
+        extra = sorted(str(key) for key in set(error.instance) - set(allowed))[0]
         raise problem((*path, extra), f"unknown key{did_you_mean(extra, allowed)}", key=True)
     if error.validator == "enum":
         raise problem(
@@ -187,6 +210,17 @@ def _argv(value: str | list[str] | None) -> tuple[str, ...]:
     return tuple(value)
 
 
+def _env(entries: Any) -> tuple[tuple[str, ...], dict[str, str]]:
+    """`env:`: a list of names or patterns, or a mapping NAME: value (null passes the
+    engine's own value, as a name in the list does)."""
+    if not entries:
+        return (), {}
+    if isinstance(entries, Mapping):
+        names = tuple(k for k, v in entries.items() if v is None)
+        return names, {k: str(v) for k, v in entries.items() if v is not None}
+    return tuple(entries), {}
+
+
 def _build(data: Mapping[str, Any], *, path: Path, root: Path) -> Pipeline:
     agents = {}
     for name, spec in data.get("agents", {}).items():
@@ -198,6 +232,10 @@ def _build(data: Mapping[str, Any], *, path: Path, root: Path) -> Pipeline:
             max_turns=spec.get("max_turns"),
             command=_argv(spec.get("command")),
             options=options,
+            env=_env(spec.get("env"))[0],
+            env_values=_env(spec.get("env"))[1],
+            isolation=spec.get("isolation", ""),
+            network=bool(spec.get("network", True)),
         )
     checks = {
         name: CheckConfig(
@@ -208,6 +246,8 @@ def _build(data: Mapping[str, Any], *, path: Path, root: Path) -> Pipeline:
             rewrites=bool(spec.get("rewrites", False)),
             doc=spec.get("doc", ""),
             ok_exit_codes=tuple(spec.get("ok_exit_codes", (0,))),
+            env=_env(spec.get("env"))[0],
+            env_values=_env(spec.get("env"))[1],
         )
         for name, spec in data.get("checks", {}).items()
     }
@@ -258,6 +298,7 @@ def _build(data: Mapping[str, Any], *, path: Path, root: Path) -> Pipeline:
         phases=phases,
         template_dirs=(root / "templates", Path(str(resources.files("engine.templates")))),
         on_write_outside=data.get("on_write_outside", "fail"),
+        isolation=data.get("isolation", "none"),
         breaker=BreakerLimits.from_mapping(data.get("breaker", {})),
         budgets=Budgets.from_mapping(data.get("budgets", {})),
         git=GitConfig(**data.get("git", {})),

@@ -25,6 +25,10 @@ class AgentConfig:
     max_turns: int | None = None
     command: tuple[str, ...] = ()  # the argv of the `command` preset
     options: Mapping[str, Any] = field(default_factory=dict)  # preset-specific settings
+    env: tuple[str, ...] = ()  # more variables to pass (names or patterns)
+    env_values: Mapping[str, str] = field(default_factory=dict)  # NAME: value to set
+    isolation: str = ""  # none | bwrap; "" = the pipeline's default
+    network: bool = True  # under isolation: bwrap
 
     def digest(self) -> str:
         """Changes whenever a setting that could change the agent's work changes."""
@@ -49,6 +53,8 @@ class CheckConfig:
     rewrites: bool = False  # a formatter: never runs beside another check
     doc: str = ""
     ok_exit_codes: tuple[int, ...] = (0,)  # pytest's 5 ("no tests collected") where wanted
+    env: tuple[str, ...] = ()  # more variables to pass (names or patterns)
+    env_values: Mapping[str, str] = field(default_factory=dict)  # NAME: value to set
 
 
 @dataclass(frozen=True)
@@ -127,6 +133,7 @@ class Pipeline:
     phases: Mapping[str, PhaseConfig]  # in file order
     template_dirs: tuple[Path, ...] = ()
     on_write_outside: str = "fail"  # fail | warn
+    isolation: str = "none"  # none | bwrap: the default for agents (engine/run/sandbox.py)
     breaker: BreakerLimits = field(default_factory=BreakerLimits)
     budgets: Budgets = field(default_factory=Budgets)
     git: GitConfig = field(default_factory=GitConfig)

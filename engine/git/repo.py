@@ -122,15 +122,24 @@ def changed_between(before: dict[str, FileSignature], after: dict[str, FileSigna
 
 
 @contextmanager
-def repo_lock(state_dir: Path) -> Iterator[None]:
-    """One git writer at a time, across threads and processes."""
-    state_dir.mkdir(parents=True, exist_ok=True)
-    with open(state_dir / "git.lock", "w") as handle:
+def repo_lock(state_dir: Path, name: str = "git") -> Iterator[None]:
+    """One writer at a time, across threads and processes: `git` for what the whole
+    repository shares (worktrees, branches, the target), `locks/<ID>` for one issue's worktree
+    (its index and branch: TEST and QA share it, different issues do not). Always the issue's
+    lock before the repository's, never the other way round."""
+    path = state_dir / f"{name}.lock"
+    path.parent.mkdir(parents=True, exist_ok=True)
+    with open(path, "w") as handle:
         fcntl.flock(handle, fcntl.LOCK_EX)
         try:
             yield
         finally:
             fcntl.flock(handle, fcntl.LOCK_UN)
+
+
+def lock_for(root: Path, state_dir: Path) -> str:
+    """The lock of the worktree at `root`: its issue's own, or the repository's."""
+    return f"locks/{root.name}" if root.parent == state_dir / "worktrees" else "git"
 
 
 RUN_TRAILER = "Marathon-Run"  # names the run that made a commit: `<session>-<run id>`
@@ -160,7 +169,7 @@ def commit_paths(
     trailers += [f"{RUN_TRAILER}: {run}"] if run else []
     if trailers:
         message = f"{message}\n\n" + "\n".join(trailers)
-    with repo_lock(state_dir):
+    with repo_lock(state_dir, lock_for(root, state_dir)):
         git(root, "add", "-A", "--", *paths)
         done = git(
             root,
@@ -213,7 +222,7 @@ def discard(root: Path, state_dir: Path, paths: Sequence[str]) -> None:
     what an interrupted run left half-written, before its phase is redone from scratch."""
     if not paths:
         return
-    with repo_lock(state_dir):
+    with repo_lock(state_dir, lock_for(root, state_dir)):
         tracked = set(git(root, "ls-tree", "-r", "-z", "--name-only", "HEAD", "--", *paths,
                           check=False).stdout.split("\0")) - {""}  # fmt: skip
         if tracked:

@@ -24,6 +24,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from engine.errors import MarathonError
+from engine.git import refs
 from engine.git.repo import git, identity_args, repo_lock
 
 READY_MARKER = "marathon-ready"  # in the worktree's git folder, written when it is complete
@@ -72,7 +73,7 @@ def is_ready(path: Path, state_dir: Path) -> bool:
     """Made completely: its git folder carries the marker, and `.marathon` is the link."""
     link = path / ".marathon"
     return (
-        (_git_dir(path) / READY_MARKER).is_file()
+        (git_dir(path) / READY_MARKER).is_file()
         and link.is_symlink()
         and link.resolve() == state_dir.resolve()
     )
@@ -91,7 +92,7 @@ def _make_worktree(root: Path, state_dir: Path, issue_id: str, target: str) -> N
         git(root, "worktree", "add", "-q", "-b", branch, str(path), target)
     # The worktree shares the workspace's state (plans, logs, prompts) by a link.
     os.symlink(state_dir.resolve(), path / ".marathon")
-    (_git_dir(path) / READY_MARKER).write_text(branch + "\n")
+    (git_dir(path) / READY_MARKER).write_text(branch + "\n")
 
 
 def _remove_folder(root: Path, path: Path) -> None:
@@ -136,19 +137,27 @@ def update_branch(
 ) -> MergeResult:
     """Rebase (or merge) the issue's branch onto `target` in its worktree, without moving
     `target`: what a gate before the merge checks. `merged` here means "on top of target"."""
-    with repo_lock(state_dir):
+    with repo_lock(state_dir, issue_lock(issue_id)):
         return _update_branch(root, state_dir, issue_id, target, strategy)
 
 
+def issue_lock(issue_id: str) -> str:
+    return f"locks/{issue_id}"
+
+
 def _update_branch(
-    root: Path, state_dir: Path, issue_id: str, target: str, strategy: str
+    root: Path, state_dir: Path, issue_id: str, target: str, strategy: str, onto: str = ""
 ) -> MergeResult:
-    """Under the repository lock: the worktree made if needed, a half-done rebase aborted,
-    uncommitted changes refused, then the rebase (or merge); a conflict is aborted."""
+    """Under the issue's lock: the worktree made if needed, a half-done rebase aborted,
+    uncommitted changes refused, then the rebase (or merge) onto `onto` (a commit of the
+    target; by default where the target is now); a conflict is aborted."""
     path = worktree_path(state_dir, issue_id)
     branch = branch_name(issue_id)
     if not is_ready(path, state_dir):
-        _make_worktree(root, state_dir, issue_id, target)
+        with repo_lock(state_dir):
+            if not is_ready(path, state_dir):
+                _make_worktree(root, state_dir, issue_id, target)
+    onto = onto or target
     _abort_unfinished_merge(path)
     dirty = git(
         path, "--no-optional-locks", "status", "--porcelain", "--untracked-files=all"
@@ -163,10 +172,10 @@ def _update_branch(
         )
     who = identity_args(root)
     if strategy == "rebase":
-        step = git(path, *who, "rebase", target, check=False)
+        step = git(path, *who, "rebase", onto, check=False)
     else:
         step = git(
-            path, *who, "merge", "--no-edit", "-m", f"Merge {target} into {branch}", target,
+            path, *who, "merge", "--no-edit", "-m", f"Merge {target} into {branch}", onto,
             check=False,
         )  # fmt: skip
     if step.returncode != 0:
@@ -198,28 +207,45 @@ def merge_back(
     """
     path = worktree_path(state_dir, issue_id)
     branch = branch_name(issue_id)
-    with repo_lock(state_dir):
-        head = branch_head(root, branch)
-        if not head or _contains(root, target, head):
-            return MergeResult(True)  # merged already (a run killed after the fast-forward)
-        updated = _update_branch(root, state_dir, issue_id, target, strategy)
-        if not updated.merged:
-            return updated
-        merged = git(path, "rev-parse", "HEAD").stdout.strip()
-        if target_in_root:
-            _undo_partial_checkout(root, merged)
-            ff = git(root, "merge", "--ff-only", "-q", branch, check=False)
-            if ff.returncode != 0:
-                reason = (ff.stderr or ff.stdout).strip().splitlines()
-                return MergeResult(
-                    False,
-                    message=f"cannot fast-forward {target} in {root}: "
-                    f"{reason[-1] if reason else 'refused'}",
-                )
-        else:
-            old = git(root, "rev-parse", f"refs/heads/{target}").stdout.strip()
-            git(root, "update-ref", f"refs/heads/{target}", merged, old)
-        return MergeResult(True)
+    for _ in range(MERGE_ATTEMPTS):
+        # The rebase, the slow part, holds only the issue's own lock.
+        with repo_lock(state_dir, issue_lock(issue_id)):
+            head = branch_head(root, branch)
+            if not head or _contains(root, target, head):
+                return MergeResult(True)  # merged already (a run killed after the fast-forward)
+            base = branch_head(root, target)
+            updated = _update_branch(root, state_dir, issue_id, target, strategy, onto=base)
+            if not updated.merged:
+                return updated
+            merged = git(path, "rev-parse", "HEAD").stdout.strip()
+        # Then a compare-and-swap of the target, under the repository's lock: when another
+        # merge moved it meanwhile, the branch goes onto the new target and tries again.
+        with repo_lock(state_dir):
+            if branch_head(root, target) != base:
+                continue
+            refs.engine_moved(root, f"refs/heads/{target}", merged)
+            if target_in_root:
+                _undo_partial_checkout(root, merged)
+                ff = git(root, "merge", "--ff-only", "-q", merged, check=False)
+                if ff.returncode != 0:
+                    reason = (ff.stderr or ff.stdout).strip().splitlines()
+                    return MergeResult(
+                        False,
+                        message=f"cannot fast-forward {target} in {root}: "
+                        f"{reason[-1] if reason else 'refused'}",
+                    )
+            elif git(root, "update-ref", f"refs/heads/{target}", merged, base,
+                     check=False).returncode:  # fmt: skip
+                continue
+            return MergeResult(True)
+    return MergeResult(
+        False,
+        message=f"{target} kept moving while {branch} was rebased onto it "
+        f"({MERGE_ATTEMPTS} tries); run again",
+    )
+
+
+MERGE_ATTEMPTS = 20
 
 
 def _undo_partial_checkout(root: Path, new: str) -> list[str]:
@@ -290,25 +316,25 @@ def _conflicted(path: Path) -> tuple[str, ...]:
 def _abort_unfinished_merge(path: Path) -> bool:
     """A rebase or merge interrupted by a crash is undone before anything else happens;
     True when there was one."""
-    git_dir = _git_dir(path)
+    folder = git_dir(path)
     found = False
-    if (git_dir / "rebase-merge").exists() or (git_dir / "rebase-apply").exists():
+    if (folder / "rebase-merge").exists() or (folder / "rebase-apply").exists():
         found = True
         if git(path, "rebase", "--abort", check=False).returncode != 0:
             # An abort that cannot finish (the rebase was killed before it wrote its state):
             # back to the commit it started from, then forget the rebase.
-            orig = git_dir / "rebase-merge" / "orig-head"
+            orig = folder / "rebase-merge" / "orig-head"
             if orig.is_file():
                 git(path, "reset", "-q", "--hard", orig.read_text().strip(), check=False)
-            shutil.rmtree(git_dir / "rebase-merge", ignore_errors=True)
-            shutil.rmtree(git_dir / "rebase-apply", ignore_errors=True)
-    if (git_dir / "MERGE_HEAD").exists():
+            shutil.rmtree(folder / "rebase-merge", ignore_errors=True)
+            shutil.rmtree(folder / "rebase-apply", ignore_errors=True)
+    if (folder / "MERGE_HEAD").exists():
         found = True
         git(path, "merge", "--abort", check=False)
     return found
 
 
-def _git_dir(worktree: Path) -> Path:
+def git_dir(worktree: Path) -> Path:
     """A linked worktree's `.git` is a file naming its git folder; read it (every phase asks,
     and a `git rev-parse` each time costs a process)."""
     dot_git = worktree / ".git"

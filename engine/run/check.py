@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import os
 import time
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
@@ -13,7 +12,7 @@ from engine.breaker import error_signature
 from engine.compile import CheckTask
 from engine.errors import MarathonError
 from engine.fingerprint import check_inputs, digest
-from engine.run import process
+from engine.run import environment, process
 from engine.run.runtime import JOBS, SESSION, runtime_for, stop_reason
 from engine.run.verdict import judge
 
@@ -67,7 +66,10 @@ def _run(ctx: CheckTask) -> bool | TaskFailed:
         cwd=ctx.pipeline.root,
         log_path=log,
         timeout=ctx.check.timeout,
-        env={**os.environ, "MARATHON_CHECK": ctx.check.name},
+        env={
+            **environment.for_check(ctx.pipeline, ctx.check.env, ctx.check.env_values),
+            "MARATHON_CHECK": ctx.check.name,
+        },
         on_start=lambda pgid: rt.records.set_child(run_id, pgid),
     )
     verdict = judge(ctx.check, outcome, attempt_output(log, offset))

@@ -11,7 +11,6 @@ configured (engine/run/verdict.py) stops the run instead: no agent can fix marat
 from __future__ import annotations
 
 import dataclasses
-import os
 import shlex
 import time
 from collections.abc import Callable
@@ -23,7 +22,7 @@ from engine.compile import PhaseTask
 from engine.config.model import CheckConfig
 from engine.git import worktrees
 from engine.records import MergeIntent
-from engine.run import process
+from engine.run import environment, process
 from engine.run.runtime import JOBS, Runtime
 from engine.run.verdict import CheckVerdict, failure_title, judge
 
@@ -161,7 +160,11 @@ def _run_check(ctx: PhaseTask, check: CheckConfig, workdir: Path) -> CheckRun:
         cwd=workdir,
         log_path=log,
         timeout=check.timeout,
-        env={**os.environ, "MARATHON_CHECK": check.name, "MARATHON_ISSUE": ctx.issue.id},
+        env={
+            **environment.for_check(ctx.pipeline, check.env, check.env_values),
+            "MARATHON_CHECK": check.name,
+            "MARATHON_ISSUE": ctx.issue.id,
+        },
     )
     with open(log, "rb") as handle:
         handle.seek(offset)

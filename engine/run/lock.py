@@ -34,6 +34,12 @@ def held_fds() -> tuple[int, ...]:
     return tuple(_held)
 
 
+def _is_git(pid: int) -> bool:
+    """git, or a hook or filter git runs (a shell)."""
+    name = process.command_name(pid)
+    return name == "git" or name.startswith("git-") or name in ("sh", "dash", "bash")
+
+
 def acquire(state_dir: Path) -> IO[str]:
     """Hold `.marathon/run.lock` for this process; the returned file must stay open."""
     state_dir.mkdir(parents=True, exist_ok=True)
@@ -49,28 +55,31 @@ def acquire(state_dir: Path) -> IO[str]:
             pass
         handle.seek(0)
         holder = handle.read().strip()
-        if holder.isdigit() and process.pid_alive(int(holder)) and int(holder) != os.getpid():
+        holders = [pid for pid in process.processes_holding(path) if pid != os.getpid()]
+        # The doit that took it is gone, and only git (and the hooks git runs) it started
+        # still hold it: wait for them. Anything else holding it is another run.
+        dead = not (holder.isdigit() and process.pid_alive(int(holder)))
+        orphans = dead and holders and all(_is_git(pid) for pid in holders)
+        if not orphans:
             if wait:
                 fcntl.flock(handle, fcntl.LOCK_EX)
                 break
             handle.close()
             raise MarathonError(
-                f"another doit (pid {holder}) is running tasks in this workspace; wait for it "
-                f"to finish, or set {WAIT_VARIABLE}=1 to queue behind it",
+                f"another doit (pid {holder or 'unknown'}) is running tasks in this workspace; "
+                f"wait for it to finish, or set {WAIT_VARIABLE}=1 to queue behind it",
                 where=str(path),
                 exit_code=EXIT_LOCKED,
             )
-        # The doit that took it is gone: processes it started still hold it.
-        orphans = [pid for pid in process.processes_holding(path) if pid != os.getpid()]
         if orphans_since is None:
             orphans_since = time.monotonic()
             print(
-                f"waiting for {len(orphans)} process(es) left by a killed doit (pid "
-                f"{holder or 'unknown'}) to finish: {', '.join(map(str, orphans))}",
+                f"waiting for {len(holders)} git process(es) left by a killed doit (pid "
+                f"{holder or 'unknown'}) to finish: {', '.join(map(str, holders))}",
                 file=sys.stderr,
             )
         elif time.monotonic() - orphans_since > ORPHAN_WAIT_SECONDS:
-            for pid in orphans:
+            for pid in holders:
                 process.kill_pid(pid)
         time.sleep(0.05)
     handle.seek(0)

@@ -12,7 +12,6 @@ from __future__ import annotations
 import contextlib
 import dataclasses
 import json
-import os
 import shlex
 import time
 from collections.abc import Mapping, Sequence
@@ -28,7 +27,7 @@ from engine.agents.cassette import record_run
 from engine.agents.presets import get_preset
 from engine.breaker import TRANSIENT_SIGNATURE
 from engine.compile import CheckTask, PhaseTask, phase_task_name
-from engine.config.model import Pipeline
+from engine.config.model import AgentConfig, Pipeline
 from engine.errors import MarathonError
 from engine.fingerprint import (
     changed_components,
@@ -36,10 +35,10 @@ from engine.fingerprint import (
     phase_inputs,
     phase_outputs,
 )
-from engine.git import repo, worktrees
+from engine.git import refs, repo, worktrees
 from engine.issue import OPEN_STATES, Issue
 from engine.records import MergeIntent, RunRecord, Stamp
-from engine.run import gate, process
+from engine.run import environment, gate, process, sandbox
 from engine.run.bugs import file_bug
 from engine.run.check import (
     SETUP_SIGNATURE,
@@ -48,6 +47,7 @@ from engine.run.check import (
     failure_signature,
     run_checks,
 )
+from engine.run.executor import Work
 from engine.run.runtime import SESSION, Runtime, runtime_for, stop_reason
 
 
@@ -309,6 +309,7 @@ def _execute(
                 )
             before = repo.dirty_files(root)
     produced_before = _write_set_state(root, ctx.writes) if phase.must_produce else None
+    refs_before = refs.snapshot(ctx.pipeline.root) if track_writes else None
     if preset is not None:
         outcome = _run_agent(ctx, rt, preset, run_id, log, root, extra)
     else:
@@ -317,10 +318,24 @@ def _execute(
             cwd=root,
             log_path=log,
             timeout=phase.timeout,
-            env=_env(ctx, log),
+            env={
+                **_env(ctx, log, environment.for_check(ctx.pipeline)),
+                **refs.NO_PUSH_ENV,
+                **refs.agent_identity(ctx.issue.id, phase.name),
+            },
             on_start=lambda pgid: rt.records.set_child(run_id, pgid),
         )
         outcome = _Outcome(ok=finished.ok, error=finished.error, exit_code=finished.exit_code)
+    if refs_before is not None:
+        email = refs.agent_identity(ctx.issue.id, phase.name)["GIT_COMMITTER_EMAIL"]
+        moved = refs.undo_agent_moves(ctx.pipeline.root, refs_before, email)
+        if moved:
+            return dataclasses.replace(
+                outcome,
+                ok=False,
+                error=f"moved refs outside its own branch: {', '.join(moved)} (put back; "
+                "only the engine's merge moves them)",
+            )
     nothing = produced_before is not None and _write_set_state(root, ctx.writes) == produced_before
     if outcome.ok and nothing:
         return dataclasses.replace(
@@ -475,16 +490,34 @@ def _run_agent_once(
     prompt_file.write_text(prompt, encoding="utf-8")
     invocation = preset.build(agent, prompt_file, workdir)
     offset = log.stat().st_size if log.exists() else 0
-    finished = process.run_process(
-        invocation.argv,
-        cwd=workdir,
-        log_path=log,
-        timeout=ctx.phase.timeout,
-        # A preset's variables are defaults: one the user set in the environment wins.
-        env={**invocation.env, **_env(ctx, log), "MARATHON_PROMPT_FILE": str(prompt_file)},
-        stdin_text=prompt if invocation.prompt_on_stdin else None,
+    box = _sandbox(ctx, rt, agent, preset, workdir, prompt_file, run_id)
+    env = environment.for_agent(ctx.pipeline, agent, preset.env)
+    if box is not None:
+        env["HOME"] = str(box.private_home)
+    finished = rt.executor.run(
+        Work(
+            argv=tuple(invocation.argv),
+            cwd=workdir,
+            log=log,
+            timeout=ctx.phase.timeout,
+            # A preset's variables are defaults: one the user passes (env:) wins. No push
+            # leaves the agent (engine/git/refs.py).
+            env={
+                **invocation.env,
+                **_env(ctx, log, env),
+                **refs.NO_PUSH_ENV,
+                **refs.agent_identity(ctx.issue.id, ctx.phase.name),
+                "MARATHON_PROMPT_FILE": str(prompt_file),
+            },
+            stdin_text=prompt if invocation.prompt_on_stdin else None,
+            sandbox=box,
+        ),
         on_start=lambda pgid: rt.records.set_child(run_id, pgid),
     )
+    if box is not None:
+        copied = sandbox.copy_back(box, ctx.writes)
+        if copied:
+            process.append_log(log, f"=== from the sandbox's state view: {', '.join(copied)}")
     if finished.interrupted or finished.missing_binary:
         return _Outcome(ok=False, error=finished.error, exit_code=finished.exit_code)
     output = attempt_output(log, offset)
@@ -506,6 +539,39 @@ def _run_agent_once(
         transcript=output,
         duration=finished.duration,
     )
+
+
+def _sandbox(
+    ctx: PhaseTask,
+    rt: Runtime,
+    agent: AgentConfig,
+    preset: Preset,
+    workdir: Path,
+    prompt_file: Path,
+    run_id: int,
+) -> sandbox.Sandbox | None:
+    """The agent's bubblewrap sandbox, when its isolation (or the pipeline's) says bwrap."""
+    if (agent.isolation or ctx.pipeline.isolation) != "bwrap":
+        return None
+    sandbox.check_available()
+    state = ctx.pipeline.state_dir
+    reads = [prompt_file]
+    if preset.name == "replay":
+        reads.append(state / "cassettes")  # what it plays back, read-only
+    box = sandbox.Sandbox(
+        worktree=workdir,
+        state_dir=state,
+        git_common=ctx.pipeline.root / ".git",
+        git_private=worktrees.git_dir(workdir),
+        git_objects=ctx.pipeline.root / ".git" / "objects",
+        scratch=state / "sandboxes" / f"{ctx.issue.id}-{ctx.phase.name}-{run_id}",
+        home=Path.home(),
+        home_files=preset.home,
+        reads=tuple(reads),
+        network=agent.network,
+    )
+    sandbox.prepare(box, ctx.issue.id)
+    return box
 
 
 def _exit(ctx: PhaseTask, rt: Runtime) -> _Outcome:
@@ -567,9 +633,10 @@ def _mark_started(ctx: PhaseTask, rt: Runtime) -> None:
         rt.tracker.set_state(ctx.issue.id, "started")
 
 
-def _env(ctx: PhaseTask, log: Path) -> dict[str, str]:
+def _env(ctx: PhaseTask, log: Path, base: Mapping[str, str]) -> dict[str, str]:
+    """`base` (an allow-list, engine/run/environment.py) and what the engine tells the phase."""
     return {
-        **os.environ,
+        **base,
         "MARATHON_ISSUE": ctx.issue.id,
         "MARATHON_PHASE": ctx.phase.name,
         "MARATHON_WRITES": json.dumps(list(ctx.writes)),

@@ -266,6 +266,14 @@ def kill_pid(pid: int) -> None:
         os.kill(pid, signal.SIGKILL)
 
 
+def command_name(pid: int) -> str:
+    """The process's command name (/proc/<pid>/comm); "" when it is gone."""
+    try:
+        return Path(f"/proc/{pid}/comm").read_text().strip()
+    except OSError:
+        return ""
+
+
 def processes_holding(path: Path) -> list[int]:
     """Pids of the processes that have `path` open (from /proc; [] where it is missing)."""
     target = os.path.realpath(path)

@@ -15,6 +15,7 @@ from engine.config.model import Pipeline
 from engine.git import repo, worktrees
 from engine.records import Records
 from engine.run import lock, settle
+from engine.run.executor import LOCAL, Executor
 from engine.trackers.base import Tracker
 from engine.trackers.open import open_tracker
 
@@ -56,6 +57,7 @@ class Runtime:
     _begin_lock: threading.Lock = field(default_factory=threading.Lock)
     _check_locks: dict[str, threading.Lock] = field(default_factory=dict)
     halted: str = ""  # set when the run must stop (a check that cannot run as configured)
+    executor: Executor = LOCAL  # where phases and checks run (engine/run/executor.py)
 
     def halt(self, reason: str) -> None:
         """Nothing else starts in this run: every later phase and check is skipped with it."""

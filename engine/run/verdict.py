@@ -112,4 +112,5 @@ def failure_title(output: str, fallback: str) -> str:
         if found:
             return found[:140]
     found = next((line for line in lines if _ERRORISH.search(line)), "")
-    return (found or fallback)[:140]
+    # Then what the tool said last (a linter's one-line report), before the exit status.
+    return (found or (lines[-1] if lines else "") or fallback)[:140]

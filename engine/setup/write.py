@@ -214,7 +214,11 @@ def _phases(
                 value = [v for v in value if str(v).startswith(STATE)] + source
             elif key == "writes" and name in writes and writes[name]:
                 value = writes[name]
-            lines.append(f"    {key}: {_flow(value)}")
+            if isinstance(value, Mapping):  # a block (a gate's fix:), as people write it
+                lines.append(f"    {key}:")
+                lines += [f"      {k}: {_flow(v)}" for k, v in value.items()]
+            else:
+                lines.append(f"    {key}: {_flow(value)}")
     return lines
 
 

@@ -22,7 +22,7 @@ a step's tasks end up depending only on the last tasks of the step before.
 from __future__ import annotations
 
 import re
-from collections.abc import Iterable, Sequence
+from collections.abc import Iterable, Iterator, Sequence
 from typing import Any
 
 from engine.errors import MarathonError, did_you_mean
@@ -49,11 +49,14 @@ CONNECTOR = re.compile(
     r"wraps?|around|for|that)\b",
     re.IGNORECASE,
 )
+# Bounded repeats keep the scan linear: with `[\w.-]+` every start inside a 50 000-letter word
+# re-read the rest of it (quadratic); no real file or identifier part is longer than 64.
 NAME = re.compile(
     r"`(?P<code>[^`\n]+)`"
-    r"|(?P<path>(?:[\w.-]+/)*[\w-]+\.(?:py|pyi|ts|tsx|js|jsx|sql|json|toml|yaml|yml|css|html|md|sh|go|rs))\b"
-    r"|\b(?P<camel>[A-Z][a-z0-9]+(?:[A-Z][a-z0-9]*)+)\b"
-    r"|\b(?P<dotted>[A-Za-z_]\w+(?:\.[A-Za-z_]\w+)+)\b"
+    r"|(?P<path>(?:[\w.-]{1,64}/){0,16}[\w-]{1,64}\."
+    r"(?:py|pyi|ts|tsx|js|jsx|sql|json|toml|yaml|yml|css|html|md|sh|go|rs))\b"
+    r"|\b(?P<camel>[A-Z][a-z0-9]{1,64}(?:[A-Z][a-z0-9]{0,64}){1,16})\b"
+    r"|\b(?P<dotted>[A-Za-z_]\w{1,64}(?:\.[A-Za-z_]\w{1,64}){1,16})\b"
 )
 CONTAINER_SUFFIXES = (
     "list",
@@ -77,18 +80,28 @@ def infer_edges(spec: Spec, planned: Sequence[PlannedTask]) -> list[Edge]:
         by_step.setdefault(item.step.number, []).append(item)
     prereqs = _step_prereqs(spec)
     edges = _EdgeSet()
+    index = _RefIndex(planned)
     # 1. explicit (after: ...) markers
     for item in planned:
         for ref in item.after:
-            for target in _resolve(spec, planned, by_step, item, ref):
+            for target in _resolve(spec, index, by_step, item, ref):
                 edges.add(target.key, item.key, f"after: {ref}")
     _refuse_cycle(spec, planned, edges)
     # 3-4. guesses inside a step; an edge that would close a cycle is skipped
     for number in sorted(by_step):
-        for blocker, blocked, reason in _within_step(by_step[number]):
-            if blocked.after or edges.reaches(blocked.key, blocker.key):
-                continue
-            edges.add(blocker.key, blocked.key, reason)
+        try:
+            for blocker, blocked, reason in _within_step(by_step[number]):
+                if blocked.after or edges.reaches(blocked.key, blocker.key):
+                    continue
+                edges.add(blocker.key, blocked.key, reason)
+        except TooManyGuesses:
+            step = by_step[number][0].step
+            raise MarathonError(
+                f"step {number} has more than {MAX_GUESSES} guessed dependencies between its "
+                f"{len(by_step[number])} tasks; split it into smaller steps or mark the order "
+                "with (after: ...) markers",
+                where=spec.where(step.line),
+            ) from None
     # 2. step order (or the step's explicit depends=). Linking to the previous step's exits
     # (tasks nothing else in that step waits for) is the same order as linking to all of its
     # tasks, without building edges that the reduction would throw away.
@@ -159,9 +172,25 @@ def _step_prereqs(spec: Spec) -> dict[int, list[tuple[int, str]]]:
 # -- (after: ...) references -----------------------------------------------------------------
 
 
+class _RefIndex:
+    """Tasks by key and by slug of their text, built once: resolving each (after: ...) by
+    slugging every task again made n markers over n tasks cost n squared slugs."""
+
+    def __init__(self, planned: Sequence[PlannedTask]) -> None:
+        self.planned = planned
+        self.exact: dict[str, list[PlannedTask]] = {}
+        for item in planned:
+            self.exact.setdefault(item.key, []).append(item)
+            text_slug = slug(item.text)
+            if text_slug != item.key:
+                self.exact.setdefault(text_slug, []).append(item)
+        self.order = {id(item): i for i, item in enumerate(planned)}
+        self.lowered = [(item, item.text.lower()) for item in planned]
+
+
 def _resolve(
     spec: Spec,
-    planned: Sequence[PlannedTask],
+    index: _RefIndex,
     by_step: dict[int, list[PlannedTask]],
     item: PlannedTask,
     ref: str,
@@ -182,12 +211,11 @@ def _resolve(
             )
         return by_step[number]
     wanted = slug(ref)
-    others = [other for other in planned if other is not item]
-    exact = [o for o in others if wanted and (o.key == wanted or slug(o.text) == wanted)]
+    exact = [o for o in index.exact.get(wanted, ()) if o is not item] if wanted else []
     if exact:
-        return exact[:1]
+        return [min(exact, key=lambda o: index.order[id(o)])]
     words = ref.lower().strip()
-    partial = [o for o in others if words and words in o.text.lower()]
+    partial = [o for o, text in index.lowered if o is not item and words and words in text]
     if len(partial) == 1:
         return partial
     if len(partial) > 1:
@@ -200,7 +228,8 @@ def _resolve(
     if wanted == item.key or (words and words in item.text.lower()):
         raise MarathonError(f"(after: {ref}) names the task itself", where=spec.where(item.line))
     raise MarathonError(
-        f"(after: {ref}) names no task or step{did_you_mean(wanted, [o.key for o in others])}",
+        f"(after: {ref}) names no task or step"
+        f"{did_you_mean(wanted, [o.key for o in index.planned if o is not item])}",
         where=spec.where(item.line),
     )
 
@@ -208,35 +237,76 @@ def _resolve(
 # -- guesses inside one step -----------------------------------------------------------------
 
 
+MAX_GUESSES = 5000  # guessed pairs in one step; a real step has a few dozen
+
+
+class TooManyGuesses(Exception):
+    """A step whose heuristics would pair up more tasks than MAX_GUESSES."""
+
+
 def _within_step(items: list[PlannedTask]) -> Iterable[tuple[PlannedTask, PlannedTask, str]]:
+    """The guessed pairs of one step, in the order the all-pairs rules would give them.
+
+    Indexes (by layer, by name made) visit only the pairs a rule can pick, so the cost follows
+    the pairs found, not the square of the bullets; more than MAX_GUESSES pairs is refused.
+    """
+    for count, pair in enumerate(_guesses(items), start=1):
+        if count > MAX_GUESSES:
+            raise TooManyGuesses
+        yield pair
+
+
+def _guesses(items: list[PlannedTask]) -> Iterator[tuple[PlannedTask, PlannedTask, str]]:
     # Wiring tasks ("connect the editor to the API") are placed by the wiring rule below; as
     # layered work they would be put before the very components they connect.
-    layered = [item for item in items if not INTEGRATION.match(item.text)]
+    wiring = [bool(INTEGRATION.match(item.text)) for item in items]
+    layered = [item for item, wires in zip(items, wiring, strict=True) if not wires]
+    above = {
+        level: [b for b in layered if b.layer is not None and b.layer > level]
+        for level in {a.layer for a in layered if a.layer is not None}
+    }
+    not_setup = [b for b in layered if b.category != "Setup"]
     for a in layered:
-        for b in layered:
-            if a is b:
-                continue
-            if a.layer is not None and b.layer is not None and a.layer < b.layer:
+        if a.category == "Setup":
+            # Setup is layer 0: every other task comes after it, by layer or by the setup rule.
+            for b in not_setup:
+                if b is not a:
+                    reason = LAYER_REASON.get((a.layer, b.layer)) if a.layer is not None else None
+                    if b.layer is None or reason is None:
+                        reason = "setup before the rest of its step"
+                    yield a, b, reason
+        elif a.layer is not None:
+            for b in above[a.layer]:
                 yield a, b, LAYER_REASON[(a.layer, b.layer)]
-            elif a.category == "Setup" and b.category != "Setup":
-                yield a, b, "setup before the rest of its step"
-    created = {item.key: creates(item.text) for item in items}
-    for user in items:
-        uses = names(user.text) - created[user.key]
-        for maker in items:
-            if maker is user:
-                continue
-            shared = sorted(uses & created[maker.key])
+    created = [creates(item.text) for item in items]
+    makers: dict[str, list[int]] = {}
+    by_item_stem: dict[str, list[int]] = {}
+    for index, made in enumerate(created):
+        for name in made:
+            makers.setdefault(name, []).append(index)
+            stem = _stem(name, ITEM_SUFFIXES)
+            if stem:
+                by_item_stem.setdefault(stem, []).append(index)
+    for u, user in enumerate(items):
+        uses = names(user.text) - created[u]
+        candidates = {m for name in uses for m in makers.get(name, ())}
+        for container in created[u]:
+            stem = _stem(container, CONTAINER_SUFFIXES)
+            if stem:
+                candidates.update(by_item_stem.get(stem, ()))
+        candidates.discard(u)
+        for m in sorted(candidates):
+            maker = items[m]
+            shared = sorted(uses & created[m])
             if shared:
                 yield maker, user, f"uses {_display(maker.text, shared[0])}"
-            built_from = _container_of(user, created[user.key], maker, created[maker.key])
+            built_from = _container_of(user, created[u], maker, created[m])
             if built_from:
                 yield maker, user, built_from
-    for wiring in items:
-        if INTEGRATION.match(wiring.text):
-            for other in items:
-                if other is not wiring and not INTEGRATION.match(other.text):
-                    yield other, wiring, f"wires up step {wiring.step.number}"
+    for w, wire in enumerate(items):
+        if wiring[w]:
+            for other in layered:
+                yield other, wire, f"wires up step {wire.step.number}"
 
 
 def names(text: str) -> set[str]:

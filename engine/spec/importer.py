@@ -53,7 +53,7 @@ def import_spec(
     plan = plan_spec(spec_path)
     if dry_run:
         return plan, None
-    return plan, tracker.import_issues(plan.drafts, plan.edges)
+    return plan, tracker.import_issues(plan.drafts, plan.edges, source=str(spec_path))
 
 
 def preview(plan: SpecPlan, snapshot: Sequence[Issue]) -> ImportReport:

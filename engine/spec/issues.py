@@ -20,6 +20,7 @@ or editing a step's other text updates the same issue. Rewording a task makes a 
 
 from __future__ import annotations
 
+import itertools
 import re
 from collections import Counter
 from dataclasses import dataclass
@@ -278,10 +279,12 @@ def _description(spec: Spec, item: PlannedTask) -> str:
     parts = [item.text]
     where = f'Step {step.number} of {len(spec.steps)}, "{step.title}", of {spec.name}.'
     if item.task is not None and len(step.tasks) > 1:
-        others = [t.text for t in step.tasks if t is not item.task]
-        shown = others[:SIBLING_LIMIT]
-        if len(others) > len(shown):
-            shown.append(f"and {len(others) - len(shown)} more")
+        # Only the first few siblings are named: building the whole list for every task of a
+        # step would make a step of n bullets cost n squared.
+        others = (t.text for t in step.tasks if t is not item.task)
+        shown = list(itertools.islice(others, SIBLING_LIMIT))
+        if len(step.tasks) - 1 > len(shown):
+            shown.append(f"and {len(step.tasks) - 1 - len(shown)} more")
         where += " Other work in this step: " + "; ".join(shown) + "."
     parts.append(where)
     if step.body:

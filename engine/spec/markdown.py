@@ -24,14 +24,17 @@ from engine.spec.text import (
     tidy_block,
 )
 
-HEADING = re.compile(r"^(#{1,6})[ \t]+(.*?)[ \t#]*$")
+# The title is group 2 with trailing spaces and #s stripped in code: a lazy `(.*?)[ \t#]*$`
+# retries the trailing class from every position, n squared on a line of "# # # ...".
+HEADING = re.compile(r"^(#{1,6})[ \t]+(.*)$")
 # "### 1. Setup" counts as a step only under a heading such as "Implementation plan".
 NUMBERED_HEADING = re.compile(r"^(\d+)\s*[.):]\s*(.*)$")
 CONTAINER = re.compile(r"\b(?:steps?|plan|phases?|milestones?|roadmap)\b", re.IGNORECASE)
 STEP_HEADING = re.compile(
     r"^(?:step|phase|stage|milestone)\s+(\d+)\s*(?:[:.)\-–—]+\s*)?(.*)$", re.IGNORECASE
 )
-DEPENDS_IN_TEXT = re.compile(r"\(\s*(?:depends(?:\s+on)?|after)\s*:?\s*([^)]*)\)", re.IGNORECASE)
+# `[^()]*`, not `[^)]*`: each "(depends" then reads only to the next parenthesis (linear).
+DEPENDS_IN_TEXT = re.compile(r"\(\s*(?:depends(?:\s+on)?|after)\s*:?\s*([^()]*)\)", re.IGNORECASE)
 DEPENDS_LINE = re.compile(
     r"^[ \t]*[*_]{0,2}(?:depends(?:[ \t]+on)?|after)[*_]{0,2}[ \t]*:[*_]{0,2}[ \t]*(.*)$",
     re.IGNORECASE | re.MULTILINE,
@@ -124,7 +127,8 @@ def _headings(lines: list[str]) -> list[_Heading]:
             continue
         match = None if inside else HEADING.match(line)
         if match:
-            found.append(_Heading(i, len(match.group(1)), squash(match.group(2))))
+            title = match.group(2).rstrip(" \t#")
+            found.append(_Heading(i, len(match.group(1)), squash(title)))
     return found
 
 

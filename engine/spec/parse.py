@@ -26,7 +26,7 @@ from engine.spec.text import (
     take_markers,
     tidy_block,
 )
-from engine.spec.xmlish import TAG, Document, Element, parse_document
+from engine.spec.xmlish import TAG, Document, Element, depth_of, parse_document
 
 __all__ = ["Spec", "SpecStep", "SpecTask", "parse_spec", "parse_text"]
 
@@ -46,8 +46,18 @@ def parse_spec(path: Path) -> Spec:
     return parse_text(read_spec_text(path), path)
 
 
+MAX_TAG_DEPTH = 100  # a spec nests four or five levels; recursion stays far from Python's limit
+
+
 def parse_text(text: str, path: Path) -> Spec:
     doc = parse_document(text)
+    depth, deepest = depth_of(doc.root)
+    if depth > MAX_TAG_DEPTH:
+        raise MarathonError(
+            f"tags nested {depth} levels deep (at most {MAX_TAG_DEPTH}); close the tags that "
+            "are left open or flatten the sections",
+            where=f"{path}:{doc.line(deepest.start)}",
+        )
     if doc.root.find("project_specification", *STEPS_TAGS, *STEP_TAGS) is not None:
         return _parse_xml(doc, path)
     return parse_markdown(text, path)

@@ -6,7 +6,10 @@ Specs are hand-written prose. Nothing here evaluates them: text is only split an
 from __future__ import annotations
 
 import bisect
+import errno
+import os
 import re
+import stat
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -16,11 +19,47 @@ from engine.errors import MarathonError
 MAX_SPEC_BYTES = 5_000_000
 
 
+class NotARegularFile(OSError):
+    """A FIFO, a device or a socket where a file was expected."""
+
+
+def read_limited(path: Path, limit: int) -> bytes:
+    """At most `limit` + 1 bytes of the regular file at `path`.
+
+    A FIFO would block the command forever and /dev/zero would fill the memory, so the file is
+    opened without blocking and refused unless it is a regular file; a longer file reads as
+    `limit` + 1 bytes, enough for the caller to say it is too big.
+    """
+    fd = os.open(path, os.O_RDONLY | os.O_NONBLOCK)
+    try:
+        mode = os.fstat(fd).st_mode
+        if stat.S_ISDIR(mode):
+            raise IsADirectoryError(errno.EISDIR, "Is a directory", str(path))
+        if not stat.S_ISREG(mode):
+            raise NotARegularFile(errno.EINVAL, "not a regular file", str(path))
+        os.set_blocking(fd, True)
+        chunks: list[bytes] = []
+        left = limit + 1
+        while left > 0:
+            chunk = os.read(fd, min(left, 1 << 20))
+            if not chunk:
+                break
+            chunks.append(chunk)
+            left -= len(chunk)
+        return b"".join(chunks)
+    finally:
+        os.close(fd)
+
+
 def read_spec_text(path: Path) -> str:
     """The spec's text, or one clear MarathonError for a missing, unreadable or binary file."""
     where = str(path)
     try:
-        data = path.read_bytes()
+        data = read_limited(path, MAX_SPEC_BYTES)
+    except NotARegularFile:
+        raise MarathonError(
+            "is not a regular file (a pipe or a device?); pass the spec file itself", where=where
+        ) from None
     except FileNotFoundError:
         raise MarathonError(
             "no such spec file; check the path given to --spec", where=where
@@ -36,7 +75,7 @@ def read_spec_text(path: Path) -> str:
         ) from None
     if len(data) > MAX_SPEC_BYTES:
         raise MarathonError(
-            f"is {len(data)} bytes, too big for a spec (limit {MAX_SPEC_BYTES}); "
+            f"is over {MAX_SPEC_BYTES} bytes, too big for a spec; "
             "pass the project spec, not a data file",
             where=where,
         )
@@ -74,8 +113,6 @@ class LineIndex:
 
 
 FENCE = re.compile(r"^[ \t]*(```|~~~)", re.MULTILINE)
-COMMENT = re.compile(r"<!--.*?-->", re.DOTALL)
-CDATA = re.compile(r"<!\[CDATA\[.*?\]\]>", re.DOTALL)
 INLINE_CODE = re.compile(r"`[^`\n]+`")
 
 
@@ -110,10 +147,27 @@ def opaque_spans(text: str) -> list[tuple[int, int]]:
     """Where tags must not be looked for: code fences, CDATA, comments and `inline code`."""
     spans = fence_spans(text)
     outside = blank_out(text, spans)
-    spans += [m.span() for m in COMMENT.finditer(outside)]
-    spans += [m.span() for m in CDATA.finditer(outside)]
+    spans += delimited_spans(outside, "<!--", "-->")
+    spans += delimited_spans(outside, "<![CDATA[", "]]>")
     outside = blank_out(outside, spans)
     spans += [m.span() for m in INLINE_CODE.finditer(outside)]
+    return spans
+
+
+def delimited_spans(text: str, start: str, end: str) -> list[tuple[int, int]]:
+    """Spans from each `start` to the next `end`, in one pass.
+
+    A lazy regex (`<!--.*?-->`) reads to the end of the text from every opening that is never
+    closed, so n unclosed comments cost n squared; here an unclosed one ends the search.
+    """
+    spans: list[tuple[int, int]] = []
+    pos = text.find(start)
+    while pos != -1:
+        close = text.find(end, pos + len(start))
+        if close == -1:
+            break
+        spans.append((pos, close + len(end)))
+        pos = text.find(start, close + len(end))
     return spans
 
 

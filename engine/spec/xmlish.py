@@ -11,9 +11,17 @@ knows its line and its original inner text.
 from __future__ import annotations
 
 import re
+from collections.abc import Callable
 from dataclasses import dataclass, field
 
-from engine.spec.text import LineIndex, blank_out, opaque_spans, tidy_block, unescape
+from engine.spec.text import (
+    LineIndex,
+    blank_out,
+    delimited_spans,
+    opaque_spans,
+    tidy_block,
+    unescape,
+)
 
 _ATTR = r"""[A-Za-z_][\w.:-]*\s*=\s*(?:"[^"<]*"|'[^'<]*'|[\w.,:-]+)"""
 TAG = re.compile(rf"<(/?)([A-Za-z_][\w.:-]*)((?:\s+{_ATTR})*)\s*(/?)>")
@@ -117,11 +125,21 @@ class Document:
 
 
 def _drop_comments(text: str) -> str:
-    return re.sub(r"<!--.*?-->", "", text, flags=re.DOTALL)
+    return _replace_comments(text, lambda comment: "")
 
 
 def _blank_comments(text: str) -> str:
-    return re.sub(r"<!--.*?-->", lambda m: "\n" * m.group(0).count("\n"), text, flags=re.DOTALL)
+    return _replace_comments(text, lambda comment: "\n" * comment.count("\n"))
+
+
+def _replace_comments(text: str, replace: Callable[[str], str]) -> str:
+    parts: list[str] = []
+    pos = 0
+    for start, end in delimited_spans(text, "<!--", "-->"):
+        parts += [text[pos:start], replace(text[start:end])]
+        pos = end
+    parts.append(text[pos:])
+    return "".join(parts)
 
 
 def parse_document(text: str) -> Document:
@@ -130,18 +148,23 @@ def parse_document(text: str) -> Document:
     root = Element("#root", {}, 0, 0, len(text), len(text))
     stack: list[Element] = [root]
     unclosed: list[Unclosed] = []
+    # How many elements of each name are open: a stray closing tag is then found to be stray
+    # without a walk down the stack (n unclosed tags then n stray ones would be n squared).
+    open_names: dict[str, int] = {}
     for match in TAG.finditer(scan):
         closing, name, attrs, selfclosing = match.groups()
         name = name.lower()
         if name in INLINE:
             continue
         if closing:
-            depth = _open_depth(stack, name)
-            if depth is None:
+            if not open_names.get(name):
                 continue  # a stray closing tag stays text
-            while len(stack) - 1 > depth:
-                _dissolve(stack, unclosed)
+            # Every element passed over on the way down is dissolved, so the walk is paid
+            # for once per element.
+            while stack[-1].name != name:
+                _dissolve(stack, unclosed, open_names)
             element = stack.pop()
+            open_names[name] -= 1
             element.inner_end = match.start()
             element.end = match.end()
             continue
@@ -152,25 +175,35 @@ def parse_document(text: str) -> Document:
         else:
             stack[-1].children.append(element)
             stack.append(element)
+            open_names[name] = open_names.get(name, 0) + 1
     while len(stack) > 1:
-        _dissolve(stack, unclosed)
+        _dissolve(stack, unclosed, open_names)
     return Document(text, root, LineIndex(text), unclosed)
 
 
-def _open_depth(stack: list[Element], name: str) -> int | None:
-    for depth in range(len(stack) - 1, 0, -1):
-        if stack[depth].name == name:
-            return depth
-    return None
-
-
-def _dissolve(stack: list[Element], unclosed: list[Unclosed]) -> None:
+def _dissolve(stack: list[Element], unclosed: list[Unclosed], open_names: dict[str, int]) -> None:
     """An opening tag that is never closed becomes text; its children move to its parent."""
     element = stack.pop()
+    open_names[element.name] -= 1
     parent = stack[-1]
-    index = parent.children.index(element)
+    # The open element is always its parent's last child (later tags went inside it).
+    index = len(parent.children) - 1
+    if parent.children[index] is not element:
+        index = parent.children.index(element)
     parent.children[index : index + 1] = element.children
     unclosed.append(Unclosed(element.name, element.start))
+
+
+def depth_of(root: Element) -> tuple[int, Element]:
+    """The deepest nesting in the tree and an element at that depth (without recursion)."""
+    deepest, where = 0, root
+    stack = [(root, 0)]
+    while stack:
+        element, depth = stack.pop()
+        if depth > deepest:
+            deepest, where = depth, element
+        stack.extend((child, depth + 1) for child in element.children)
+    return deepest, where
 
 
 def _attrs(text: str) -> dict[str, str]:

@@ -46,8 +46,13 @@ class Tracker(Protocol):
         """Every dependency edge between issue ids, with its reason."""
         ...
 
-    def import_issues(self, drafts: Sequence[IssueDraft], edges: Sequence[Edge]) -> ImportReport:
-        """Create or update issues by draft key and set the spec's edges; idempotent."""
+    def import_issues(
+        self, drafts: Sequence[IssueDraft], edges: Sequence[Edge], *, source: str = ""
+    ) -> ImportReport:
+        """Create or update issues by draft key and set the spec's edges; idempotent.
+
+        `source` (the spec's path) is what a half-done import is remembered by.
+        """
         ...
 
     def create_issue(self, draft: IssueDraft, blocks: Sequence[str] = ()) -> Issue:

@@ -8,13 +8,16 @@ from __future__ import annotations
 
 import json
 import sqlite3
+import sys
 import threading
 import time
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
 from pathlib import Path
 
 from engine import sqlite
 from engine.errors import MarathonError
+from engine.graph import cycle_in
 from engine.issue import STATE_TYPES, Edge, Issue, IssueDraft
 from engine.trackers.base import ImportReport
 
@@ -45,7 +48,42 @@ CREATE TABLE IF NOT EXISTS comments (
     body TEXT NOT NULL,
     created REAL NOT NULL
 );
+CREATE TABLE IF NOT EXISTS pending_import (
+    id INTEGER PRIMARY KEY CHECK (id = 1),
+    source TEXT NOT NULL,
+    started REAL NOT NULL,
+    failed TEXT NOT NULL DEFAULT '{}'
+);
 """
+# Trackers (by path) whose pending import this process already warned about.
+_WARNED: set[Path] = set()
+
+# 2: pending_import, the mark of an import into a remote tracker that has not converged yet
+# (added by the schema's CREATE TABLE IF NOT EXISTS; no other change).
+SCHEMA_VERSION = 2
+
+
+@dataclass(frozen=True)
+class PendingImport:
+    """An import that started and has not finished cleanly: the graph may lack edges."""
+
+    source: str  # the spec it came from, as given to `doit init --spec`
+    started: float
+    failed: Mapping[str, str]  # item -> why; empty when the import never got to the end
+
+    def warning(self, path: Path) -> str:
+        when = time.strftime("%Y-%m-%d %H:%M", time.localtime(self.started))
+        if self.failed:
+            what = f"{len(self.failed)} item(s) failed, first: " + next(
+                f"{item}: {why}" for item, why in self.failed.items()
+            )
+        else:
+            what = "it stopped before the end"
+        return (
+            f"{path}: the import of {self.source or 'a spec'} started {when} has not converged "
+            f"({what}); dependencies may be missing until `doit init --spec "
+            f"{self.source or 'SPEC'}` runs again and succeeds"
+        )
 
 
 class LocalTracker:
@@ -63,7 +101,7 @@ class LocalTracker:
     def _conn(self) -> sqlite3.Connection:
         conn = getattr(self._local, "conn", None)
         if conn is None:
-            conn = sqlite.connect(self.path, SCHEMA)
+            conn = sqlite.connect(self.path, SCHEMA, version=SCHEMA_VERSION)
             self._local.conn = conn
         return conn
 
@@ -72,7 +110,11 @@ class LocalTracker:
     def snapshot(self) -> list[Issue]:
         if not self.path.exists():
             return []
+        return sqlite.guarded(self.path, self._read_snapshot)
+
+    def _read_snapshot(self) -> list[Issue]:
         conn = self._conn
+        self._warn_pending(conn)
         deps: dict[str, list[str]] = {}
         blocks: dict[str, list[str]] = {}
         for row in conn.execute("SELECT blocker, blocked FROM edges ORDER BY blocker, blocked"):
@@ -92,8 +134,46 @@ class LocalTracker:
     def edges(self) -> list[Edge]:
         if not self.path.exists():
             return []
-        rows = self._conn.execute("SELECT * FROM edges ORDER BY blocker, blocked")
+        rows = sqlite.guarded(
+            self.path,
+            lambda: self._conn.execute("SELECT * FROM edges ORDER BY blocker, blocked").fetchall(),
+        )
         return [Edge(row["blocker"], row["blocked"], row["reason"]) for row in rows]
+
+    def pending_import(self) -> PendingImport | None:
+        """The import into the remote tracker that has not converged, if there is one."""
+        if not self.path.exists():
+            return None
+        row = sqlite.guarded(
+            self.path,
+            lambda: self._conn.execute("SELECT * FROM pending_import WHERE id = 1").fetchone(),
+        )
+        if row is None:
+            return None
+        return PendingImport(row["source"], row["started"], json.loads(row["failed"]))
+
+    def _warn_pending(self, conn: sqlite3.Connection) -> None:
+        """Every reader of an unconverged graph (graph, marathon, list) says so, once a process."""
+        if self.path in _WARNED:
+            return
+        pending = self.pending_import()
+        if pending is not None:
+            _WARNED.add(self.path)
+            print(f"warning: {pending.warning(self.path)}", file=sys.stderr)
+
+    def begin_import(self, source: str) -> None:
+        """Mark an import as under way before the remote tracker is written to.
+
+        If the process dies half way, the mark stays and readers warn; `replace_snapshot(...,
+        import_failures=...)` at the end of the import clears it, or keeps what failed.
+        """
+        _WARNED.add(self.path)  # this process reports on its own import
+        with sqlite.transaction(self._conn) as conn:
+            conn.execute(
+                "INSERT OR REPLACE INTO pending_import (id, source, started, failed)"
+                " VALUES (1, ?, ?, '{}')",
+                (source, time.time()),
+            )
 
     def comments(self, issue_id: str) -> list[str]:
         rows = self._conn.execute(
@@ -103,10 +183,13 @@ class LocalTracker:
 
     # -- writing -------------------------------------------------------------------------
 
-    def import_issues(self, drafts: Sequence[IssueDraft], edges: Sequence[Edge]) -> ImportReport:
+    def import_issues(
+        self, drafts: Sequence[IssueDraft], edges: Sequence[Edge], *, source: str = ""
+    ) -> ImportReport:
         """Create or update by draft key, then make the spec's edges exactly `edges`.
 
-        One transaction: an import either lands whole or not at all.
+        One transaction: an import either lands whole or not at all (so `source`, which a
+        remote tracker records while its import is under way, is not needed here).
         """
         report = ImportReport()
         keys = [draft.key for draft in drafts]
@@ -140,6 +223,8 @@ class LocalTracker:
 
     def add_edge(self, edge: Edge) -> None:
         """An edge made by hand (or by the engine); an import keeps it."""
+        known = [(e.blocker, e.blocked) for e in self.edges()]
+        _refuse_cycle([], [*known, (edge.blocker, edge.blocked)])
         with sqlite.transaction(self._conn) as conn:
             conn.execute(
                 "INSERT OR REPLACE INTO edges (blocker, blocked, reason, origin)"
@@ -168,9 +253,28 @@ class LocalTracker:
     def sync(self) -> str:
         return f"local tracker {self.path}: nothing to pull"
 
-    def replace_snapshot(self, issues: Sequence[Issue], edges: Sequence[Edge]) -> None:
-        """Make the snapshot exactly what a remote tracker holds (used by `doit sync`)."""
+    def replace_snapshot(
+        self,
+        issues: Sequence[Issue],
+        edges: Sequence[Edge],
+        *,
+        import_failures: Mapping[str, str] | None = None,
+    ) -> None:
+        """Make the snapshot exactly what a remote tracker holds (used by `doit sync`).
+
+        At the end of an import, `import_failures` says what did not make it: empty clears the
+        pending mark, otherwise the mark keeps the failures. A plain sync leaves the mark alone.
+        """
+        _refuse_cycle([issue.id for issue in issues], [(e.blocker, e.blocked) for e in edges])
         with sqlite.transaction(self._conn) as conn:
+            if import_failures is not None and not import_failures:
+                conn.execute("DELETE FROM pending_import")
+            elif import_failures:
+                conn.execute(
+                    "INSERT INTO pending_import (id, source, started, failed) VALUES (1, '', ?, ?)"
+                    " ON CONFLICT (id) DO UPDATE SET failed = excluded.failed",
+                    (time.time(), json.dumps(dict(import_failures))),
+                )
             conn.execute("DELETE FROM issues")
             conn.execute("DELETE FROM edges")
             for issue in issues:
@@ -257,6 +361,16 @@ def _replace_spec_edges(
             (blocker, blocked, reason),
         )
     return added, len(removed)
+
+
+def _refuse_cycle(ids: Sequence[str], edges: Sequence[tuple[str, str]]) -> None:
+    """A cycle would make every later doit command fail to load its tasks: refuse to store it."""
+    cycle = cycle_in(ids, edges)
+    if cycle:
+        raise MarathonError(
+            f"the tracker's dependencies form a cycle: {' → '.join(cycle)}; remove one of these "
+            "blocking relations in the tracker, then run the command again"
+        )
 
 
 def _number(issue_id: str) -> int:

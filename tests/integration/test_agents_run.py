@@ -21,7 +21,7 @@ pytestmark = pytest.mark.integration
 CLAUDE_PIPELINE = """\
 key_prefix: PROJ
 agents:
-  claude: {preset: claude, model: haiku, max_turns: 5}
+  claude: {preset: claude, model: haiku, max_turns: 5, env: ["FAKE_AGENT_*"]}
 phases:
   code: {agent: claude, prompt: code.md.j2, writes: ["claude_output.txt"], timeout: 3}
   exit: {after: [code], builtin: exit}

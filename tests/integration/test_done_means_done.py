@@ -58,7 +58,7 @@ def test_add():
 PIPELINE = """\
 key_prefix: PROJ
 agents:
-  bot: {{preset: command, command: [python, tools/agent.py]}}
+  bot: {{preset: command, command: [python, tools/agent.py], env: [CODE, FIX, NOTHING]}}
 checks:
   tests: {{command: {check}, reads: ["src/**", "tests/**"]{ok}}}
 breaker: {{attempts: {{gate: 1}}}}
@@ -231,7 +231,7 @@ def test_a_bug_issue_stays_open_until_its_check_passes_on_its_branch(tmp_path: P
 CLAUDE = """\
 key_prefix: PROJ
 agents:
-  claude: {{preset: claude, model: haiku, retry_delay: 0{extra}}}
+  claude: {{preset: claude, model: haiku, retry_delay: 0, env: ["FAKE_AGENT_*"]{extra}}}
 phases:
   code: {{agent: claude, prompt: code.md.j2, writes: ["claude_output.txt"], timeout: 10}}
   exit: {{after: [code], builtin: exit}}

@@ -65,11 +65,12 @@ def test_init_list_and_sync_against_linear(workspace: Any) -> None:
 def test_sync_without_a_key_or_with_a_wrong_one(workspace: Any) -> None:
     _fake, root, env = workspace
     missing = doit(root, "sync", env=env)
-    assert missing.returncode != 0
-    assert "set the environment variable LINEAR_API_KEY" in missing.stdout
+    assert missing.returncode == 2
+    errors = [line for line in missing.stderr.splitlines() if line.startswith("error:")]
+    assert len(errors) == 1 and "set the environment variable LINEAR_API_KEY" in errors[0]
     assert "Traceback" not in missing.stdout + missing.stderr
     wrong = doit(root, "sync", env={**env, "LINEAR_API_KEY": "lin_api_not_the_key_123"})
-    assert wrong.returncode != 0
-    assert "Linear rejected the API key from $LINEAR_API_KEY" in wrong.stdout
+    assert wrong.returncode == 2
+    assert "error: Linear rejected the API key from $LINEAR_API_KEY" in wrong.stderr
     assert "lin_api_not_the_key_123" not in wrong.stdout + wrong.stderr
     assert "Traceback" not in wrong.stdout + wrong.stderr

@@ -264,8 +264,10 @@ def test_missing_key_says_which_variable_to_set(tmp_path: Path) -> None:
     config = TrackerConfig(kind="linear", team="ENG", project=PROJECT, api_key_env="ACME_LINEAR")
     t = LinearTracker(config, LocalTracker(tmp_path / "t.db", "ENG"), environ={})
     out = io.StringIO()
-    assert run_sync(t, out=out) == 2
-    assert "ACME_LINEAR" in out.getvalue() and out.getvalue().count("\n") == 1
+    with pytest.raises(MarathonError) as caught:
+        run_sync(t, out=out)
+    assert caught.value.exit_code == 2 and "ACME_LINEAR" in caught.value.one_line()
+    assert out.getvalue() == ""
 
 
 def test_unknown_team_lists_the_ones_that_exist(fake: FakeLinear, tmp_path: Path) -> None:
@@ -327,6 +329,8 @@ def test_network_down_is_one_line_and_exit_code_one(tmp_path: Path) -> None:
     )
     t = LinearTracker(config, LocalTracker(tmp_path / "t.db", "ENG"), client=client)
     out = io.StringIO()
-    assert run_sync(t, out=out) == 1
-    assert out.getvalue().startswith("sync failed: cannot reach Linear at http://127.0.0.1:")
-    assert out.getvalue().count("\n") == 1
+    with pytest.raises(MarathonError) as caught:
+        run_sync(t, out=out)
+    assert caught.value.exit_code == 1
+    assert caught.value.one_line().startswith("cannot reach Linear at http://127.0.0.1:")
+    assert out.getvalue() == ""

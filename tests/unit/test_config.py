@@ -60,7 +60,7 @@ def test_good_pipeline_builds_typed_config(tmp_path: Path) -> None:
 def test_packaged_default_is_the_seed_workflow(tmp_path: Path) -> None:
     pipeline = load_pipeline(tmp_path)  # no marathon.yaml here: the packaged default
     assert pipeline.path == default_config_path()
-    assert list(pipeline.phases) == ["verify", "plan", "code", "test", "qa", "exit"]
+    assert list(pipeline.phases) == ["verify", "plan", "code", "test", "qa", "gate", "exit"]
     assert set(pipeline.checks) == {"unit", "integration", "lint", "typecheck"}
     assert pipeline.phases["test"].after == pipeline.phases["qa"].after == ("code",)
     assert "tests/unit/**" in pipeline.phases["test"].writes

@@ -200,13 +200,13 @@ def test_phase_graph_of_the_default_pipeline(tmp_path) -> None:
 
     pipeline = load_pipeline(tmp_path)  # the packaged default
     graph = graph_from_phases(pipeline.phases)
-    assert levels(graph) == [["verify"], ["plan"], ["code"], ["test", "qa"], ["exit"]]
+    assert levels(graph) == [["verify"], ["plan"], ["code"], ["test", "qa"], ["gate"], ["exit"]]
     out = io.StringIO()
     tracker = LocalTracker(tmp_path / "t.db", "PROJ")
     assert run_graph(tracker, fmt="dot", out=out, phases=pipeline.phases) == 0
     text = out.getvalue()
     assert text.startswith(
-        "// phases: 6, in order (∥ = side by side): verify → plan → code → test ∥ qa → exit"
+        "// phases: 7, in order (∥ = side by side): verify → plan → code → test ∥ qa → gate → exit"
     )
     assert '"code" -> "qa"' in text or "code -> qa" in text
 

@@ -140,7 +140,9 @@ class RecordingTracker:
     def __init__(self) -> None:
         self.calls: list[tuple[list[IssueDraft], list[Edge]]] = []
 
-    def import_issues(self, drafts: Sequence[IssueDraft], edges: Sequence[Edge]) -> ImportReport:
+    def import_issues(
+        self, drafts: Sequence[IssueDraft], edges: Sequence[Edge], *, source: str = ""
+    ) -> ImportReport:
         self.calls.append((list(drafts), list(edges)))
         return ImportReport(created=[d.key for d in drafts])
 

@@ -100,3 +100,24 @@ def test_hand_made_issues_are_never_merged(tracker: LocalTracker) -> None:
     second = tracker.create_issue(IssueDraft("", "two"))
     assert (first.id, second.id) == ("PROJ-1", "PROJ-2")
     assert [i.title for i in tracker.snapshot()] == ["one", "two"]
+
+
+def test_an_edge_that_closes_a_cycle_is_refused(tmp_path: Path) -> None:
+    tracker = LocalTracker(tmp_path / "tracker.db", "PROJ")
+    a = tracker.create_issue(IssueDraft("", "a", ""))
+    b = tracker.create_issue(IssueDraft("", "b", ""))
+    tracker.add_edge(Edge(a.id, b.id, "a first"))
+    with pytest.raises(MarathonError, match="form a cycle: PROJ-1 → PROJ-2 → PROJ-1"):
+        tracker.add_edge(Edge(b.id, a.id, "b first"))
+    assert [(e.blocker, e.blocked) for e in tracker.edges()] == [(a.id, b.id)]
+
+
+def test_a_pending_import_warns_once_per_process(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    path = tmp_path / "tracker.db"
+    LocalTracker(path, "PROJ").replace_snapshot([], [], import_failures={"edge a -> b": "500"})
+    LocalTracker(path, "PROJ").snapshot()
+    LocalTracker(path, "PROJ").snapshot()
+    err = capsys.readouterr().err
+    assert err.count("has not converged") == 1 and "edge a -> b: 500" in err

@@ -340,7 +340,7 @@ def test_phases_follow_the_shipped_default(tmp_path: Path, monkeypatch: pytest.M
     """A phase added to the default (a pre-merge gate) appears in what setup writes."""
     default = yaml.safe_load(default_config_path().read_text())
     text = default_config_path().read_text()
-    text = text.replace("  exit:\n    after: [test, qa]", "  premerge:\n    after: [test, qa]\n"
+    text = text.replace("  exit:\n    after: [gate]", "  premerge:\n    after: [gate]\n"
                         "    checks: all\n  exit:\n    after: [premerge]")  # fmt: skip
     assert text != default_config_path().read_text()
     template = tmp_path / "default.yaml"

@@ -146,10 +146,13 @@ def test_unreadable_file_any_user(tmp_path: Path, monkeypatch: pytest.MonkeyPatc
     spec = tmp_path / "app_spec.xml"
     spec.write_text(spec_with('<step number="1">A</step>'))
 
-    def refuse(self: Path) -> bytes:
+    def refuse(*args: object) -> int:
         raise PermissionError(13, "Permission denied")
 
-    monkeypatch.setattr(Path, "read_bytes", refuse)
+    import engine.spec.text
+
+    # The tests may run as root, whom chmod does not stop: refuse the open itself.
+    monkeypatch.setattr(engine.spec.text.os, "open", refuse)
     with pytest.raises(MarathonError) as err:
         run_init(LocalTracker(tmp_path / "t.db", "P"), spec, dry_run=False, out=sys.stdout)
     assert err.value.message.startswith("cannot read the spec (Permission denied)")

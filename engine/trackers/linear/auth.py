@@ -13,6 +13,7 @@ from pathlib import Path
 
 from engine.config.model import TrackerConfig
 from engine.errors import MarathonError
+from engine.spec.text import read_limited
 
 # Linear's OAuth access tokens carry this prefix; personal API keys start with "lin_api_".
 _OAUTH_PREFIX = "lin_oauth_"
@@ -60,10 +61,12 @@ def load_api_key(config: TrackerConfig, environ: Mapping[str, str] | None = None
     if config.api_key_file:
         path = Path(config.api_key_file).expanduser()
         try:
-            value = path.read_text(encoding="utf-8").strip()
-        except OSError as exc:
+            # Bounded and never a pipe: a key is a few dozen bytes.
+            value = read_limited(path, 4096).decode("utf-8").strip()
+        except (OSError, UnicodeDecodeError) as exc:
+            reason = getattr(exc, "strerror", None) or "not UTF-8 text"
             raise MarathonError(
-                f"cannot read the Linear API key file {path}: {exc.strerror}; "
+                f"cannot read the Linear API key file {path}: {reason}; "
                 f"fix tracker.api_key_file or set {name}"
             ) from None
         if value:

@@ -82,8 +82,10 @@ class LinearTracker:
 
     # -- the sync surface ----------------------------------------------------------------------
 
-    def import_issues(self, drafts: Sequence[IssueDraft], edges: Sequence[Edge]) -> ImportReport:
-        return asyncio.run(self.import_issues_async(drafts, edges))
+    def import_issues(
+        self, drafts: Sequence[IssueDraft], edges: Sequence[Edge], *, source: str = ""
+    ) -> ImportReport:
+        return asyncio.run(self.import_issues_async(drafts, edges, source=source))
 
     def create_issue(self, draft: IssueDraft, blocks: Sequence[str] = ()) -> Issue:
         return asyncio.run(self.create_issue_async(draft, blocks))
@@ -116,10 +118,16 @@ class LinearTracker:
         )
 
     async def import_issues_async(
-        self, drafts: Sequence[IssueDraft], edges: Sequence[Edge]
+        self, drafts: Sequence[IssueDraft], edges: Sequence[Edge], *, source: str = ""
     ) -> ImportReport:
+        """Write the drafts and edges to Linear, then the snapshot.
+
+        Linear has no transactions: until the import ends with nothing failed, the snapshot
+        carries a pending mark (set here, before the first write) that readers warn about.
+        """
         _check_import(drafts, edges)
         report = ImportReport()
+        self.local.begin_import(source)
         async with self.client as client:
             place = await self._locate(client, create_project=True)
             found = remote.Remote() if place.new_project else await _read(client, place)
@@ -128,7 +136,13 @@ class LinearTracker:
         # The read plus what we wrote is what Linear now holds: no second full read needed.
         reasons = {(e.blocker, e.blocked): e.reason for e in edges}
         issues, snapshot_edges = self._to_snapshot(found, keyed_reasons=reasons)
-        self.local.replace_snapshot(issues, snapshot_edges)
+        # The mark names issues by id, as `doit graph` does (report.failed keeps draft keys).
+        ids = {issue.key: issue.id for issue in issues if issue.key}
+        failures = {
+            " ".join(ids.get(word, word) for word in item.split(" ")): why
+            for item, why in report.failed.items()
+        }
+        self.local.replace_snapshot(issues, snapshot_edges, import_failures=failures)
         return report
 
     async def create_issue_async(self, draft: IssueDraft, blocks: Sequence[str] = ()) -> Issue:

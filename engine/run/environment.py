@@ -1,0 +1,68 @@
+"""The environment a process gets: an allow-list, never the engine's whole environment.
+
+Issue text comes from specs and trackers many people can write to, so an agent may be steered
+by a prompt injection; what it cannot see it cannot leak. An agent gets the basics every
+program needs (PATH, HOME, locale, terminal), the variables its CLI documents (its preset's
+`env`: ANTHROPIC_* for claude ...), and what marathon.yaml lists under `agents.<name>.env`
+(names or patterns to pass, or `NAME: value`). A check gets the basics, the variables build
+tools read (virtualenvs, Node, Rust, Go, Java), and its own `checks.<name>.env`. The tracker's
+key never reaches either, even when a pattern would match it.
+"""
+
+from __future__ import annotations
+
+import fnmatch
+import os
+from collections.abc import Iterable, Mapping
+
+from engine.config.model import AgentConfig, Pipeline
+
+BASICS = (
+    "PATH", "HOME", "USER", "LOGNAME", "SHELL", "LANG", "LANGUAGE", "LC_*", "TERM",
+    "COLORTERM", "NO_COLOR", "TZ", "TMPDIR",
+)  # fmt: skip
+# What test runners, linters and compilers read to find their toolchain.
+TOOLCHAINS = (
+    "VIRTUAL_ENV", "CONDA_PREFIX", "PYTHONPATH", "PYTHONHASHSEED", "PYTHONDONTWRITEBYTECODE",
+    "UV_*", "PIP_*", "POETRY_*", "NODE_*", "NPM_CONFIG_*", "npm_config_*", "PNPM_HOME",
+    "YARN_*", "BUN_INSTALL", "CARGO_HOME", "RUSTUP_HOME", "RUSTUP_TOOLCHAIN", "GOPATH",
+    "GOROOT", "GOFLAGS", "GOCACHE", "GOMODCACHE", "JAVA_HOME", "CI",
+)  # fmt: skip
+
+
+def allowed(
+    patterns: Iterable[str],
+    values: Mapping[str, str] | None = None,
+    *,
+    source: Mapping[str, str] | None = None,
+    never: Iterable[str] = (),
+) -> dict[str, str]:
+    """The variables of `source` (the engine's environment) matching `patterns`, plus
+    `values` set as given; names in `never` are dropped whatever matched them."""
+    source = os.environ if source is None else source
+    patterns = tuple(patterns)
+    blocked = set(never)
+    env = {
+        name: value
+        for name, value in source.items()
+        if name not in blocked and any(fnmatch.fnmatchcase(name, p) for p in patterns)
+    }
+    env.update({k: v for k, v in (values or {}).items() if k not in blocked})
+    return env
+
+
+def secrets(pipeline: Pipeline) -> tuple[str, ...]:
+    """Variables no agent or check is ever given: the tracker's key."""
+    return (pipeline.tracker.api_key_env,) if pipeline.tracker.api_key_env else ()
+
+
+def for_agent(pipeline: Pipeline, agent: AgentConfig, preset_env: Iterable[str]) -> dict[str, str]:
+    """An agent's environment: the basics, its CLI's own variables, its `env:`."""
+    return allowed((*BASICS, *preset_env, *agent.env), agent.env_values, never=secrets(pipeline))
+
+
+def for_check(
+    pipeline: Pipeline, names: Iterable[str] = (), values: Mapping[str, str] | None = None
+) -> dict[str, str]:
+    """A check's (or a phase command's) environment: the basics, the toolchains', its `env:`."""
+    return allowed((*BASICS, *TOOLCHAINS, *names), values, never=secrets(pipeline))
