@@ -79,7 +79,11 @@ def one_run(count: int, jobs: int) -> dict[str, float]:
         stop.set()
         sampler.join()
         if result.returncode != 0:
-            sys.exit(f"doit -n {jobs} marathon failed:\n{result.stdout}\n{result.stderr}")
+            # The failures themselves, not the whole log: one line per failed task.
+            failures = [line for line in result.stdout.splitlines() if line.startswith("issue:")]
+            summary = [line for line in result.stdout.splitlines() if line.startswith("== ")]
+            lines = "\n".join([*failures[:5], *summary, *result.stderr.splitlines()[-3:]])
+            sys.exit(f"doit -n {jobs} marathon failed (exit {result.returncode}):\n{lines}")
         runs = [r for r in Records(root / ".marathon" / "records.db").runs() if r.issue]
     exits = [r for r in runs if r.phase == "exit" and r.status == "success" and r.ended]
     first_start: dict[str, float] = {}
