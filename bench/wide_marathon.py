@@ -22,6 +22,7 @@ import tempfile
 import threading
 import time
 from pathlib import Path
+from typing import Any
 
 from _common import add_issues, doit, make_workspace
 
@@ -57,7 +58,7 @@ def sample_worktrees(folder: Path, stop: threading.Event, out: list[tuple[float,
         stop.wait(0.05)
 
 
-def one_run(count: int, jobs: int) -> dict[str, float]:
+def one_run(count: int, jobs: int) -> dict[str, Any]:
     with tempfile.TemporaryDirectory() as tmp:
         root = make_workspace(Path(tmp) / "ws", PIPELINE)
         add_issues(root, count)
@@ -78,19 +79,17 @@ def one_run(count: int, jobs: int) -> dict[str, float]:
         wall = time.time() - started
         stop.set()
         sampler.join()
-        if result.returncode != 0:
-            # The failures themselves, not the whole log: one line per failed task.
-            failures = [line for line in result.stdout.splitlines() if line.startswith("issue:")]
-            summary = [line for line in result.stdout.splitlines() if line.startswith("== ")]
-            lines = "\n".join([*failures[:5], *summary, *result.stderr.splitlines()[-3:]])
-            sys.exit(f"doit -n {jobs} marathon failed (exit {result.returncode}):\n{lines}")
+        # A failed task is reported with the figures, not instead of them.
+        failures = [line for line in result.stdout.splitlines() if line.startswith("issue:")]
+        if result.returncode != 0 and not failures:
+            sys.exit(f"doit -n {jobs} marathon failed (exit {result.returncode}):\n{result.stderr}")
         runs = [r for r in Records(root / ".marathon" / "records.db").runs() if r.issue]
     exits = [r for r in runs if r.phase == "exit" and r.status == "success" and r.ended]
     first_start: dict[str, float] = {}
     for run in runs:
         first_start[run.issue] = min(first_start.get(run.issue, run.started), run.started)
     counts = [n for _, n in samples]
-    return {
+    out: dict[str, Any] = {
         "wall": wall,
         "live_max": max(counts),
         "live_mean": statistics.mean(counts),
@@ -98,7 +97,9 @@ def one_run(count: int, jobs: int) -> dict[str, float]:
         "last_start": (max(first_start.values()) - started) / wall,
         "exit_median": statistics.median((r.ended or r.started) - r.started for r in exits),
         "merged": len(exits),
+        "failures": failures,
     }
+    return out
 
 
 def ideal(count: int, jobs: int) -> float:
@@ -134,7 +135,9 @@ def main() -> None:
             f"{run['first_merge']:9.2f} {run['last_start']:10.2f} {run['exit_median']:7.2f}s"
         )
         if run["merged"] != count:
-            print(f"    only {run['merged']} of {count} issues merged")
+            print(f"    only {run['merged']} of {count} issues merged; failed:")
+            for line in run["failures"][:3]:
+                print(f"      {line}")
     print("1st merge / last start: fractions of the run; live: worktrees on disk, sampled")
     print("targets: -n 4 first merge < 0.10, live near -n; -n 16 <= 1.10 x; -n 32 <= 1.15 x")
 
