@@ -279,6 +279,10 @@ def load_without_gc() -> Iterator[None]:
     try:
         yield
     finally:
+        # Frozen objects are never collected, not even when Python exits: unfrozen, what
+        # closes in its finalizer (SQLite connections, which then fold their write-ahead log
+        # back into the file) does so as it would have without us.
+        gc.unfreeze()
         if was_enabled:
             gc.enable()
 
