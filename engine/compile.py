@@ -11,7 +11,9 @@ Task names:
 
 Each phase task carries `meta["rank"]`: when several tasks are ready, the one with the lowest
 rank starts first (engine/doit_run.py): bug issues, then priority, then the task heading the
-most remaining work (the critical path first).
+most remaining work (the critical path first); a task of an issue that has not started waits
+behind the started issues' tasks unless its chain is urgent (engine/schedule.py: ReadyTasks,
+which reads `meta["seconds"]` and `meta["chain"]` too).
 """
 
 from __future__ import annotations
@@ -133,11 +135,13 @@ def compile_tasks(
     selected = compiled_issues(issues)
     by_id = {issue.id: issue for issue in selected}
     finals = final_phases(pipeline)
+    # What is the same for every issue, worked out once: a compile runs per doit command, over
+    # thousands of issues (issue 18).
+    shapes = [_phase_shape(pipeline, name, concurrent[name]) for name in order]
+    logs = _logs_dir(pipeline)
     phase_tasks: list[TaskDict] = []
     for issue in selected:
-        phase_tasks += _issue_tasks(
-            pipeline, issue, order, concurrent, by_id, finals, runners, settled
-        )
+        phase_tasks += _issue_tasks(pipeline, issue, shapes, by_id, finals, runners, settled, logs)
     _rank(phase_tasks, by_id, order, settled, durations or {})
     tasks += phase_tasks
     tasks.append(_marathon_task(selected))
@@ -185,57 +189,80 @@ def _check_tasks(pipeline: Pipeline, runners: Runners) -> list[TaskDict]:
     return tasks
 
 
+@dataclass(frozen=True)
+class _PhaseShape:
+    """One phase's part of every issue's task: the same text and globs with `{id}` left in."""
+
+    phase: PhaseConfig
+    after: tuple[str, ...]
+    concurrent_writes: tuple[str, ...]  # globs of the phases that may run beside it
+    summary: str
+
+
+def _phase_shape(pipeline: Pipeline, name: str, concurrent: set[str]) -> _PhaseShape:
+    phase = pipeline.phases[name]
+    writes = tuple(glob for other in sorted(concurrent) for glob in pipeline.phases[other].writes)
+    return _PhaseShape(phase, tuple(phase.after), writes, _phase_summary(phase))
+
+
 def _issue_tasks(
     pipeline: Pipeline,
     issue: Issue,
-    order: list[str],
-    concurrent: Mapping[str, set[str]],
+    shapes: Sequence[_PhaseShape],
     by_id: Mapping[str, Issue],
     finals: list[str],
     runners: Runners,
     settled: frozenset[str],
+    logs_dir: str,
 ) -> list[TaskDict]:
     # An issue starts after the final phases of the open issues it depends on.
     blockers = [dep for dep in issue.dependencies if dep in by_id and by_id[dep].is_open]
     after_issues = [phase_task_name(dep, final) for dep in blockers for final in finals]
     waits = f" (after {', '.join(blockers)})" if blockers else ""
+    basename = f"issue:{issue.id}"
+    logs = f"{logs_dir}/{issue.id}"
     tasks: list[TaskDict] = [
         {
-            "basename": f"issue:{issue.id}",
+            "basename": basename,
             "name": None,
             "doc": f"{issue.title}{waits}",
             "clean": [(runners.clean_issue, [pipeline, issue.id])],
             "meta": {"kind": "group", "issue": issue.id, "phase": "", "log": ""},
         }
     ]
-    for name in order:
-        phase = pipeline.phases[name]
+    for shape in shapes:
+        name = shape.phase.name
         concurrent_writes = tuple(
-            glob.replace("{id}", issue.id)
-            for other in sorted(concurrent[name])
-            for glob in pipeline.phases[other].writes
+            glob.replace("{id}", issue.id) for glob in shape.concurrent_writes
         )
-        ctx = PhaseTask(pipeline, issue, phase, concurrent_writes)
-        task_dep = [phase_task_name(issue.id, dep) for dep in phase.after]
-        if not phase.after:
-            task_dep += after_issues
+        ctx = PhaseTask(pipeline, issue, shape.phase, concurrent_writes)
+        task_dep = [f"{basename}:{dep}" for dep in shape.after] if shape.after else [*after_issues]
         task: TaskDict = {
-            "basename": f"issue:{issue.id}",
+            "basename": basename,
             "name": name,
-            "doc": f"{issue.id} {name}: {_phase_summary(phase)}",
+            "doc": f"{issue.id} {name}: {shape.summary}",
             "actions": [(runners.run_phase, [ctx])],
-            "uptodate": [True if ctx.name in settled else (runners.phase_up_to_date, [ctx])],
+            "uptodate": [
+                True if f"{basename}:{name}" in settled else (runners.phase_up_to_date, [ctx])
+            ],
             "task_dep": task_dep,
             "verbosity": 0,
             "meta": {
                 "kind": "phase",
                 "issue": issue.id,
                 "phase": name,
-                "log": str(pipeline.log_path(issue.id, name)),
+                "log": f"{logs}/{name}.log",
             },
         }
         tasks.append(task)
     return tasks
+
+
+def _logs_dir(pipeline: Pipeline) -> str:
+    """The folder of every issue's log folder, from `Pipeline.log_path` (the one definition of
+    the layout, `<logs>/<issue>/<phase>.log`) asked once: a Path per task was half the cost of
+    compiling (issue 18)."""
+    return str(pipeline.log_path("ISSUE", "phase").parent.parent)
 
 
 def _phase_summary(phase: PhaseConfig) -> str:
@@ -265,13 +292,28 @@ def _rank(
     def seconds(name: str) -> float:
         return 0.0 if name in settled else typical(phases[name]["meta"]["phase"])
 
-    edges = [(dep, name) for name, task in phases.items() for dep in task["task_dep"]]
-    remaining = heaviest_chains(list(phases), edges, seconds)
+    # Only tasks with work behind them: the ones still to do and those they wait for. A
+    # settled task heads nothing else (what waits for it is settled too, unless listed here),
+    # and a no-op rerun is nothing but settled tasks.
+    todo = [name for name in phases if name not in settled]
+    weighed: set[str] = set()
+    while todo:
+        name = todo.pop()
+        if name not in weighed:
+            weighed.add(name)
+            todo += phases[name]["task_dep"]
+    edges = [(dep, name) for name in weighed for dep in phases[name]["task_dep"]]
+    remaining = heaviest_chains([name for name in phases if name in weighed], edges, seconds)
+    keys = {issue_id: _issue_key(issue) for issue_id, issue in by_id.items()}
+    position = {phase: index for index, phase in enumerate(order)}
     for name, task in phases.items():
         meta = task["meta"]
-        bug, priority, number = _issue_key(by_id[meta["issue"]])
-        work = -round(remaining[name], 3)
-        meta["rank"] = (bug, priority, work, number, order.index(meta["phase"]))
+        bug, priority, number = keys[meta["issue"]]
+        work = -round(remaining.get(name, 0.0), 3)
+        meta["rank"] = (bug, priority, work, number, position[meta["phase"]])
+        # What the ready set needs besides the rank (engine/schedule.py: ReadyTasks).
+        meta["seconds"] = seconds(name)
+        meta["chain"] = -work
 
 
 def _issue_key(issue: Issue) -> tuple[int, int, int]:

@@ -8,6 +8,7 @@ files but does not re-read them.
 
 from __future__ import annotations
 
+import functools
 import hashlib
 import json
 import os
@@ -70,8 +71,10 @@ def check_inputs(ctx: CheckTask) -> dict[str, str]:
     return check_cache.inputs(ctx.check.command, tree.listing(entries))
 
 
+@functools.lru_cache(maxsize=4096)
 def issue_digest(issue: Issue) -> str:
-    """What "the issue's own text" is, as one digest."""
+    """What "the issue's own text" is, as one digest. Cached per issue (an Issue is frozen and
+    compares by every field): each of its phases asks, at load and at every up-to-date check."""
     return digest(issue.text_fields())
 
 

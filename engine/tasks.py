@@ -23,6 +23,7 @@ from engine.compile import Runners, TaskDict, compile_tasks, task_name
 from engine.config.load import load_pipeline
 from engine.config.model import Pipeline
 from engine.doit_backend import backend_name
+from engine.doit_run import load_without_gc
 from engine.errors import (
     EXIT_FAILED,
     EXIT_INTERNAL,
@@ -84,6 +85,13 @@ def dodo_namespace(root: Path) -> dict[str, Any]:
 
 
 def _namespace(root: Path) -> dict[str, Any]:
+    # `doit run` loads with the collector off already (engine/doit_run.py); the other
+    # commands (list, info, clean ...) at least while the workflow is compiled.
+    with load_without_gc():
+        return _load(root)
+
+
+def _load(root: Path) -> dict[str, Any]:
     set_internal_log_dir(root / ".marathon")
     pipeline = load_pipeline(root)
     issues = open_snapshot(pipeline).snapshot()

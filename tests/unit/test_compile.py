@@ -211,3 +211,20 @@ def test_settled_tasks_weigh_nothing(pipeline) -> None:
     rank = ranks(by_name(compile_tasks(pipeline, issues, RUNNERS, settled)))
     assert rank["issue:PROJ-1:code"][2] == -1
     assert rank["issue:PROJ-1:verify"][2] == -3
+
+
+def test_settled_tasks_carry_no_work_unless_work_waits_for_them(pipeline) -> None:
+    issues = [Issue("PROJ-1", "done", state="completed"), Issue("PROJ-2", "open")]
+    phases = ("verify", "plan", "code", "test", "qa", "exit")
+    every = frozenset(f"issue:PROJ-1:{phase}" for phase in phases)
+    tasks = by_name(compile_tasks(pipeline, issues, RUNNERS, settled=every))
+    done = {name: t["meta"] for name, t in tasks.items() if name in every}
+    assert {(m["seconds"], m["chain"], m["rank"][2]) for m in done.values()} == {(0.0, 0.0, 0)}
+    assert tasks["issue:PROJ-2:verify"]["meta"]["chain"] == 5  # verify .. exit, one each
+    # A phase of the finished issue left to redo (its stamp is missing): what it waits for
+    # heads it, settled or not.
+    tasks = by_name(compile_tasks(pipeline, issues, RUNNERS, settled=every - {"issue:PROJ-1:qa"}))
+    assert tasks["issue:PROJ-1:code"]["meta"]["chain"] == 1.0
+    assert tasks["issue:PROJ-1:verify"]["meta"]["chain"] == 1.0
+    assert tasks["issue:PROJ-1:test"]["meta"]["chain"] == 0.0
+    assert tasks["issue:PROJ-1:qa"]["meta"]["chain"] == 1.0

@@ -169,6 +169,66 @@ def _pop_front(self: Any, ready: list[Any], tasks_to_run: list[str]) -> Any:
     return None
 
 
+def issue_tasks(started: list[str]) -> list[dict[str, Any]]:
+    """Issues a to f, three one-second phases each, ranked as the compiler ranks them."""
+    tasks: list[dict[str, Any]] = []
+    for number, issue in enumerate("abcdef", 1):
+        for phase in range(3):
+            name = f"{issue}{phase}"
+            chain = float(3 - phase)
+            tasks.append(
+                {
+                    "name": name,
+                    "actions": [lambda name=name: started.append(name)],
+                    "task_dep": [f"{issue}{phase - 1}"] if phase else [],
+                    "uptodate": [False],
+                    "meta": {
+                        "kind": "phase",
+                        "issue": issue,
+                        "rank": (1, 5, -chain, number, phase),
+                        "seconds": 1.0,
+                        "chain": chain,
+                    },
+                }
+            )
+    tasks.append({"name": "all", "actions": None, "task_dep": [t["name"] for t in tasks]})
+    return tasks
+
+
+@pytest.mark.parametrize("jobs", ["1", "2"])
+def test_ranked_run_finishes_started_issues_first(tmp_path: Path, jobs: str) -> None:
+    started: list[str] = []
+    main = DoitMain(
+        Loader(issue_tasks(started), tmp_path / "doit.db"),
+        config_filenames=(),
+        extra_config={"GLOBAL": {}, "COMMAND": {"run": "engine.doit_run:RankedRun"}},
+    )
+    assert main.run(["run", "-n", jobs, "all"]) == 0
+    if jobs == "1":
+        # By rank alone: a0 b0 c0 d0 e0 f0 a1 ..., every issue in lockstep. Here one issue
+        # after another, until the last ones, whose chains (3 s, plus a margin of two tasks)
+        # reach the work left: they then go by rank alone.
+        assert started[:12] == [f"{i}{p}" for i in "abcd" for p in range(3)]
+    else:
+        # Two workers: two issues at a time; the first two end before the fourth starts.
+        assert max(started.index("a2"), started.index("b2")) < started.index("d0")
+    assert sorted(started) == sorted(f"{i}{p}" for i in "abcdef" for p in range(3))
+
+
+def test_ranked_queue_counts_the_work_of_the_selected_tasks() -> None:
+    from doit.control import TaskControl
+
+    from engine.doit_run import ranked_queue
+
+    def queue_for(selected: list[str]) -> Any:
+        control = TaskControl([dict_to_task(dict(t)) for t in issue_tasks([])])
+        control.process(selected)
+        return ranked_queue(control.task_dispatcher(), 2)._work()
+
+    assert queue_for(["b2"]) == (3.0, 1.0)  # b2 and the two phases it waits for
+    assert queue_for(["b2", "all"]) == (18.0, 1.0)
+
+
 # -- the command line reaches our tasks verbatim ---------------------------------------------
 
 DOIT = "/venv/bin/doit"
