@@ -279,10 +279,8 @@ def load_without_gc() -> Iterator[None]:
     try:
         yield
     finally:
-        # Frozen objects are never collected, not even when Python exits: unfrozen, what
-        # closes in its finalizer (SQLite connections, which then fold their write-ahead log
-        # back into the file) does so as it would have without us.
-        gc.unfreeze()
+        # Frozen objects are never finalized, not even when Python exits; what must close
+        # (SQLite connections) is closed at exit by engine/sqlite.py itself.
         if was_enabled:
             gc.enable()
 

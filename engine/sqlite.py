@@ -12,6 +12,8 @@ MarathonError naming the file and the fix, never a sqlite3 traceback.
 
 from __future__ import annotations
 
+import atexit
+import contextlib
 import functools
 import os
 import sqlite3
@@ -72,7 +74,23 @@ def connect(
         raise
     with _connected_lock:
         _connected.add(os.path.realpath(path))
+        _open.append(conn)
     return conn
+
+
+# Every connection is closed when the process exits (and so folds its write-ahead log back
+# into the file), whether or not the garbage collector ever finalizes it: the ranked run
+# freezes what it loaded, and frozen objects are never finalized (engine/doit_run.py).
+_open: list[sqlite3.Connection] = []  # few: one per thread and file, kept for the process
+
+
+@atexit.register
+def _close_all() -> None:
+    with _connected_lock:
+        connections = list(_open)
+    for conn in connections:
+        with contextlib.suppress(sqlite3.Error):
+            conn.close()
 
 
 def refusal(path: Path, exc: sqlite3.Error) -> MarathonError:
