@@ -19,6 +19,7 @@ import os
 import sqlite3
 import threading
 import time
+import weakref
 from collections.abc import Callable, Iterator, Mapping
 from contextlib import contextmanager
 from pathlib import Path
@@ -54,8 +55,13 @@ def connect(
     conn: sqlite3.Connection | None = None
     try:
         conn = sqlite3.connect(
-            path, timeout=BUSY_SECONDS, isolation_level=None, check_same_thread=False
+            path,
+            timeout=BUSY_SECONDS,
+            isolation_level=None,
+            check_same_thread=False,
+            factory=_Connection,
         )
+        conn.file = os.path.realpath(path)
         conn.row_factory = sqlite3.Row
         conn.execute(f"PRAGMA busy_timeout={int(BUSY_SECONDS * 1000)}")
         _upgrade(conn, path, schema, version, dict(migrations or {}), upgrade)
@@ -73,21 +79,17 @@ def connect(
             raise refusal(path, exc) from None
         raise
     with _connected_lock:
-        _connected.add(os.path.realpath(path))
-        _open.append(conn)
+        _live.add(conn)
     return conn
-
-
-# Every connection is closed when the process exits (and so folds its write-ahead log back
-# into the file), whether or not the garbage collector ever finalizes it: the ranked run
-# freezes what it loaded, and frozen objects are never finalized (engine/doit_run.py).
-_open: list[sqlite3.Connection] = []  # few: one per thread and file, kept for the process
 
 
 @atexit.register
 def _close_all() -> None:
+    """Every live connection is closed when the process exits (and so folds its write-ahead
+    log back into the file), finalized or not: the ranked run freezes what it loaded, and
+    frozen objects are never finalized (engine/doit_run.py)."""
     with _connected_lock:
-        connections = list(_open)
+        connections = list(_live)
     for conn in connections:
         with contextlib.suppress(sqlite3.Error):
             conn.close()
@@ -124,17 +126,38 @@ def guarded(path: Path, statement: Callable[[], T]) -> T:
         raise refusal(path, exc) from None
 
 
-# Databases this process has a connection to. Their header is never read again: closing any
-# descriptor of a file drops every POSIX lock this process holds on it, SQLite's included, and
-# the next process to close the database would then delete the write-ahead log under us.
-_connected: set[str] = set()
+class _Connection(sqlite3.Connection):
+    """A connection that knows its file, and can be referred to weakly (the plain type
+    cannot): the process's live connections are known without keeping them alive."""
+
+    file: str = ""
+
+    def is_open(self) -> bool:
+        try:
+            self.total_changes  # noqa: B018 - raises once closed
+        except sqlite3.ProgrammingError:
+            return False
+        return True
+
+
+# The live connections of this process. A database one of them is open on is never read
+# through a descriptor of our own: closing any descriptor of a file drops every POSIX lock this
+# process holds on it, SQLite's included, and the next process to close the database would
+# then delete the write-ahead log under us.
+_live: weakref.WeakSet[_Connection] = weakref.WeakSet()
 _connected_lock = threading.Lock()
 
 
-def _check_file(path: Path) -> None:
+def _connected_to(path: Path) -> bool:
+    real = os.path.realpath(path)
     with _connected_lock:
-        if os.path.realpath(path) in _connected:
-            return
+        live = list(_live)
+    return any(conn.file == real and conn.is_open() for conn in live)
+
+
+def _check_file(path: Path) -> None:
+    if _connected_to(path):
+        return
     if path.is_dir():
         raise MarathonError(
             f"is a directory, not a database; move it aside (mv {path.name} "
