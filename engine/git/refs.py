@@ -57,10 +57,10 @@ def snapshot(root: Path) -> dict[str, str]:
 
 
 def engine_moved(root: Path, ref: str, sha: str) -> None:
-    """The engine set `ref` to `sha` (a merge into the target): its latest value is the
-    engine's, not an agent's (an agent moving it back to an older one is still caught)."""
+    """The engine sets `ref` to `sha` (a merge into the target), said just before it does:
+    a phase that looks meanwhile must not take the move for its agent's."""
     with _lock:
-        _moved[(str(root), ref)] = {sha}
+        _moved.setdefault((str(root), ref), set()).add(sha)
 
 
 def undo_agent_moves(root: Path, before: dict[str, str], agent_email: str) -> list[str]:
@@ -68,12 +68,15 @@ def undo_agent_moves(root: Path, before: dict[str, str], agent_email: str) -> li
     after = snapshot(root)
     with _lock:
         changed = sorted(
-            ref
-            for ref in set(before) | set(after)
-            if before.get(ref) != after.get(ref)
-            and after.get(ref) not in _moved.get((str(root), ref), set())
+            ref for ref in set(before) | set(after) if before.get(ref) != after.get(ref)
         )
-    foreign = [ref for ref in changed if not _logged_by_someone_else(root, ref, after, agent_email)]
+        made = {ref: set(_moved.get((str(root), ref), ())) for ref in changed}
+    foreign = [
+        ref
+        for ref in changed
+        if not _engine_forward(root, before.get(ref), after.get(ref), made[ref])
+        and not _logged_by_someone_else(root, ref, after, agent_email)
+    ]
     for ref in foreign:
         # Compare-and-swap: only from the value the agent left, never over a newer one.
         if ref in before:
@@ -81,6 +84,17 @@ def undo_agent_moves(root: Path, before: dict[str, str], agent_email: str) -> li
         else:
             git(root, "update-ref", "-d", ref, after[ref], check=False)
     return foreign
+
+
+def _engine_forward(root: Path, old: str | None, new: str | None, made: set[str]) -> bool:
+    """A value the engine set, reached forward from `old` (a merge moves the target forward;
+    an agent putting it back to an older merge does not)."""
+    if not new or new not in made:
+        return False
+    if not old:
+        return True
+    done = git(root, "merge-base", "--is-ancestor", old, new, check=False)
+    return done.returncode == 0
 
 
 def _logged_by_someone_else(root: Path, ref: str, after: dict[str, str], agent_email: str) -> bool:

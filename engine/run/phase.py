@@ -352,7 +352,10 @@ def _execute(
             )
     if refs_before is not None:
         email = refs.agent_identity(ctx.issue.id, phase.name)["GIT_COMMITTER_EMAIL"]
-        moved = refs.undo_agent_moves(ctx.pipeline.root, refs_before, email)
+        state = ctx.pipeline.state_dir
+        # Under the lock a merge moves the target with: no merge half-way while we look.
+        with repo.repo_lock(state):
+            moved = refs.undo_agent_moves(ctx.pipeline.root, refs_before, email)
         if moved:
             return dataclasses.replace(
                 outcome,
