@@ -86,11 +86,13 @@ def _make_worktree(root: Path, state_dir: Path, issue_id: str, target: str) -> N
     branch = branch_name(issue_id)
     _remove_folder(root, path)
     path.parent.mkdir(parents=True, exist_ok=True)
+    # -f -f: a `worktree add` killed half-way leaves its record locked ("initializing"), which
+    # prune keeps and a plain add refuses; the folder is gone by now, so the record is stale.
     if branch_head(root, branch):
         # The branch is left by an interrupted run: it keeps its finished phases' commits.
-        git(root, "worktree", "add", "-q", str(path), branch)
+        git(root, "worktree", "add", "-f", "-f", "-q", str(path), branch)
     else:
-        git(root, "worktree", "add", "-q", "-b", branch, str(path), target)
+        git(root, "worktree", "add", "-f", "-f", "-q", "-b", branch, str(path), target)
     # The worktree shares the workspace's state (plans, logs, prompts) by a link.
     os.symlink(state_dir.resolve(), path / ".marathon")
     (git_dir(path) / READY_MARKER).write_text(branch + "\n")
@@ -98,6 +100,8 @@ def _make_worktree(root: Path, state_dir: Path, issue_id: str, target: str) -> N
 
 def _remove_folder(root: Path, path: Path) -> None:
     """A worktree folder and git's record of it, whatever state a kill left them in."""
+    # A record left locked by a killed `worktree add` is one prune keeps: unlock it first.
+    git(root, "worktree", "unlock", str(path), check=False)
     if path.exists() or path.is_symlink():
         git(root, "worktree", "remove", "--force", "--force", str(path), check=False)
         if path.exists():
