@@ -8,6 +8,7 @@ thousands of lines); the plain and JSON modes list them one by one.
 from __future__ import annotations
 
 import sys
+import threading
 import time
 from typing import TextIO
 
@@ -29,36 +30,55 @@ class RichSink:
         self.console = console
         self._state: RunState | None = None
         self._live: Live | None = None
+        self._lock = threading.Lock()
+        self._ticking = threading.Event()  # set: the ticker stops
+        self._ticker: threading.Thread | None = None
 
     def open(self, state: RunState) -> None:
         self._state = state
-        # get_renderable is called on rich's refresh thread: _render reads only the state's
-        # immutable `running` snapshot and plain counters, never a lock (see state.py).
+        # Not rich's own refresh thread: redrawing at its own pace while another thread printed
+        # was seen, once under heavy load, to leave a printed line erased by the redraw. Our
+        # ticker and the printing take one lock, so a redraw and a line never overlap.
         self._live = Live(
             console=self.console,
             get_renderable=self._render,
-            refresh_per_second=4,
+            auto_refresh=False,
             transient=True,
         )
         self._live.start()
+        self._ticking.clear()
+        self._ticker = threading.Thread(target=self._tick, daemon=True, name="live-panel")
+        self._ticker.start()
+
+    def _tick(self) -> None:
+        while not self._ticking.wait(0.25):
+            with self._lock:
+                if self._live is not None:
+                    self._live.refresh()
 
     def emit(self, event: Event) -> None:
         renderable = self._line(event)
-        if renderable is not None:
-            # One print per event: rich writes it above the live panel in one piece.
-            self.console.print(renderable)
-        if self._live is not None:
-            # Redraw now rather than at the next tick, so the panel never lags the lines.
-            self._live.refresh()
+        with self._lock:
+            if renderable is not None:
+                # One print per event: rich writes it above the live panel in one piece.
+                self.console.print(renderable)
+            if self._live is not None:
+                # Redraw now rather than at the next tick, so the panel never lags the lines.
+                self._live.refresh()
 
     def streams(self) -> tuple[TextIO, TextIO]:
         """Command output while the panel is up: each line printed above it, never under it."""
         return FileProxy(self.console, sys.stdout), FileProxy(self.console, sys.stderr)
 
     def close(self) -> None:
-        if self._live is not None:
-            self._live.stop()
-            self._live = None
+        self._ticking.set()
+        if self._ticker is not None:
+            self._ticker.join()
+            self._ticker = None
+        with self._lock:
+            if self._live is not None:
+                self._live.stop()
+                self._live = None
 
     def _line(self, event: Event) -> RenderableType | None:
         task = event.task
