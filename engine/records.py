@@ -187,6 +187,13 @@ class Records:
 
     def finish_run(self, run_id: int, status: str, **fields: Any) -> None:
         """Close a run; `fields` are other columns (exit_code, error, signature, cost_usd ...)."""
+        with sqlite.transaction(self._conn) as conn:
+            self._finish(conn, run_id, status, fields)
+        self._open_runs.discard(run_id)
+
+    def _finish(
+        self, conn: sqlite3.Connection, run_id: int, status: str, fields: Mapping[str, Any]
+    ) -> None:
         if status not in RUN_STATUSES:
             raise ValueError(f"unknown run status {status!r}")
         columns = ["status = ?", "ended = ?"]
@@ -196,9 +203,7 @@ class Records:
                 raise ValueError(f"unknown run field {name!r}")
             columns.append(f"{name} = ?")
             values.append(value)
-        with sqlite.transaction(self._conn) as conn:
-            conn.execute(f"UPDATE runs SET {', '.join(columns)} WHERE id = ?", (*values, run_id))
-        self._open_runs.discard(run_id)
+        conn.execute(f"UPDATE runs SET {', '.join(columns)} WHERE id = ?", (*values, run_id))
 
     def interrupt_open_runs(self, error: str) -> None:
         """Mark this process's unfinished runs interrupted (Ctrl-C, SIGTERM): the process may
@@ -354,7 +359,17 @@ class Records:
             )
         }
 
-    def save_stamp(self, task: str, inputs: Mapping[str, str], outputs: str) -> None:
+    def save_stamp(
+        self,
+        task: str,
+        inputs: Mapping[str, str],
+        outputs: str,
+        *,
+        run_id: int | None = None,
+        run_fields: Mapping[str, Any] | None = None,
+    ) -> None:
+        """The task's stamp; with `run_id`, that run recorded a success in the same
+        transaction: a kill never leaves a stamped task whose run says it was interrupted."""
         finished = time.time()
         text = json.dumps(dict(inputs), sort_keys=True)
         with sqlite.transaction(self._conn) as conn:
@@ -363,7 +378,11 @@ class Records:
                 " VALUES (?, ?, ?, ?, ?)",
                 (task, text, outputs, finished, self._mac(task, text, outputs)),
             )
+            if run_id is not None:
+                self._finish(conn, run_id, "success", run_fields or {})
         self.all_stamps()[task] = Stamp(task, dict(inputs), outputs, finished)
+        if run_id is not None:
+            self._open_runs.discard(run_id)
 
     def _mac(self, task: str, inputs: str, outputs: str) -> str:
         message = "\0".join((task, inputs, outputs)).encode()

@@ -47,6 +47,7 @@ def acquire(state_dir: Path) -> IO[str]:
     handle = open(path, "a+")  # noqa: SIM115 - held for the process lifetime
     wait = os.environ.get(WAIT_VARIABLE, "") not in ("", "0")
     orphans_since: float | None = None
+    vanished_until = time.monotonic() + 2.0  # how long "nobody holds it" is worth a retry
     while True:
         try:
             fcntl.flock(handle, fcntl.LOCK_EX | fcntl.LOCK_NB)
@@ -59,7 +60,12 @@ def acquire(state_dir: Path) -> IO[str]:
         # The doit that took it is gone, and only git (and the hooks git runs) it started
         # still hold it: wait for them. Anything else holding it is another run.
         dead = not (holder.isdigit() and process.pid_alive(int(holder)))
-        orphans = dead and holders and all(_is_git(pid) for pid in holders)
+        if not holders and time.monotonic() < vanished_until:
+            # Whoever held it let go (a killed run's last git just ended): try again. (Where
+            # /proc cannot name the holders, this ends in the refusal below.)
+            time.sleep(0.01)
+            continue
+        orphans = dead and bool(holders) and all(_is_git(pid) for pid in holders)
         if not orphans:
             if wait:
                 fcntl.flock(handle, fcntl.LOCK_EX)

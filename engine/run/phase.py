@@ -227,9 +227,12 @@ def _record_success(ctx: PhaseTask, rt: Runtime, run_id: int, fields: dict[str, 
     # Inputs are taken after the run: a phase that reads what it writes (CODE reads and
     # writes src/**) is then up to date with its own result.
     rt.records.save_stamp(
-        ctx.name, current_inputs(ctx, rt), phase_outputs(ctx, rt.reading_dir(ctx.issue.id))
+        ctx.name,
+        current_inputs(ctx, rt),
+        phase_outputs(ctx, rt.reading_dir(ctx.issue.id)),
+        run_id=run_id,
+        run_fields=fields,
     )
-    rt.records.finish_run(run_id, "success", **fields)
 
 
 def _since_last_success(runs: Sequence[RunRecord]) -> list[RunRecord]:
