@@ -218,20 +218,28 @@ def commit_of_run(
 
 
 def discard(root: Path, state_dir: Path, paths: Sequence[str]) -> None:
-    """Put `paths` back as HEAD has them: tracked files restored, untracked ones removed. For
-    what an interrupted run left half-written, before its phase is redone from scratch."""
+    """Put `paths` back as HEAD has them, under the worktree's lock. For what an interrupted
+    run left half-written, before its phase is redone from scratch."""
     if not paths:
         return
     with repo_lock(state_dir, lock_for(root, state_dir)):
-        tracked = set(git(root, "ls-tree", "-r", "-z", "--name-only", "HEAD", "--", *paths,
-                          check=False).stdout.split("\0")) - {""}  # fmt: skip
-        if tracked:
-            git(root, "reset", "-q", "--", *sorted(tracked), check=False)
-            git(root, "checkout", "-q", "HEAD", "--", *sorted(tracked))
-        for rel in set(paths) - tracked:
-            git(root, "rm", "-q", "--cached", "--ignore-unmatch", "--", rel, check=False)
-            with contextlib.suppress(FileNotFoundError):
-                (root / rel).unlink()
+        restore(root, paths)
+
+
+def restore(root: Path, paths: Sequence[str]) -> None:
+    """`paths` as HEAD has them: tracked files restored (index and file), the others removed.
+    The caller holds the lock that covers `root`."""
+    if not paths:
+        return
+    tracked = set(git(root, "ls-tree", "-r", "-z", "--name-only", "HEAD", "--", *paths,
+                      check=False).stdout.split("\0")) - {""}  # fmt: skip
+    if tracked:
+        git(root, "reset", "-q", "--", *sorted(tracked), check=False)
+        git(root, "checkout", "-q", "HEAD", "--", *sorted(tracked))
+    for rel in set(paths) - tracked:
+        git(root, "rm", "-q", "--cached", "--ignore-unmatch", "--", rel, check=False)
+        with contextlib.suppress(FileNotFoundError):
+            (root / rel).unlink()
 
 
 def stale_locks(root: Path) -> list[Path]:

@@ -25,7 +25,7 @@ from pathlib import Path
 
 from engine.errors import MarathonError
 from engine.git import refs
-from engine.git.repo import git, identity_args, repo_lock
+from engine.git.repo import git, identity_args, repo_lock, restore
 
 READY_MARKER = "marathon-ready"  # in the worktree's git folder, written when it is complete
 
@@ -347,15 +347,7 @@ def _undo_partial_checkout(root: Path, new: str) -> list[str]:
         have = git(root, "hash-object", "--", rel).stdout.strip() if file.is_file() else ""
         if have not in (versions["HEAD"].get(rel, ""), versions[new].get(rel, "")):
             return []
-    tracked = sorted(rel for rel in dirty if rel in versions["HEAD"])
-    if tracked:
-        git(root, "reset", "-q", "--", *tracked)
-        git(root, "checkout", "-q", "HEAD", "--", *tracked)
-    for rel in dirty:
-        if rel not in versions["HEAD"]:
-            git(root, "rm", "-q", "--cached", "--ignore-unmatch", "--", rel, check=False)
-            with contextlib.suppress(FileNotFoundError):
-                (root / rel).unlink()
+    restore(root, dirty)  # under the repository's lock, which the merge holds
     return dirty
 
 

@@ -23,6 +23,7 @@ from engine.compile import PhaseTask
 from engine.config.model import CheckConfig
 from engine.git import worktrees
 from engine.run import environment, merge, process, sandbox
+from engine.run.check import attempt_output
 from engine.run.executor import Work
 from engine.run.runtime import JOBS, Runtime, runtime_for
 from engine.run.verdict import CheckVerdict, failure_title, judge
@@ -166,7 +167,5 @@ def _run_check(ctx: PhaseTask, check: CheckConfig, workdir: Path) -> CheckRun:
     finally:
         if box is not None:
             sandbox.copy_back(box, ())  # nothing of the state view is kept
-    with open(log, "rb") as handle:
-        handle.seek(offset)
-        output = handle.read().decode("utf-8", "replace")
+    output = attempt_output(log, offset)
     return CheckRun(check, judge(check, finished, output), output, log)
