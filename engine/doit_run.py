@@ -30,6 +30,7 @@ from __future__ import annotations
 import collections
 import contextlib
 import gc
+import os
 import re
 import signal
 import sys
@@ -45,7 +46,13 @@ from doit.exceptions import InvalidCommand, InvalidDodoFile, InvalidTask
 from doit.runner import MRunner, MThreadRunner, Runner
 from doit.task import Stream
 
-from engine.errors import EXIT_BAD_INPUT, EXIT_INTERNAL, did_you_mean, internal_error
+from engine.errors import (
+    EXIT_BAD_INPUT,
+    EXIT_INTERNAL,
+    MarathonError,
+    did_you_mean,
+    internal_error,
+)
 from engine.schedule import ReadyTasks
 
 UNRANKED_WARNING = (
@@ -160,7 +167,7 @@ class RankedRun(Run):  # type: ignore[misc]
     doc_purpose = "run tasks (ready tasks start by rank: the critical path first)"
 
     def parse_execute(self, in_args: list[str]) -> int:
-        args = verbatim_args(in_args, sys.argv)
+        args = executor_option(verbatim_args(in_args, sys.argv))
         try:
             with load_without_gc():
                 return super().parse_execute(args)  # type: ignore[no-any-return]
@@ -244,7 +251,17 @@ class RankedRun(Run):  # type: ignore[misc]
             else:
                 # A doit whose dispatcher no longer keeps this queue: run in doit's order.
                 print(f"warning: {UNRANKED_WARNING}", file=sys.stderr)
-            result = runner.run_all(dispatcher)
+            from engine.run.runtime import close_executors, connect_executors
+
+            try:
+                connect_executors()
+            except MarathonError as exc:
+                print(f"error: {exc.one_line()}", file=sys.stderr)
+                return exc.exit_code
+            try:
+                result = runner.run_all(dispatcher)
+            finally:
+                close_executors()
             _close_open_runs()
             decide = getattr(reporter_obj, "exit_code", None)
             return decide(result) if callable(decide) else result  # type: ignore[no-any-return]
@@ -322,6 +339,26 @@ def verbatim_args(processed: list[str], argv: list[str]) -> list[str]:
     if first == 0 and processed:
         start = kept[0]
     return raw[start:]
+
+
+def executor_option(args: list[str]) -> list[str]:
+    """`--executor X` (anywhere on the line) taken out for doit and set as MARATHON_EXECUTOR
+    for this run (engine/run/executor.py), before the tasks load."""
+    from engine.run.executor import OVERRIDE_ENV
+
+    kept, index = [], 0
+    while index < len(args):
+        arg = args[index]
+        if arg == "--executor" and index + 1 < len(args):
+            os.environ[OVERRIDE_ENV] = args[index + 1]
+            index += 2
+            continue
+        if arg.startswith("--executor="):
+            os.environ[OVERRIDE_ENV] = arg.split("=", 1)[1]
+        else:
+            kept.append(arg)
+        index += 1
+    return kept
 
 
 def _is_variable(arg: str) -> bool:

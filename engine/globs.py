@@ -112,6 +112,18 @@ class _Ignored:
         return any("/".join(parts[:i]) + "/" in self.folders for i in range(1, len(parts)))
 
 
+def file_states(root: Path, patterns: Sequence[str]) -> dict[str, tuple[int, int]]:
+    """(size, mtime) of every file matching `patterns`: did a phase write anything at all?"""
+    states = {}
+    for rel in expand(root, patterns):
+        try:
+            st = (root / rel).stat()
+        except OSError:
+            continue
+        states[rel] = (st.st_size, st.st_mtime_ns)
+    return states
+
+
 def _ignored(root: Path) -> _Ignored:
     """Ask git once (one process) what it ignores under `root`; nothing outside a git tree."""
     env = {k: v for k, v in os.environ.items() if k not in ("GIT_DIR", "GIT_WORK_TREE")}

@@ -23,6 +23,7 @@ from engine.config.model import (
     DEFAULT_TIMEOUT,
     AgentConfig,
     CheckConfig,
+    ExecutorConfig,
     FixConfig,
     GitConfig,
     PhaseConfig,
@@ -302,6 +303,7 @@ def _build(data: Mapping[str, Any], *, path: Path, root: Path) -> Pipeline:
         breaker=BreakerLimits.from_mapping(data.get("breaker", {})),
         budgets=Budgets.from_mapping(data.get("budgets", {})),
         git=GitConfig(**data.get("git", {})),
+        executor=ExecutorConfig(**data.get("executor", {})),
     )
 
 
@@ -328,6 +330,10 @@ def _default_fix_writes(phases: dict[str, PhaseConfig]) -> dict[str, PhaseConfig
 def _check_meaning(pipeline: Pipeline, problem: _Problems) -> None:
     if pipeline.tracker.kind == "linear" and not pipeline.tracker.team:
         raise problem(("tracker",), "a linear tracker needs team: (the team key, e.g. ENG)")
+    executor_problem = executor_config_problem(pipeline.executor)
+    if executor_problem:
+        key, message = executor_problem
+        raise problem(("executor", key) if key else ("executor",), message)
     for name, phase in pipeline.phases.items():
         _check_phase(pipeline, name, phase, problem)
     order = phase_order(pipeline.phases, problem)
@@ -343,6 +349,31 @@ def _check_meaning(pipeline: Pipeline, problem: _Problems) -> None:
                         f"phases.{b}.after",
                     )
     _check_rewriting_checks(pipeline, problem)
+
+
+SCHEDULER_SCHEMES = ("tcp://", "tls://", "ws://", "wss://", "inproc://", "ucx://")
+
+
+def executor_config_problem(config: ExecutorConfig) -> tuple[str, str] | None:
+    """(key, what is wrong) with an executor's settings, or None; marathon.yaml's and
+    MARATHON_EXECUTOR's (engine/run/executor.py) share it."""
+    if config.kind != "dask":
+        return None
+    if not config.scheduler:
+        return "", "a dask executor needs scheduler: (tcp://host:8786, or local:3 here)"
+    if config.scheduler.startswith("local"):
+        if not config.local_cluster:
+            return "scheduler", f"{config.scheduler!r}: give a worker count, e.g. local:3"
+    elif not config.scheduler.startswith(SCHEDULER_SCHEMES):
+        return "scheduler", (
+            f"{config.scheduler!r} is not a scheduler address; give tcp://host:8786 or local:3"
+        )
+    elif not config.remote:
+        return "", (
+            "workers on other machines need remote: (a git URL every machine reaches, where "
+            "the issues' branches travel)"
+        )
+    return None
 
 
 def _check_phase(pipeline: Pipeline, name: str, phase: PhaseConfig, problem: _Problems) -> None:

@@ -121,6 +121,26 @@ class GitConfig:
 
 
 @dataclass(frozen=True)
+class ExecutorConfig:
+    """Where agent phases run (engine/run/executor.py): here, or on a Dask cluster."""
+
+    kind: str = "local"  # local | dask
+    # tcp://host:8786, or "local:N": a cluster of N worker processes started for the run
+    scheduler: str = ""
+    # The git remote every machine reaches (workers fetch the issue's branch and push their
+    # commits there); "" with a local cluster: a bare repository in .marathon/cluster/.
+    remote: str = ""
+    agents_per_worker: int = 2  # a local cluster's `--resources agent=K`
+    connect_timeout: float = 10.0
+
+    @property
+    def local_cluster(self) -> int:
+        """The number of workers of a cluster started for the run; 0 for a real scheduler."""
+        kind, _, count = self.scheduler.partition(":")
+        return int(count) if kind == "local" and count.isdigit() else 0
+
+
+@dataclass(frozen=True)
 class Pipeline:
     """A loaded, validated marathon.yaml."""
 
@@ -137,6 +157,7 @@ class Pipeline:
     breaker: BreakerLimits = field(default_factory=BreakerLimits)
     budgets: Budgets = field(default_factory=Budgets)
     git: GitConfig = field(default_factory=GitConfig)
+    executor: ExecutorConfig = field(default_factory=ExecutorConfig)
 
     @property
     def state_dir(self) -> Path:

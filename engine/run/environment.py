@@ -56,13 +56,24 @@ def secrets(pipeline: Pipeline) -> tuple[str, ...]:
     return (pipeline.tracker.api_key_env,) if pipeline.tracker.api_key_env else ()
 
 
+def agent_names(agent: AgentConfig, preset_env: Iterable[str]) -> tuple[str, ...]:
+    """What an agent is given from the environment: the basics, its CLI's own variables, the
+    names of its `env:`. A cluster worker applies the same list to its own environment."""
+    return (*BASICS, *preset_env, *agent.env)
+
+
+def check_names(names: Iterable[str] = ()) -> tuple[str, ...]:
+    """What a check (or a phase command) is given: the basics, the toolchains', its `env:`."""
+    return (*BASICS, *TOOLCHAINS, *names)
+
+
 def for_agent(pipeline: Pipeline, agent: AgentConfig, preset_env: Iterable[str]) -> dict[str, str]:
     """An agent's environment: the basics, its CLI's own variables, its `env:`."""
-    return allowed((*BASICS, *preset_env, *agent.env), agent.env_values, never=secrets(pipeline))
+    return allowed(agent_names(agent, preset_env), agent.env_values, never=secrets(pipeline))
 
 
 def for_check(
     pipeline: Pipeline, names: Iterable[str] = (), values: Mapping[str, str] | None = None
 ) -> dict[str, str]:
     """A check's (or a phase command's) environment: the basics, the toolchains', its `env:`."""
-    return allowed((*BASICS, *TOOLCHAINS, *names), values, never=secrets(pipeline))
+    return allowed(check_names(names), values, never=secrets(pipeline))

@@ -15,7 +15,7 @@ import json
 import shlex
 import sys
 import time
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -27,6 +27,7 @@ from engine.agents.base import AgentResult, Preset
 from engine.agents.cassette import record_run
 from engine.agents.presets import get_preset
 from engine.breaker import TRANSIENT_SIGNATURE
+from engine.cluster.job import PhaseResult
 from engine.compile import CheckTask, PhaseTask, phase_task_name
 from engine.config.model import AgentConfig, PhaseConfig, Pipeline
 from engine.errors import MarathonError
@@ -39,7 +40,7 @@ from engine.fingerprint import (
 from engine.git import refs, repo, worktrees
 from engine.issue import OPEN_STATES, Issue
 from engine.records import RunRecord, Stamp
-from engine.run import environment, gate, merge, process, sandbox
+from engine.run import environment, gate, merge, process, remote_phase, sandbox
 from engine.run.bugs import file_bug
 from engine.run.check import (
     SETUP_SIGNATURE,
@@ -166,6 +167,7 @@ class _Outcome:
     result: AgentResult | None = None
     transcript: str = ""
     duration: float = 0.0
+    remote: PhaseResult | None = None  # how it ended on a cluster worker
 
 
 def run_phase(ctx: PhaseTask) -> bool | TaskFailed:
@@ -260,6 +262,9 @@ def _adopt_committed_run(
         revision = worktrees.branch_name(ctx.issue.id)
         if not worktrees.branch_head(ctx.pipeline.root, revision):
             return False
+        if rt.executor.remote:
+            # A worker may have pushed the run's commit after this coordinator was killed.
+            remote_phase.recover(ctx, rt, list(interrupted))
     else:
         revision = "HEAD"
     found = repo.commit_of_run(ctx.pipeline.root, list(interrupted), revision)
@@ -307,6 +312,8 @@ def _execute(
         return _gate(ctx, rt)
     if phase.builtin == "exit":
         return _exit(ctx, rt, run_id, log)
+    if rt.executor.remote and rt.uses_worktrees:
+        return _execute_remote(ctx, rt, run_id, log, extra)
     root = rt.workdir(ctx.issue.id)
     preset = get_preset(ctx.pipeline.agents[phase.agent]) if phase.agent else None
     track_writes = repo.is_repo(ctx.pipeline.root)
@@ -324,7 +331,7 @@ def _execute(
                     log, f"=== discarded what the interrupted run left: {', '.join(left)}"
                 )
             before = repo.dirty_files(root)
-    produced_before = _write_set_state(root, ctx.writes) if phase.must_produce else None
+    produced_before = globs.file_states(root, ctx.writes) if phase.must_produce else None
     refs_before = refs.snapshot(ctx.pipeline.root) if track_writes else None
     head_before = worktrees.head_of(root) if track_writes and rt.uses_worktrees else ""
     if preset is not None:
@@ -366,14 +373,9 @@ def _execute(
                 error=f"moved refs outside its own branch: {', '.join(moved)} (put back; "
                 "only the engine's merge moves them)",
             )
-    nothing = produced_before is not None and _write_set_state(root, ctx.writes) == produced_before
+    nothing = produced_before is not None and globs.file_states(root, ctx.writes) == produced_before
     if outcome.ok and nothing:
-        return dataclasses.replace(
-            outcome,
-            ok=False,
-            error=f"produced nothing: no file in its write set "
-            f"({', '.join(ctx.writes) or 'none'}) was written",
-        )
+        return dataclasses.replace(outcome, ok=False, error=_produced_nothing(ctx))
     if not outcome.ok or not track_writes:
         return outcome
     after = repo.dirty_files(root)
@@ -386,29 +388,10 @@ def _execute(
         for p in changed
         if not globs.matches(p, ctx.writes) and not globs.matches(p, ctx.concurrent_writes)
     ]
-    if outside:
-        message = (
-            f"wrote outside its write set ({', '.join(ctx.writes) or 'nothing'}): "
-            f"{', '.join(outside)}"
-        )
-        if ctx.pipeline.on_write_outside == "fail":
-            return _Outcome(
-                ok=False, error=message, exit_code=outcome.exit_code, result=outcome.result
-            )
-        process.append_log(log, f"=== warning: {message}")
-    if phase.agent and outcome.result is not None:
-        cassette = record_run(
-            ctx.pipeline.agents[phase.agent],
-            root,
-            ctx.issue.id,
-            phase.name,
-            mine,
-            outcome.transcript,
-            outcome.duration,
-            outcome.result,
-        )
-        if cassette:
-            process.append_log(log, f"=== recorded cassette {cassette}")
+    refused = _outside_refused(ctx, outcome, outside, log)
+    if refused is not None:
+        return refused
+    _record_cassette(ctx, outcome, root, mine, log)
     sha = repo.commit_paths(
         root,
         ctx.pipeline.state_dir,
@@ -422,14 +405,95 @@ def _execute(
     return outcome
 
 
-def _write_set_state(root: Path, patterns: Sequence[str]) -> dict[str, tuple[int, int]]:
-    """(size, mtime) of every file in a write set: did the phase write anything at all?"""
-    state = {}
-    for rel in globs.expand(root, patterns):
-        with contextlib.suppress(OSError):
-            st = (root / rel).stat()
-            state[rel] = (st.st_size, st.st_mtime_ns)
-    return state
+def _produced_nothing(ctx: PhaseTask) -> str:
+    return (
+        f"produced nothing: no file in its write set ({', '.join(ctx.writes) or 'none'}) "
+        "was written"
+    )
+
+
+def _outside_refused(
+    ctx: PhaseTask, outcome: _Outcome, outside: Sequence[str], log: Path
+) -> _Outcome | None:
+    """The phase's failure when it wrote outside its write set and the pipeline says fail;
+    a warning in the log when it says warn."""
+    if not outside:
+        return None
+    message = (
+        f"wrote outside its write set ({', '.join(ctx.writes) or 'nothing'}): {', '.join(outside)}"
+    )
+    if ctx.pipeline.on_write_outside == "fail":
+        return _Outcome(ok=False, error=message, exit_code=outcome.exit_code, result=outcome.result)
+    process.append_log(log, f"=== warning: {message}")
+    return None
+
+
+def _record_cassette(
+    ctx: PhaseTask, outcome: _Outcome, root: Path, written: Sequence[str], log: Path
+) -> None:
+    if not ctx.phase.agent or outcome.result is None:
+        return
+    cassette = record_run(
+        ctx.pipeline.agents[ctx.phase.agent],
+        root,
+        ctx.issue.id,
+        ctx.phase.name,
+        list(written),
+        outcome.transcript,
+        outcome.duration,
+        outcome.result,
+    )
+    if cassette:
+        process.append_log(log, f"=== recorded cassette {cassette}")
+
+
+def _execute_remote(
+    ctx: PhaseTask, rt: Runtime, run_id: int, log: Path, extra: Mapping[str, Any] | None
+) -> _Outcome:
+    """The phase on a cluster worker (engine/run/remote_phase.py): it works in a checkout of
+    its own and pushes its commit; the commit then comes onto the issue's branch here."""
+    phase = ctx.phase
+    root = rt.workdir(ctx.issue.id)
+    preset = get_preset(ctx.pipeline.agents[phase.agent]) if phase.agent else None
+    if preset is None:
+        outcome = _run_remote_once(ctx, rt, None, run_id, log, root, extra)
+    else:
+        outcome = _run_agent(ctx, rt, preset, run_id, log, root, extra, once=_run_remote_once)
+    result = outcome.remote
+    if result is None:
+        return outcome
+    if result.agent_committed:
+        process.append_log(log, "=== the agent committed: its commits are changes again")
+    if outcome.ok and phase.must_produce and not result.produced and not result.earlier:
+        return dataclasses.replace(outcome, ok=False, error=_produced_nothing(ctx))
+    if not outcome.ok:
+        return outcome
+    refused = _outside_refused(ctx, outcome, result.outside, log)
+    if refused is not None:
+        return refused
+    remote_phase.take(ctx, rt, run_id, result, log)
+    _record_cassette(ctx, outcome, root, result.committed, log)
+    return outcome
+
+
+def _run_remote_once(
+    ctx: PhaseTask,
+    rt: Runtime,
+    preset: Preset | None,
+    run_id: int,
+    log: Path,
+    workdir: Path,
+    extra: Mapping[str, Any] | None,
+) -> _Outcome:
+    prompt = render_prompt(ctx, rt, extra) or ""
+    result = remote_phase.send(ctx, rt, run_id, log, prompt, preset)
+    if result.error:
+        return _Outcome(ok=False, error=result.error, exit_code=result.exit_code)
+    if result.earlier:  # pushed by an attempt whose worker died before it could answer
+        process.append_log(log, f"=== an earlier attempt of this run pushed {result.commit[:12]}")
+        return _Outcome(ok=True, remote=result)
+    verdict = _verdict(preset, result.process, result.output)
+    return dataclasses.replace(verdict, remote=result)
 
 
 def _gate(ctx: PhaseTask, rt: Runtime) -> _Outcome:
@@ -470,14 +534,17 @@ def _run_agent(
     log: Path,
     workdir: Path,
     extra: Mapping[str, Any] | None = None,
+    once: Callable[..., _Outcome] | None = None,
 ) -> _Outcome:
-    """Run the agent; an error its CLI calls transient (overloaded, rate limited, network) is
-    retried here with a doubling delay, at most `retries` times, without a new run record."""
+    """Run the agent (`once`: here, or on a cluster worker); an error its CLI calls transient
+    (overloaded, rate limited, network) is retried here with a doubling delay, at most
+    `retries` times, without a new run record."""
     agent = ctx.pipeline.agents[ctx.phase.agent]
     retries = int(agent.options.get("retries", 3))
     delay = float(agent.options.get("retry_delay", 10))
+    once = once or _run_agent_once
     for attempt in range(retries + 1):
-        outcome = _run_agent_once(ctx, rt, preset, run_id, log, workdir, extra)
+        outcome = once(ctx, rt, preset, run_id, log, workdir, extra)
         result = outcome.result
         if outcome.ok or result is None or not result.transient:
             break
@@ -553,9 +620,16 @@ def _run_agent_once(
         copied = sandbox.copy_back(box, ctx.writes)
         if copied:
             process.append_log(log, f"=== from the sandbox's state view: {', '.join(copied)}")
-    if finished.interrupted or finished.missing_binary:
-        return _Outcome(ok=False, error=finished.error, exit_code=finished.exit_code)
-    output = attempt_output(log, offset)
+    return _verdict(preset, finished, attempt_output(log, offset), log)
+
+
+def _verdict(
+    preset: Preset | None, finished: process.ProcessOutcome, output: str, log: Path | None = None
+) -> _Outcome:
+    """How an agent's run ended, from its exit and what it printed (its preset's parser); a
+    command's from its exit alone."""
+    if preset is None or finished.interrupted or finished.missing_binary:
+        return _Outcome(ok=finished.ok, error=finished.error, exit_code=finished.exit_code)
     if finished.timed_out:
         # What the agent said before it was stopped often says why it hung (codex without a
         # network retries forever, printing "Reconnecting... waiting for network").
@@ -564,7 +638,7 @@ def _run_agent_once(
         error = finished.error + (f"; the agent's output: {said}" if said else "")
         return _Outcome(ok=False, error=error, exit_code=finished.exit_code)
     result = preset.parse(finished.exit_code, output)
-    if result.permission_denials:
+    if result.permission_denials and log is not None:
         process.append_log(log, f"=== permission denials: {', '.join(result.permission_denials)}")
     return _Outcome(
         ok=result.ok,
@@ -675,6 +749,8 @@ def _merge(ctx: PhaseTask, rt: Runtime, run_id: int, log: Path) -> _Outcome | No
             return _Outcome(ok=False, error=merge.back_to_queue(ctx, rt, merged.message))
         return _Outcome(ok=False, error=merged.message)
     worktrees.remove_worktree(root, state, issue_id)
+    if rt.executor.remote:
+        remote_phase.forget(ctx, rt)
     return None
 
 

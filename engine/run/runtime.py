@@ -15,7 +15,7 @@ from engine.config.model import Pipeline
 from engine.git import repo, worktrees
 from engine.records import Records
 from engine.run import lock, settle
-from engine.run.executor import LOCAL, Executor
+from engine.run.executor import LOCAL, Executor, executor_for
 from engine.trackers.base import Tracker
 from engine.trackers.open import open_tracker
 
@@ -140,7 +140,7 @@ def runtime_for(pipeline: Pipeline) -> Runtime:
     with _lock:
         found = _runtimes.get(pipeline.root)
         if found is None or found.pipeline is not pipeline:
-            found = Runtime(pipeline, Records(pipeline.records_db))
+            found = Runtime(pipeline, Records(pipeline.records_db), executor=executor_for(pipeline))
             _runtimes[pipeline.root] = found
         return found
 
@@ -175,3 +175,21 @@ def interrupt_open_runs(reason: str) -> None:
         runtimes = list(_runtimes.values())
     for rt in runtimes:
         rt.records.interrupt_open_runs(reason)
+
+
+def connect_executors() -> None:
+    """Before any task runs: every remote executor reaches its cluster (a scheduler that
+    cannot be reached is one error, before anything starts)."""
+    with _lock:
+        runtimes = list(_runtimes.values())
+    for rt in runtimes:
+        if rt.executor.remote:
+            rt.executor.connect()  # type: ignore[attr-defined]
+
+
+def close_executors() -> None:
+    with _lock:
+        runtimes = list(_runtimes.values())
+    for rt in runtimes:
+        if rt.executor.remote:
+            rt.executor.close()  # type: ignore[attr-defined]

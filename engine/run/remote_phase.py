@@ -1,0 +1,170 @@
+"""A phase sent to a cluster worker, from the coordinator's side: publish, send, take back.
+
+The coordinator publishes the issue's branch to the shared remote (`publish_head`), sends the
+phase as a `PhaseJob` (`send`: the prompt rendered here, the worker builds the agent's argv
+with its own paths), appends what the worker printed to the phase's log here, and takes the
+result back (`take`: the worker's commit onto the issue's branch and worktree, the state files
+the phase wrote into .marathon/). A coordinator killed at any point finds a finished run's work
+again by its ref on the remote (`recover`); EXIT removes the issue's refs from the remote
+(`forget`). Records, stamps, the tracker and the merge never leave the coordinator.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import json
+from pathlib import Path
+from typing import cast
+
+from engine import globs
+from engine.agents.base import Preset
+from engine.cluster.job import RUN_REFS, PhaseJob, PhaseResult, run_ref
+from engine.compile import PhaseTask
+from engine.git import refs, remote, repo, worktrees
+from engine.run import environment, process
+from engine.run.executor import RemoteExecutor
+from engine.run.runtime import SESSION, Runtime
+
+
+def publish_head(ctx: PhaseTask, rt: Runtime) -> str:
+    """The issue's branch on the remote is its head here; returns that head."""
+    state, issue = ctx.pipeline.state_dir, ctx.issue.id
+    workdir = rt.workdir(issue)
+    with repo.repo_lock(state, repo.lock_for(workdir, state)):
+        head = worktrees.head_of(workdir)
+        remote.publish(
+            ctx.pipeline.root, _executor(rt).remote_url, worktrees.branch_name(issue), head
+        )
+    return head
+
+
+def job_for(
+    ctx: PhaseTask, rt: Runtime, run_id: int, prompt: str, preset: Preset | None, base: str
+) -> PhaseJob:
+    pipeline, phase, issue = ctx.pipeline, ctx.phase, ctx.issue
+    key = repo.run_key(SESSION, run_id)
+    agent = pipeline.agents[phase.agent] if phase.agent else None
+    names = (
+        environment.agent_names(agent, preset.env)
+        if agent is not None and preset is not None
+        else environment.check_names()
+    )
+    plan = f".marathon/plans/{issue.id}.md"
+    plan_file = pipeline.state_dir / "plans" / f"{issue.id}.md"
+    state_files = {plan: plan_file.read_text(encoding="utf-8")} if plan_file.exists() else {}
+    return PhaseJob(
+        task=ctx.name,
+        issue=issue.id,
+        phase=phase.name,
+        run_key=key,
+        remote=_executor(rt).remote_url,
+        branch=worktrees.branch_name(issue.id),
+        base=base,
+        run_ref=run_ref(issue.id, phase.name, key),
+        message=f"{issue.id} {phase.name}: {issue.title}",
+        writes=tuple(ctx.writes),
+        timeout=phase.timeout,
+        prompt=prompt,
+        agent=agent,
+        command=tuple(phase.command),
+        placeholder=str(rt.planned_workdir(issue.id)),
+        state_files=state_files,
+        env={
+            **(agent.env_values if agent is not None else {}),
+            "MARATHON_ISSUE": issue.id,
+            "MARATHON_PHASE": phase.name,
+            "MARATHON_WRITES": json.dumps(list(ctx.writes)),
+            **refs.NO_PUSH_ENV,
+            **refs.agent_identity(issue.id, phase.name),
+        },
+        env_names=names,
+        never=environment.secrets(pipeline),
+        scratch=preset.scratch if preset is not None else (),
+        must_produce=phase.must_produce,
+        identity=_identity(ctx.pipeline.root),
+    )
+
+
+def send(
+    ctx: PhaseTask, rt: Runtime, run_id: int, log: Path, prompt: str, preset: Preset | None
+) -> PhaseResult:
+    """Run the phase on a worker; what it printed is appended to `log` when it ends."""
+    prompt_file = ctx.pipeline.state_dir / "prompts" / ctx.issue.id / f"{ctx.phase.name}.md"
+    prompt_file.parent.mkdir(parents=True, exist_ok=True)
+    prompt_file.write_text(prompt, encoding="utf-8")  # kept here, as for a local run
+    base = publish_head(ctx, rt)
+    job = job_for(ctx, rt, run_id, prompt, preset, base)
+    result = _executor(rt).run_phase(job, agent=preset is not None)
+    process.append_log(log, f"=== ran on {result.worker or 'the cluster'} from {base[:12]}")
+    if result.output:
+        with open(log, "a", encoding="utf-8") as handle:
+            handle.write(result.output if result.output.endswith("\n") else result.output + "\n")
+    return result
+
+
+def take(ctx: PhaseTask, rt: Runtime, run_id: int, result: PhaseResult, log: Path) -> None:
+    """The worker's work, here: its state files into .marathon/, its commit onto the issue's
+    branch and worktree, and the branch published again."""
+    state = ctx.pipeline.state_dir
+    for rel, text in result.state_files.items():
+        if rel.startswith(".marathon/") and globs.matches(rel, ctx.writes):
+            target = state / rel.removeprefix(".marathon/")
+            target.parent.mkdir(parents=True, exist_ok=True)
+            target.write_text(text, encoding="utf-8")
+    if not result.commit:
+        return
+    workdir = rt.workdir(ctx.issue.id)
+    url, root = _executor(rt).remote_url, ctx.pipeline.root
+    ref = run_ref(ctx.issue.id, ctx.phase.name, repo.run_key(SESSION, run_id))
+    with repo.repo_lock(state, repo.lock_for(workdir, state)):
+        remote.fetch(root, url, ref)
+        head = remote.integrate(workdir, result.commit)
+        remote.publish(root, url, worktrees.branch_name(ctx.issue.id), head)
+    shown = ", ".join(result.committed) or "its files"
+    process.append_log(log, f"=== committed {shown} as {head[:12]} (worker's {result.commit[:12]})")
+
+
+def recover(ctx: PhaseTask, rt: Runtime, run_keys: list[str]) -> str:
+    """The newest of `run_keys` (interrupted runs of this task) whose commit reached the
+    remote, brought onto the issue's branch: its record was lost with a killed coordinator.
+    Returns its run key, or ""."""
+    url, root = _executor(rt).remote_url, ctx.pipeline.root
+    prefix = f"{RUN_REFS}/{ctx.issue.id}/{ctx.phase.name}/"
+    found = remote.listed(root, url, f"{prefix}*")
+    for key in reversed(run_keys):
+        ref = prefix + key
+        if ref not in found:
+            continue
+        state = ctx.pipeline.state_dir
+        workdir = rt.workdir(ctx.issue.id)
+        with repo.repo_lock(state, repo.lock_for(workdir, state)):
+            sha = remote.fetch(root, url, ref)
+            head = remote.integrate(workdir, sha)
+            remote.publish(root, url, worktrees.branch_name(ctx.issue.id), head)
+        return key
+    return ""
+
+
+def forget(ctx: PhaseTask, rt: Runtime) -> None:
+    """After the merge: the issue's branch and run refs leave the remote (best effort: a
+    remote that cannot be reached now must not undo a finished merge)."""
+    url, root = _executor(rt).remote_url, ctx.pipeline.root
+    with contextlib.suppress(Exception):
+        found = remote.listed(root, url, f"{RUN_REFS}/{ctx.issue.id}/*")
+        branch = f"refs/heads/{worktrees.branch_name(ctx.issue.id)}"
+        heads = remote.listed(root, url, branch)
+        remote.delete(root, url, sorted(found) + sorted(heads))
+
+
+def _executor(rt: Runtime) -> RemoteExecutor:
+    return cast(RemoteExecutor, rt.executor)
+
+
+def _identity(root: Path) -> tuple[str, str]:
+    """Who the engine commits as here (the user, or the engine): the workers commit as the same."""
+    args = repo.identity_args(root)
+    if args:
+        return repo.ENGINE_NAME, repo.ENGINE_EMAIL
+    name = repo.git(root, "config", "user.name", check=False).stdout.strip()
+    email = repo.git(root, "config", "user.email", check=False).stdout.strip()
+    return name or repo.ENGINE_NAME, email or repo.ENGINE_EMAIL
