@@ -7,7 +7,10 @@ Its output depends only on the prompt, so re-running an unchanged phase writes t
 unless the agent sets `vary: true`: then every run writes something new, as a real agent does
 (the durability tests need that: a redone phase must show as a new commit, not an equal one).
 With MARATHON_STANDIN_LEDGER set, each run appends `<issue>:<phase> <pid> start|wrote` lines to
-that file, so a test can count the agent runs that really happened, recorded or not.
+that file, so a test can count the agent runs that really happened, recorded or not. With
+MARATHON_STANDIN_WHERE set, each run appends one JSON line saying where it ran: its working
+directory, the engine's path variables, the names of its environment and its prompt (the
+cluster tests prove from it that a worker's agent never touches the coordinator's paths).
 """
 
 from __future__ import annotations
@@ -84,6 +87,7 @@ def main(argv: list[str] | None = None) -> int:
     writes = json.loads(os.environ.get("MARATHON_WRITES", "[]"))
     prompt = sys.stdin.read()
     _ledger(f"{issue}:{phase} {os.getpid()} start")
+    _where(f"{issue}:{phase}", prompt)
     sleep_map: dict[str, float] = json.loads(args.sleep)
     # Scaling lives outside the agent settings so a test can speed up a rerun without making
     # every phase out of date.
@@ -108,6 +112,22 @@ def main(argv: list[str] | None = None) -> int:
         _ledger(f"{issue}:{phase} {os.getpid()} wrote")
         break
     return 0
+
+
+def _where(task: str, prompt: str) -> None:
+    path = os.environ.get("MARATHON_STANDIN_WHERE")
+    if not path:
+        return
+    seen = {
+        "task": task,
+        "pid": os.getpid(),
+        "cwd": os.getcwd(),
+        "paths": {k: v for k, v in os.environ.items() if k.startswith("MARATHON_")},
+        "env": sorted(os.environ),
+        "prompt": prompt,
+    }
+    with open(path, "a", encoding="utf-8") as handle:
+        handle.write(json.dumps(seen) + "\n")
 
 
 def _ledger(line: str) -> None:

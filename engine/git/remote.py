@@ -53,8 +53,8 @@ def integrate(worktree: Path, sha: str) -> str:
     sibling phase's commit came first; their write sets are disjoint). Returns the new head.
     The caller holds the worktree's lock."""
     head = repo.git(worktree, "rev-parse", "HEAD").stdout.strip()
-    if repo.git(worktree, "merge-base", "--is-ancestor", sha, head, check=False).returncode == 0:
-        return head  # already there (an earlier integration whose record was lost)
+    if _already_on(worktree, sha, head):
+        return head  # an earlier integration whose record was lost
     parent = repo.git(worktree, "rev-parse", f"{sha}^").stdout.strip()
     if parent == head:
         repo.git(worktree, "merge", "-q", "--ff-only", sha)
@@ -72,6 +72,16 @@ def integrate(worktree: Path, sha: str) -> str:
                 exit_code=1,
             )
     return repo.git(worktree, "rev-parse", "HEAD").stdout.strip()
+
+
+def _already_on(worktree: Path, sha: str, head: str) -> bool:
+    """Is `sha`, or its replay (a commit naming the same run), in `head`'s history?"""
+    if repo.git(worktree, "merge-base", "--is-ancestor", sha, head, check=False).returncode == 0:
+        return True
+    key = repo.git(
+        worktree, "log", "-1", f"--format=%(trailers:key={repo.RUN_TRAILER},valueonly)", sha
+    ).stdout.strip()
+    return bool(key) and repo.commit_of_run(worktree, [key], head) is not None
 
 
 def init_bare(path: Path) -> str:

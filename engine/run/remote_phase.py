@@ -161,10 +161,11 @@ def _executor(rt: Runtime) -> RemoteExecutor:
 
 
 def _identity(root: Path) -> tuple[str, str]:
-    """Who the engine commits as here (the user, or the engine): the workers commit as the same."""
-    args = repo.identity_args(root)
-    if args:
+    """Who the engine commits as here (the user as git sees them, or the engine): the
+    workers commit as the same."""
+    if repo.identity_args(root):
         return repo.ENGINE_NAME, repo.ENGINE_EMAIL
-    name = repo.git(root, "config", "user.name", check=False).stdout.strip()
-    email = repo.git(root, "config", "user.email", check=False).stdout.strip()
-    return name or repo.ENGINE_NAME, email or repo.ENGINE_EMAIL
+    ident = repo.git(root, "var", "GIT_AUTHOR_IDENT", check=False).stdout.strip()
+    name, _, rest = ident.partition(" <")
+    email = rest.partition(">")[0]
+    return (name, email) if name and email else (repo.ENGINE_NAME, repo.ENGINE_EMAIL)

@@ -1,0 +1,338 @@
+"""The Dask executor on a real cluster: a `dask scheduler` process and `dask worker` processes
+started here, each worker under a root folder of its own, a bare repository as the git remote
+(issue 19). The durability assertions are the kill -9 tests': nothing redone, no duplicate
+commit, nothing left behind."""
+
+from __future__ import annotations
+
+import contextlib
+import json
+import os
+import signal
+import socket
+import subprocess
+import sys
+import time
+from collections import Counter
+from collections.abc import Iterator
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import pytest
+
+from engine.git import repo
+from engine.issue import Edge, IssueDraft
+from engine.records import Records
+from engine.run import process
+from engine.trackers.local import LocalTracker
+from engine.workspace import scaffold
+from tests.conftest import doit_env, run_doit, start_doit
+
+pytest.importorskip("distributed")
+pytestmark = pytest.mark.integration
+
+REPO = Path(__file__).resolve().parents[2]
+SECRET = "lin_api_never_on_a_worker_0d1e"
+# Templates without the workspace path: the same issue gives the same prompt in any folder, so
+# a local run and a cluster run of the same marathon write the same bytes.
+TEMPLATES = {
+    "plan.md.j2": "Plan {{ issue.id }}: {{ issue.title }}\n{{ issue.description }}\n",
+    "code.md.j2": "Code {{ issue.id }} by the plan:\n{{ plan }}\n",
+    "test.md.j2": "Unit tests for {{ issue.id }}\n",
+    "qa.md.j2": "End-to-end tests for {{ issue.id }}\n",
+}
+
+
+def pipeline_text(executor: str = "", sleep: str = "0.05") -> str:
+    return f"""\
+key_prefix: PROJ
+agents:
+  bot: {{preset: standin, sleep: {sleep}}}
+checks:
+  unit: {{command: ["true"], reads: ["src/**"]}}
+phases:
+  verify: {{checks: all}}
+  plan: {{after: [verify], agent: bot, prompt: plan.md.j2, writes: [".marathon/plans/{{id}}.md"],
+          must_produce: true}}
+  code: {{after: [plan], agent: bot, prompt: code.md.j2, reads: [".marathon/plans/{{id}}.md",
+          "src/**"], writes: ["src/**"], must_produce: true}}
+  test: {{after: [code], agent: bot, prompt: test.md.j2, writes: ["tests/unit/**"]}}
+  qa: {{after: [code], agent: bot, prompt: qa.md.j2, writes: ["tests/e2e/**"]}}
+  gate: {{after: [test, qa], checks: all, where: branch}}
+  exit: {{after: [gate], builtin: exit}}
+{executor}"""
+
+
+def make_workspace(folder: Path, executor: str = "", sleep: str = "0.05", issues: int = 8) -> Path:
+    root = scaffold(folder, pipeline_text=pipeline_text(executor, sleep))
+    (root / "templates").mkdir(exist_ok=True)
+    for name, text in TEMPLATES.items():
+        (root / "templates" / name).write_text(text)
+    tracker = LocalTracker(root / ".marathon" / "tracker.db", "PROJ")
+    drafts = [IssueDraft(f"k{n}", f"issue {n}", f"work item {n}") for n in range(issues)]
+    # Two chains and a fan-in: k0 -> k1 -> k2, k3 -> k4, k2 and k4 -> k5; k6, k7 alone.
+    edges = [("k0", "k1"), ("k1", "k2"), ("k3", "k4"), ("k2", "k5"), ("k4", "k5")]
+    tracker.import_issues(drafts, [Edge(a, b) for a, b in edges if int(b[1:]) < issues])
+    return root
+
+
+@dataclass
+class Cluster:
+    address: str
+    remote: Path
+    roots: list[Path]
+    workers: list[subprocess.Popen[bytes]] = field(default_factory=list)
+    where: Path = Path()
+    ledger: Path = Path()
+
+    def executor(self, timeout: float = 20) -> str:
+        return (
+            f"executor: {{kind: dask, scheduler: '{self.address}', remote: '{self.remote}', "
+            f"connect_timeout: {timeout}}}\n"
+        )
+
+    def seen(self) -> list[dict[str, object]]:
+        if not self.where.exists():
+            return []
+        return [json.loads(line) for line in self.where.read_text().splitlines()]
+
+
+def _worker_env(cluster_dir: Path, root: Path) -> dict[str, str]:
+    env = {**doit_env(), "PYTHONPATH": str(REPO), "MARATHON_WORKER_ROOT": str(root)}
+    env["MARATHON_STANDIN_WHERE"] = str(cluster_dir / "where.jsonl")
+    env["MARATHON_STANDIN_LEDGER"] = str(cluster_dir / "ledger")
+    env["LINEAR_API_KEY"] = SECRET  # on the machine, and still never given to an agent
+    return env
+
+
+def start_worker(cluster: Cluster, index: int, cluster_dir: Path) -> subprocess.Popen[bytes]:
+    root = cluster.roots[index]
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "distributed.cli.dask_worker", cluster.address,
+         "--nthreads", "2", "--resources", "agent=2", "--no-nanny", "--no-dashboard",
+         "--name", f"w{index}", "--local-directory", str(root / "dask"), "--host", "127.0.0.1"],
+        env=_worker_env(cluster_dir, root),
+        stdout=subprocess.DEVNULL,
+        stderr=open(cluster_dir / f"w{index}.err", "ab"),  # noqa: SIM115
+        start_new_session=True,
+    )  # fmt: skip
+    return proc
+
+
+@contextlib.contextmanager
+def running_cluster(tmp_path: Path, workers: int = 3) -> Iterator[Cluster]:
+    from distributed import Client
+
+    folder = tmp_path / "cluster"
+    folder.mkdir()
+    remote = folder / "remote.git"
+    subprocess.run(["git", "init", "-q", "--bare", str(remote)], check=True)
+    port = _free_port()
+    scheduler = subprocess.Popen(
+        [sys.executable, "-m", "distributed.cli.dask_scheduler", "--host", "127.0.0.1",
+         "--port", str(port), "--no-dashboard"],
+        env={**doit_env(), "PYTHONPATH": str(REPO)},
+        stdout=subprocess.DEVNULL,
+        stderr=open(folder / "scheduler.err", "ab"),  # noqa: SIM115
+        start_new_session=True,
+    )  # fmt: skip
+    cluster = Cluster(
+        address=f"tcp://127.0.0.1:{port}",
+        remote=remote,
+        roots=[folder / f"worker-{i}" for i in range(workers)],
+        where=folder / "where.jsonl",
+        ledger=folder / "ledger",
+    )
+    try:
+        cluster.workers = [start_worker(cluster, i, folder) for i in range(workers)]
+        client = Client(cluster.address, timeout=60)
+        client.wait_for_workers(workers, timeout=90)
+        client.close()
+        yield cluster
+    finally:
+        for proc in [*cluster.workers, scheduler]:
+            with contextlib.suppress(ProcessLookupError):
+                os.killpg(proc.pid, signal.SIGKILL)
+            proc.wait()
+
+
+def _free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return int(sock.getsockname()[1])
+
+
+def commits(root: Path) -> list[tuple[str, str]]:
+    """(subject, Marathon-Task) of every engine commit on the target."""
+    out = repo.git(
+        root, "log", "--format=%s%x00%(trailers:key=Marathon-Task,valueonly,separator=)"
+    ).stdout
+    return [tuple(line.split("\0")) for line in out.splitlines() if "\0" in line]  # type: ignore[misc]
+
+
+def tree(root: Path) -> dict[str, str]:
+    """path -> blob of the target's tree (what the marathon merged), the pipeline aside (its
+    executor: differs)."""
+    out = repo.git(root, "ls-tree", "-r", "HEAD").stdout
+    blobs = {line.split("\t")[1]: line.split()[2] for line in out.splitlines()}
+    return {path: blob for path, blob in blobs.items() if path != "marathon.yaml"}
+
+
+def assert_durable(root: Path) -> None:
+    """Each phase's work committed exactly once, every run recorded and finished, each
+    phase task succeeded once, nothing left on the remote or in worktrees."""
+    tasks = Counter(task for _, task in commits(root) if task)
+    assert tasks and max(tasks.values()) == 1, f"duplicate commits: {tasks.most_common(3)}"
+    runs = Records(root / ".marathon" / "records.db").runs()
+    assert not [run for run in runs if run.status == "running"]
+    # (checks run again on each branch's gate: only phases count)
+    succeeded = Counter(run.task for run in runs if run.status == "success" and run.issue)
+    assert max(succeeded.values()) == 1, f"a finished phase was redone: {succeeded.most_common(3)}"
+    assert not (root / ".marathon" / "worktrees").exists() or not any(
+        (root / ".marathon" / "worktrees").iterdir()
+    )
+
+
+def test_a_marathon_on_three_workers_merges_what_one_machine_merges(tmp_path: Path) -> None:
+    local = make_workspace(tmp_path / "local")
+    done = run_doit(local, "-n", "6", "marathon", timeout=240)
+    assert done.returncode == 0, done.stdout + done.stderr
+    with running_cluster(tmp_path) as cluster:
+        ws = make_workspace(tmp_path / "ws", cluster.executor())
+        result = run_doit(ws, "-n", "6", "marathon", timeout=240, env={"LINEAR_API_KEY": SECRET})
+        assert result.returncode == 0, result.stdout + result.stderr
+        seen = cluster.seen()
+        remote_refs = repo.git(cluster.remote, "for-each-ref").stdout
+
+    # The same merged tree and the same commits as on one machine.
+    assert tree(ws) == tree(local)
+    assert sorted(commits(ws)) == sorted(commits(local))
+    assert len([c for c in commits(ws) if c[1]]) == 8 * 3  # code, test, qa (a plan is state)
+    for path in (ws, local):
+        assert (path / ".marathon" / "plans" / "PROJ-1.md").read_text().startswith("# PROJ-1 plan")
+    assert (ws / ".marathon" / "plans" / "PROJ-3.md").read_text() == (
+        local / ".marathon" / "plans" / "PROJ-3.md"
+    ).read_text()
+
+    def outcomes(root: Path) -> Counter[tuple[str, str]]:
+        runs = Records(root / ".marathon" / "records.db").runs()
+        return Counter((run.task, run.status) for run in runs)
+
+    assert outcomes(ws) == outcomes(local)
+    assert_durable(ws)
+    # Every agent ran on a worker, in the worker's own folder, and never saw the
+    # coordinator's paths (in its working directory, its variables or its prompt) nor the
+    # tracker's key, which is in the environment of both machines.
+    assert len(seen) == 8 * 4
+    roots = [str(r) for r in cluster.roots]
+    for run in seen:
+        assert str(run["cwd"]).startswith(tuple(roots)), run["cwd"]
+        texts = [str(run["cwd"]), str(run["prompt"]), *dict(run["paths"]).values()]  # type: ignore[call-overload]
+        assert not [t for t in texts if str(ws) in t], run["task"]
+        assert "LINEAR_API_KEY" not in run["env"]  # type: ignore[operator]
+    assert len({str(run["cwd"]).split("/runs/")[0] for run in seen}) >= 2  # spread over workers
+    # Nothing of the issues left on the remote after their merges.
+    assert "refs/heads/marathon/" not in remote_refs and "refs/marathon/" not in remote_refs
+    assert "ran on tcp://127.0.0.1" in (ws / ".marathon/logs/PROJ-1/code.log").read_text()
+
+
+def test_a_worker_killed_mid_phase_the_phase_runs_again_elsewhere(tmp_path: Path) -> None:
+    with running_cluster(tmp_path) as cluster:
+        ws = make_workspace(tmp_path / "ws", cluster.executor(), sleep="{code: 3, '*': 0.05}",
+                            issues=3)  # fmt: skip
+        doit = start_doit(ws, "-n", "3", "marathon")
+        victim = _wait_for_agent(cluster, "PROJ-1:code")
+        worker = _worker_of(victim)
+        os.kill(worker, signal.SIGKILL)
+        process.kill_group(victim)  # the machine went down with it
+        assert doit.wait(timeout=240) == 0
+        starts = [run for run in cluster.seen() if run["task"] == "PROJ-1:code"]
+    assert len(starts) == 2, starts
+    assert starts[0]["cwd"] != starts[1]["cwd"]
+    assert_durable(ws)
+    assert ("PROJ-1 code: issue 0", "issue:PROJ-1:code") in commits(ws)
+
+
+def test_the_coordinator_killed_mid_run_resumes_and_cancels_what_ran(tmp_path: Path) -> None:
+    with running_cluster(tmp_path) as cluster:
+        ws = make_workspace(tmp_path / "ws", cluster.executor(), sleep="{code: 4, '*': 0.05}",
+                            issues=3)  # fmt: skip
+        doit = start_doit(ws, "-n", "3", "marathon", new_session=True)
+        victim = _wait_for_agent(cluster, "PROJ-1:code")
+        os.killpg(doit.pid, signal.SIGKILL)
+        doit.wait()
+        # The scheduler sees its client go and releases the phase: the worker stops the agent
+        # rather than let it spend (and later push) for a run nobody records.
+        deadline = time.monotonic() + 30
+        while process.pid_alive(victim) and time.monotonic() < deadline:
+            time.sleep(0.1)
+        assert not process.pid_alive(victim), "the orphaned agent kept running on its worker"
+        again = run_doit(ws, "-n", "3", "marathon", timeout=240)
+        assert again.returncode == 0, again.stdout + again.stderr
+    assert_durable(ws)
+    assert ("PROJ-1 code: issue 0", "issue:PROJ-1:code") in commits(ws)
+
+
+def test_an_unreachable_scheduler_is_one_line_before_anything_runs(tmp_path: Path) -> None:
+    executor = (
+        f"executor: {{kind: dask, scheduler: 'tcp://127.0.0.1:{_free_port()}', "
+        f"remote: '{tmp_path / 'none.git'}', connect_timeout: 1}}\n"
+    )
+    ws = make_workspace(tmp_path / "ws", executor, issues=2)
+    result = run_doit(ws, "-n", "2", "marathon", timeout=60)
+    assert result.returncode == 1, result.stdout + result.stderr
+    errors = [line for line in result.stderr.splitlines() if line.strip()]
+    assert len(errors) == 1 and errors[0].startswith("error: cannot reach the Dask scheduler")
+    assert "Traceback" not in result.stdout + result.stderr
+    assert Records(ws / ".marathon" / "records.db").runs() == []
+
+
+def _wait_for_agent(cluster: Cluster, task: str, timeout: float = 120) -> int:
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        for run in cluster.seen():
+            if run["task"] == task:
+                return int(run["pid"])  # type: ignore[call-overload]
+        time.sleep(0.05)
+    raise AssertionError(f"{task} never started on the cluster")
+
+
+def _worker_of(pid: int) -> int:
+    """The worker process an agent runs under (its parent)."""
+    stat = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    return int(stat[1])
+
+
+def test_the_coordinator_killed_after_a_worker_pushed_adopts_the_pushed_run(
+    tmp_path: Path,
+) -> None:
+    """The worst moment: the worker's commit is on the remote and the coordinator dies before
+    it takes it (a post-receive hook on the remote kills doit as the run's ref arrives). The
+    rerun finds the run's ref and records that run's work: the agent is not paid twice."""
+    with running_cluster(tmp_path) as cluster:
+        ws = make_workspace(tmp_path / "ws", cluster.executor(), issues=2)
+        pid_file = tmp_path / "doit.pid"
+        hook = cluster.remote / "hooks" / "post-receive"
+        hook.write_text(
+            "#!/bin/sh\n"
+            "while read old new ref; do\n"
+            '  case "$ref" in refs/marathon/runs/PROJ-1/code/*)\n'
+            f'    kill -KILL -"$(cat {pid_file})" ;;\n'
+            "  esac\n"
+            "done\n"
+        )
+        hook.chmod(0o755)
+        doit = start_doit(ws, "-n", "2", "marathon", new_session=True)
+        pid_file.write_text(str(doit.pid))
+        assert doit.wait(timeout=240) == -signal.SIGKILL
+        hook.unlink()
+        runs = Records(ws / ".marathon" / "records.db").runs(task="issue:PROJ-1:code")
+        assert [run.status for run in runs] in (["running"], ["interrupted"])
+        again = run_doit(ws, "-n", "2", "marathon", timeout=240)
+        assert again.returncode == 0, again.stdout + again.stderr
+        starts = [run for run in cluster.seen() if run["task"] == "PROJ-1:code"]
+    assert len(starts) == 1, "the pushed run was redone"
+    assert_durable(ws)
+    runs = Records(ws / ".marathon" / "records.db").runs(task="issue:PROJ-1:code")
+    assert [run.status for run in runs] == ["success"]
+    assert "adopted" in (ws / ".marathon/logs/PROJ-1/code.log").read_text()
