@@ -311,7 +311,7 @@ def test_a_siblings_commit_is_replayed_on_top(tmp_path: Path, origin: tuple[str,
     for result, ref in (
         (test, run_ref("PROJ-1", "test", "s1-8")),
         (qa, run_ref("PROJ-1", "qa", "s1-9")),
-    ):  # noqa: E501
+    ):
         remote.fetch(here, url, ref)
         head = remote.integrate(here, result.commit)
     assert _git(here, "rev-parse", "HEAD~1") == test.commit  # fast-forward: the same commit
