@@ -41,6 +41,7 @@ phases:
 def doit_env() -> dict[str, str]:
     env = dict(os.environ)
     env.pop("MARATHON_REPORTER", None)
+    env.pop("MARATHON_EXECUTOR", None)
     env["GIT_AUTHOR_NAME"] = env["GIT_COMMITTER_NAME"] = "test"
     env["GIT_AUTHOR_EMAIL"] = env["GIT_COMMITTER_EMAIL"] = "test@localhost"
     return env

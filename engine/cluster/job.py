@@ -37,6 +37,9 @@ class PhaseJob:
     message: str  # the commit's message, trailers included by the worker
     writes: tuple[str, ...]  # the phase's write set, `{id}` already filled in
     timeout: float
+    # A ref on the remote that `base` is reachable from: the branch, or the run ref of the
+    # phase before (its commit, taken as it is, is the branch's head: no push was needed).
+    fetch: str = ""
     prompt: str = ""
     agent: AgentConfig | None = None  # an agent phase; else `command`
     command: tuple[str, ...] = ()
@@ -62,6 +65,7 @@ class PhaseResult:
     timeout: float = 0.0
     output: str = ""  # everything it printed
     commit: str = ""  # the pushed commit: run_ref points at it ("" when nothing was committed)
+    base: str = ""  # the commit it was made on
     committed: tuple[str, ...] = ()  # the paths of the commit
     outside: tuple[str, ...] = ()  # what it changed outside its write set (not committed)
     produced: bool = True  # did anything in its write set change

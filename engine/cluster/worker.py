@@ -45,7 +45,9 @@ def run_phase_job(job: PhaseJob, root: Path | None = None) -> PhaseResult:
     try:
         earlier = pushed(job.remote, job.run_ref)
         if earlier:
-            return PhaseResult(exit_code=0, commit=earlier, earlier=True, worker=where)
+            return PhaseResult(
+                exit_code=0, commit=earlier, base=job.base, earlier=True, worker=where
+            )
         work = checkout(root, job)
     except MarathonError as exc:
         return PhaseResult(exit_code=-1, error=exc.one_line(), worker=where)
@@ -86,26 +88,36 @@ def checkout(root: Path, job: PhaseJob) -> Path:
     work = root / "runs" / _safe(f"{job.task}-{job.run_key}")
     with _locked(cache / "marathon-worker.lock"):
         if not _has_commit(cache, job.base):
-            _git(cache, "fetch", "-q", "--no-write-fetch-head", job.remote,
-                 f"+refs/heads/{job.branch}:refs/heads/{job.branch}")  # fmt: skip
+            ref = job.fetch or f"refs/heads/{job.branch}"
+            _git(cache, "fetch", "-q", "--no-write-fetch-head", job.remote, f"+{ref}:{ref}")
         if not _has_commit(cache, job.base):
             raise MarathonError(
                 f"commit {job.base[:12]} is not on {job.branch} at {job.remote}; the "
                 "coordinator publishes it before sending the phase"
             )
-        name, email = job.identity
-        _git(cache, "config", "user.name", name)
-        _git(cache, "config", "user.email", email)
-        _remove_checkout(root, work, locked=True)
+        _commit_as(cache, job.identity)
+        if work.exists() or _state_of(work).exists():
+            _remove_checkout(root, work, locked=True)
         _git(cache, "worktree", "add", "-q", "-f", "--detach", str(work), job.base)
     return work
+
+
+_identities: dict[Path, tuple[str, str]] = {}
+
+
+def _commit_as(cache: Path, identity: tuple[str, str]) -> None:
+    """The engine's commits in `cache`'s checkouts are made as `identity` (the coordinator's)."""
+    if _identities.get(cache) != identity:
+        _git(cache, "config", "user.name", identity[0])
+        _git(cache, "config", "user.email", identity[1])
+        _identities[cache] = identity
 
 
 def _run_in(work: Path, job: PhaseJob, where: str) -> PhaseResult:
     state = _state_of(work)
     state.mkdir(parents=True, exist_ok=True)
-    repo.exclude_state_dir(work)
-    repo.exclude(work, job.scratch)
+    if job.scratch:
+        repo.exclude(work, job.scratch)
     for rel, text in job.state_files.items():
         target = work / rel
         target.parent.mkdir(parents=True, exist_ok=True)
@@ -138,6 +150,7 @@ def _run_in(work: Path, job: PhaseJob, where: str) -> PhaseResult:
         timeout=finished.timeout,
         output=output,
         commit=commit,
+        base=job.base,
         committed=mine if commit else (),
         outside=outside,
         produced=produced,
@@ -263,6 +276,9 @@ def _cache(root: Path, remote: str) -> Path:
     with _locked(cache.with_suffix(".lock")):
         if not (cache / "HEAD").exists():
             _git(None, "init", "-q", "--bare", str(cache))
+            # The state files a phase reads and writes are never work in git.
+            (cache / "info").mkdir(exist_ok=True)
+            (cache / "info" / "exclude").write_text("/.marathon\n")
     return cache
 
 
@@ -273,11 +289,11 @@ def _remove_checkout(root: Path, work: Path, *, locked: bool = False) -> None:
             _remove_checkout(root, work, locked=True)
         return
     if cache is not None:
-        _git(cache, "worktree", "remove", "--force", str(work), check=False)
+        removed = _git(cache, "worktree", "remove", "--force", str(work), check=False)
     shutil.rmtree(work, ignore_errors=True)
     shutil.rmtree(_state_of(work), ignore_errors=True)
-    if cache is not None:
-        _git(cache, "worktree", "prune", check=False)
+    if cache is not None and removed.returncode != 0:
+        _git(cache, "worktree", "prune", check=False)  # a folder removed by hand
 
 
 def _cache_of(work: Path) -> Path | None:

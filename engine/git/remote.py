@@ -47,12 +47,16 @@ def delete(root: Path, url: str, refs: Sequence[str]) -> None:
         repo.git(root, "update-ref", "-d", ref, check=False)
 
 
-def integrate(worktree: Path, sha: str) -> str:
+def integrate(worktree: Path, sha: str, base: str = "") -> str:
     """Put commit `sha` on the branch checked out in `worktree`: a fast-forward when it was
     made on the branch's head (it keeps its id), else the same change replayed on top (a
     sibling phase's commit came first; their write sets are disjoint). Returns the new head.
-    The caller holds the worktree's lock."""
+    `base`: the commit `sha` was made on, when known (saves asking git). The caller holds the
+    worktree's lock."""
     head = repo.git(worktree, "rev-parse", "HEAD").stdout.strip()
+    if base and base == head:
+        repo.git(worktree, "merge", "-q", "--ff-only", sha)
+        return sha
     if _already_on(worktree, sha, head):
         return head  # an earlier integration whose record was lost
     parent = repo.git(worktree, "rev-parse", f"{sha}^").stdout.strip()

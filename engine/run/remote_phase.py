@@ -13,6 +13,8 @@ from __future__ import annotations
 
 import contextlib
 import json
+import threading
+import time
 from pathlib import Path
 from typing import cast
 
@@ -25,21 +27,43 @@ from engine.run import environment, process
 from engine.run.executor import RemoteExecutor
 from engine.run.runtime import SESSION, Runtime
 
+# (remote, issue) -> (a commit the remote has, a ref it is reachable from), as this process
+# last left them: a phase whose base is already there is sent without a push.
+_on_remote: dict[tuple[str, str], tuple[str, str]] = {}
+_on_remote_lock = threading.Lock()
 
-def publish_head(ctx: PhaseTask, rt: Runtime) -> str:
-    """The issue's branch on the remote is its head here; returns that head."""
+
+def publish_head(ctx: PhaseTask, rt: Runtime) -> tuple[str, str]:
+    """The issue's head here, made reachable on the remote: (the head, a ref it is
+    reachable from there). The branch is pushed only when the remote does not have it yet."""
     state, issue = ctx.pipeline.state_dir, ctx.issue.id
+    url = _executor(rt).remote_url
     workdir = rt.workdir(issue)
     with repo.repo_lock(state, repo.lock_for(workdir, state)):
         head = worktrees.head_of(workdir)
-        remote.publish(
-            ctx.pipeline.root, _executor(rt).remote_url, worktrees.branch_name(issue), head
-        )
-    return head
+        with _on_remote_lock:
+            known = _on_remote.get((url, issue))
+        if known is not None and known[0] == head:
+            return known
+        branch = worktrees.branch_name(issue)
+        remote.publish(ctx.pipeline.root, url, branch, head)
+        _remember(url, issue, head, f"refs/heads/{branch}")
+    return head, f"refs/heads/{branch}"
+
+
+def _remember(url: str, issue: str, sha: str, ref: str) -> None:
+    with _on_remote_lock:
+        _on_remote[(url, issue)] = (sha, ref)
 
 
 def job_for(
-    ctx: PhaseTask, rt: Runtime, run_id: int, prompt: str, preset: Preset | None, base: str
+    ctx: PhaseTask,
+    rt: Runtime,
+    run_id: int,
+    prompt: str,
+    preset: Preset | None,
+    base: str,
+    fetch: str = "",
 ) -> PhaseJob:
     pipeline, phase, issue = ctx.pipeline, ctx.phase, ctx.issue
     key = repo.run_key(SESSION, run_id)
@@ -60,6 +84,7 @@ def job_for(
         remote=_executor(rt).remote_url,
         branch=worktrees.branch_name(issue.id),
         base=base,
+        fetch=fetch,
         run_ref=run_ref(issue.id, phase.name, key),
         message=f"{issue.id} {phase.name}: {issue.title}",
         writes=tuple(ctx.writes),
@@ -92,10 +117,15 @@ def send(
     prompt_file = ctx.pipeline.state_dir / "prompts" / ctx.issue.id / f"{ctx.phase.name}.md"
     prompt_file.parent.mkdir(parents=True, exist_ok=True)
     prompt_file.write_text(prompt, encoding="utf-8")  # kept here, as for a local run
-    base = publish_head(ctx, rt)
-    job = job_for(ctx, rt, run_id, prompt, preset, base)
+    base, reachable = publish_head(ctx, rt)
+    job = job_for(ctx, rt, run_id, prompt, preset, base, reachable)
+    sent = time.monotonic()
     result = _executor(rt).run_phase(job, agent=preset is not None)
-    process.append_log(log, f"=== ran on {result.worker or 'the cluster'} from {base[:12]}")
+    process.append_log(
+        log,
+        f"=== ran on {result.worker or 'the cluster'} from {base[:12]}: "
+        f"{result.duration:.3f} s there, {time.monotonic() - sent:.3f} s from here",
+    )
     if result.output:
         with open(log, "a", encoding="utf-8") as handle:
             handle.write(result.output if result.output.endswith("\n") else result.output + "\n")
@@ -118,8 +148,9 @@ def take(ctx: PhaseTask, rt: Runtime, run_id: int, result: PhaseResult, log: Pat
     ref = run_ref(ctx.issue.id, ctx.phase.name, repo.run_key(SESSION, run_id))
     with repo.repo_lock(state, repo.lock_for(workdir, state)):
         remote.fetch(root, url, ref)
-        head = remote.integrate(workdir, result.commit)
-        remote.publish(root, url, worktrees.branch_name(ctx.issue.id), head)
+        head = remote.integrate(workdir, result.commit, result.base)
+        if head == result.commit:  # taken as it is: the remote has the head under `ref`
+            _remember(url, ctx.issue.id, head, ref)
     shown = ", ".join(result.committed) or "its files"
     process.append_log(log, f"=== committed {shown} as {head[:12]} (worker's {result.commit[:12]})")
 
@@ -139,8 +170,7 @@ def recover(ctx: PhaseTask, rt: Runtime, run_keys: list[str]) -> str:
         workdir = rt.workdir(ctx.issue.id)
         with repo.repo_lock(state, repo.lock_for(workdir, state)):
             sha = remote.fetch(root, url, ref)
-            head = remote.integrate(workdir, sha)
-            remote.publish(root, url, worktrees.branch_name(ctx.issue.id), head)
+            remote.integrate(workdir, sha)
         return key
     return ""
 

@@ -5,17 +5,12 @@ commit, nothing left behind."""
 
 from __future__ import annotations
 
-import contextlib
-import json
 import os
 import signal
-import socket
 import subprocess
 import sys
 import time
 from collections import Counter
-from collections.abc import Iterator
-from dataclasses import dataclass, field
 from pathlib import Path
 
 import pytest
@@ -26,13 +21,12 @@ from engine.records import Records
 from engine.run import process
 from engine.trackers.local import LocalTracker
 from engine.workspace import scaffold
-from tests.conftest import doit_env, run_doit, start_doit
+from tests.cluster import SECRET, Cluster, free_port, running_cluster
+from tests.conftest import doit_env, run_doit
 
 pytest.importorskip("distributed")
 pytestmark = pytest.mark.integration
 
-REPO = Path(__file__).resolve().parents[2]
-SECRET = "lin_api_never_on_a_worker_0d1e"
 # Templates without the workspace path: the same issue gives the same prompt in any folder, so
 # a local run and a cluster run of the same marathon write the same bytes.
 TEMPLATES = {
@@ -74,92 +68,6 @@ def make_workspace(folder: Path, executor: str = "", sleep: str = "0.05", issues
     edges = [("k0", "k1"), ("k1", "k2"), ("k3", "k4"), ("k2", "k5"), ("k4", "k5")]
     tracker.import_issues(drafts, [Edge(a, b) for a, b in edges if int(b[1:]) < issues])
     return root
-
-
-@dataclass
-class Cluster:
-    address: str
-    remote: Path
-    roots: list[Path]
-    workers: list[subprocess.Popen[bytes]] = field(default_factory=list)
-    where: Path = Path()
-    ledger: Path = Path()
-
-    def executor(self, timeout: float = 20) -> str:
-        return (
-            f"executor: {{kind: dask, scheduler: '{self.address}', remote: '{self.remote}', "
-            f"connect_timeout: {timeout}}}\n"
-        )
-
-    def seen(self) -> list[dict[str, object]]:
-        if not self.where.exists():
-            return []
-        return [json.loads(line) for line in self.where.read_text().splitlines()]
-
-
-def _worker_env(cluster_dir: Path, root: Path) -> dict[str, str]:
-    env = {**doit_env(), "PYTHONPATH": str(REPO), "MARATHON_WORKER_ROOT": str(root)}
-    env["MARATHON_STANDIN_WHERE"] = str(cluster_dir / "where.jsonl")
-    env["MARATHON_STANDIN_LEDGER"] = str(cluster_dir / "ledger")
-    env["LINEAR_API_KEY"] = SECRET  # on the machine, and still never given to an agent
-    return env
-
-
-def start_worker(cluster: Cluster, index: int, cluster_dir: Path) -> subprocess.Popen[bytes]:
-    root = cluster.roots[index]
-    proc = subprocess.Popen(
-        [sys.executable, "-m", "distributed.cli.dask_worker", cluster.address,
-         "--nthreads", "2", "--resources", "agent=2", "--no-nanny", "--no-dashboard",
-         "--name", f"w{index}", "--local-directory", str(root / "dask"), "--host", "127.0.0.1"],
-        env=_worker_env(cluster_dir, root),
-        stdout=subprocess.DEVNULL,
-        stderr=open(cluster_dir / f"w{index}.err", "ab"),  # noqa: SIM115
-        start_new_session=True,
-    )  # fmt: skip
-    return proc
-
-
-@contextlib.contextmanager
-def running_cluster(tmp_path: Path, workers: int = 3) -> Iterator[Cluster]:
-    from distributed import Client
-
-    folder = tmp_path / "cluster"
-    folder.mkdir()
-    remote = folder / "remote.git"
-    subprocess.run(["git", "init", "-q", "--bare", str(remote)], check=True)
-    port = _free_port()
-    scheduler = subprocess.Popen(
-        [sys.executable, "-m", "distributed.cli.dask_scheduler", "--host", "127.0.0.1",
-         "--port", str(port), "--no-dashboard"],
-        env={**doit_env(), "PYTHONPATH": str(REPO)},
-        stdout=subprocess.DEVNULL,
-        stderr=open(folder / "scheduler.err", "ab"),  # noqa: SIM115
-        start_new_session=True,
-    )  # fmt: skip
-    cluster = Cluster(
-        address=f"tcp://127.0.0.1:{port}",
-        remote=remote,
-        roots=[folder / f"worker-{i}" for i in range(workers)],
-        where=folder / "where.jsonl",
-        ledger=folder / "ledger",
-    )
-    try:
-        cluster.workers = [start_worker(cluster, i, folder) for i in range(workers)]
-        client = Client(cluster.address, timeout=60)
-        client.wait_for_workers(workers, timeout=90)
-        client.close()
-        yield cluster
-    finally:
-        for proc in [*cluster.workers, scheduler]:
-            with contextlib.suppress(ProcessLookupError):
-                os.killpg(proc.pid, signal.SIGKILL)
-            proc.wait()
-
-
-def _free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
 
 
 def commits(root: Path) -> list[tuple[str, str]]:
@@ -240,12 +148,12 @@ def test_a_worker_killed_mid_phase_the_phase_runs_again_elsewhere(tmp_path: Path
     with running_cluster(tmp_path) as cluster:
         ws = make_workspace(tmp_path / "ws", cluster.executor(), sleep="{code: 3, '*': 0.05}",
                             issues=3)  # fmt: skip
-        doit = start_doit(ws, "-n", "3", "marathon")
-        victim = _wait_for_agent(cluster, "PROJ-1:code")
+        doit = _start(ws, "-n", "3", "marathon")
+        victim = _wait_for_agent(cluster, ws, "PROJ-1:code")
         worker = _worker_of(victim)
         os.kill(worker, signal.SIGKILL)
         process.kill_group(victim)  # the machine went down with it
-        assert doit.wait(timeout=240) == 0
+        assert doit.wait(timeout=240) == 0, _said(ws)
         starts = [run for run in cluster.seen() if run["task"] == "PROJ-1:code"]
     assert len(starts) == 2, starts
     assert starts[0]["cwd"] != starts[1]["cwd"]
@@ -257,8 +165,8 @@ def test_the_coordinator_killed_mid_run_resumes_and_cancels_what_ran(tmp_path: P
     with running_cluster(tmp_path) as cluster:
         ws = make_workspace(tmp_path / "ws", cluster.executor(), sleep="{code: 4, '*': 0.05}",
                             issues=3)  # fmt: skip
-        doit = start_doit(ws, "-n", "3", "marathon", new_session=True)
-        victim = _wait_for_agent(cluster, "PROJ-1:code")
+        doit = _start(ws, "-n", "3", "marathon")
+        victim = _wait_for_agent(cluster, ws, "PROJ-1:code")
         os.killpg(doit.pid, signal.SIGKILL)
         doit.wait()
         # The scheduler sees its client go and releases the phase: the worker stops the agent
@@ -275,7 +183,7 @@ def test_the_coordinator_killed_mid_run_resumes_and_cancels_what_ran(tmp_path: P
 
 def test_an_unreachable_scheduler_is_one_line_before_anything_runs(tmp_path: Path) -> None:
     executor = (
-        f"executor: {{kind: dask, scheduler: 'tcp://127.0.0.1:{_free_port()}', "
+        f"executor: {{kind: dask, scheduler: 'tcp://127.0.0.1:{free_port()}', "
         f"remote: '{tmp_path / 'none.git'}', connect_timeout: 1}}\n"
     )
     ws = make_workspace(tmp_path / "ws", executor, issues=2)
@@ -287,14 +195,28 @@ def test_an_unreachable_scheduler_is_one_line_before_anything_runs(tmp_path: Pat
     assert Records(ws / ".marathon" / "records.db").runs() == []
 
 
-def _wait_for_agent(cluster: Cluster, task: str, timeout: float = 120) -> int:
+def _start(ws: Path, *args: str) -> subprocess.Popen[str]:
+    """doit in the background, leading its own process group, its output in doit.out."""
+    out = open(ws.parent / "doit.out", "a")  # noqa: SIM115
+    return subprocess.Popen(
+        [sys.executable, "-m", "doit", *args], cwd=ws, env=doit_env(), stdout=out,
+        stderr=subprocess.STDOUT, text=True, start_new_session=True,
+    )  # fmt: skip
+
+
+def _said(ws: Path) -> str:
+    out = ws.parent / "doit.out"
+    return out.read_text()[-3000:] if out.exists() else ""
+
+
+def _wait_for_agent(cluster: Cluster, ws: Path, task: str, timeout: float = 120) -> int:
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:
         for run in cluster.seen():
             if run["task"] == task:
                 return int(run["pid"])  # type: ignore[call-overload]
         time.sleep(0.05)
-    raise AssertionError(f"{task} never started on the cluster")
+    raise AssertionError(f"{task} never started on the cluster; doit said:\n{_said(ws)}")
 
 
 def _worker_of(pid: int) -> int:
@@ -322,9 +244,9 @@ def test_the_coordinator_killed_after_a_worker_pushed_adopts_the_pushed_run(
             "done\n"
         )
         hook.chmod(0o755)
-        doit = start_doit(ws, "-n", "2", "marathon", new_session=True)
+        doit = _start(ws, "-n", "2", "marathon")
         pid_file.write_text(str(doit.pid))
-        assert doit.wait(timeout=240) == -signal.SIGKILL
+        assert doit.wait(timeout=240) == -signal.SIGKILL, _said(ws)
         hook.unlink()
         runs = Records(ws / ".marathon" / "records.db").runs(task="issue:PROJ-1:code")
         assert [run.status for run in runs] in (["running"], ["interrupted"])

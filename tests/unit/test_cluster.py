@@ -90,7 +90,7 @@ def test_a_bad_executor_in_marathon_yaml_names_its_place(
 
 
 def test_the_executor_option_is_taken_out_for_doit(monkeypatch: pytest.MonkeyPatch) -> None:
-    monkeypatch.delenv(OVERRIDE_ENV, raising=False)
+    monkeypatch.setenv(OVERRIDE_ENV, "")  # restored afterwards: executor_option sets it
     assert executor_option(["-n", "8", "marathon", "--executor", "dask-local:3"]) == [
         "-n", "8", "marathon",
     ]  # fmt: skip
