@@ -58,7 +58,9 @@ def start_worker(
     root = cluster.roots[index]
     proc = subprocess.Popen(
         [sys.executable, "-m", "distributed.cli.dask_worker", cluster.address,
-         "--nthreads", str(slots), "--resources", f"agent={slots}", "--no-nanny", "--no-dashboard",
+         # more threads than agent slots: commands never wait behind agents for a thread
+         "--nthreads", str(slots + 2), "--resources", f"agent={slots}",
+         "--no-nanny", "--no-dashboard",
          "--name", f"w{index}", "--local-directory", str(root / "dask"), "--host", "127.0.0.1"],
         env=_worker_env(cluster_dir, root),
         stdout=subprocess.DEVNULL,

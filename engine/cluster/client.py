@@ -72,7 +72,9 @@ class DaskExecutor:
             with _environment_without(self.never):
                 self._cluster = distributed.LocalCluster(
                     n_workers=self.config.local_cluster,
-                    threads_per_worker=slots,
+                    # Threads beyond the agent slots: commands (and Dask's own work) never
+                    # wait behind agents for a thread.
+                    threads_per_worker=slots + 2,
                     processes=True,
                     resources={"agent": slots},
                     dashboard_address=None,
@@ -126,15 +128,17 @@ class DaskExecutor:
             pure=False,
             resources={"agent": 1} if agent else None,
         )
+        done = threading.Event()
+        future.add_done_callback(lambda _: done.set())
         try:
-            while True:
-                try:
-                    result: PhaseResult = future.result(timeout=POLL_SECONDS)
-                    return result
-                except TimeoutError:
-                    if process.was_interrupted():
-                        future.cancel()
-                        return PhaseResult(exit_code=-1, interrupted=True)
+            # Waited for here, not with result(timeout=...): distributed's timed wait can lose
+            # a result that arrives as the timeout expires (UnboundLocalError, seen under load).
+            while not done.wait(POLL_SECONDS):
+                if process.was_interrupted():
+                    future.cancel()
+                    return PhaseResult(exit_code=-1, interrupted=True)
+            result: PhaseResult = future.result()
+            return result
         except KilledWorker as exc:
             return PhaseResult(
                 exit_code=-1,

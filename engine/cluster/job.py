@@ -73,6 +73,7 @@ class PhaseResult:
     state_files: Mapping[str, str] = field(default_factory=dict)  # written under .marathon
     earlier: bool = False  # run_ref was pushed by an earlier attempt of this same run
     worker: str = ""  # which worker ran it, for the log
+    spent: float = 0.0  # seconds the worker spent on the job, checkout and push included
     error: str = ""  # the worker could not even start the phase (a git fetch failed ...)
 
     @property

@@ -16,6 +16,7 @@ a kill never pays for two agents on one phase.
 from __future__ import annotations
 
 import contextlib
+import dataclasses
 import fcntl
 import hashlib
 import os
@@ -23,7 +24,9 @@ import re
 import shutil
 import subprocess
 import threading
+import time
 from collections.abc import Iterator, Mapping
+from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
 from engine import globs
@@ -39,22 +42,31 @@ CANCEL_POLL_SECONDS = 0.5
 
 def run_phase_job(job: PhaseJob, root: Path | None = None) -> PhaseResult:
     """The function a worker is given (by reference: the engine is installed there too)."""
+    started = time.monotonic()
     root = (root or worker_root()).resolve()
     reap_orphans(root)
     where = _worker_name()
+    with ThreadPoolExecutor(max_workers=1) as beside:
+        # Did an attempt of this run whose worker died push already? Asked while the
+        # checkout is made: on a first attempt (nearly always) it costs no time.
+        asked = beside.submit(pushed, job.remote, job.run_ref)
+        try:
+            work = checkout(root, job)
+        except MarathonError as exc:
+            return PhaseResult(exit_code=-1, error=exc.one_line(), worker=where)
+        try:
+            earlier = asked.result()
+        except MarathonError as exc:
+            _remove_checkout(root, work)
+            return PhaseResult(exit_code=-1, error=exc.one_line(), worker=where)
+    if earlier:
+        _remove_checkout(root, work)
+        return PhaseResult(exit_code=0, commit=earlier, base=job.base, earlier=True, worker=where)
     try:
-        earlier = pushed(job.remote, job.run_ref)
-        if earlier:
-            return PhaseResult(
-                exit_code=0, commit=earlier, base=job.base, earlier=True, worker=where
-            )
-        work = checkout(root, job)
-    except MarathonError as exc:
-        return PhaseResult(exit_code=-1, error=exc.one_line(), worker=where)
-    try:
-        return _run_in(work, job, where)
+        result = _run_in(work, job, where)
     finally:
         _remove_checkout(root, work)
+    return dataclasses.replace(result, spent=time.monotonic() - started)
 
 
 def worker_root() -> Path:
@@ -87,30 +99,22 @@ def checkout(root: Path, job: PhaseJob) -> Path:
     cache = _cache(root, job.remote)
     work = root / "runs" / _safe(f"{job.task}-{job.run_key}")
     with _locked(cache / "marathon-worker.lock"):
-        if not _has_commit(cache, job.base):
-            ref = job.fetch or f"refs/heads/{job.branch}"
-            _git(cache, "fetch", "-q", "--no-write-fetch-head", job.remote, f"+{ref}:{ref}")
-        if not _has_commit(cache, job.base):
+        if not _has_commit(cache, job.base) and not _fetched(cache, job):
             raise MarathonError(
                 f"commit {job.base[:12]} is not on {job.branch} at {job.remote}; the "
                 "coordinator publishes it before sending the phase"
             )
-        _commit_as(cache, job.identity)
         if work.exists() or _state_of(work).exists():
             _remove_checkout(root, work, locked=True)
         _git(cache, "worktree", "add", "-q", "-f", "--detach", str(work), job.base)
     return work
 
 
-_identities: dict[Path, tuple[str, str]] = {}
-
-
-def _commit_as(cache: Path, identity: tuple[str, str]) -> None:
-    """The engine's commits in `cache`'s checkouts are made as `identity` (the coordinator's)."""
-    if _identities.get(cache) != identity:
-        _git(cache, "config", "user.name", identity[0])
-        _git(cache, "config", "user.email", identity[1])
-        _identities[cache] = identity
+def _fetched(cache: Path, job: PhaseJob) -> bool:
+    """Fetch the ref the job's base is reachable from; is the base here now?"""
+    ref = job.fetch or f"refs/heads/{job.branch}"
+    _git(cache, "fetch", "-q", "--no-write-fetch-head", job.remote, f"+{ref}:{ref}")
+    return _has_commit(cache, job.base)
 
 
 def _run_in(work: Path, job: PhaseJob, where: str) -> PhaseResult:
@@ -122,22 +126,22 @@ def _run_in(work: Path, job: PhaseJob, where: str) -> PhaseResult:
         target = work / rel
         target.parent.mkdir(parents=True, exist_ok=True)
         target.write_text(text, encoding="utf-8")
-    produced_before = globs.file_states(work, job.writes)
     finished, log = run(work, job)
     output = log.read_text(encoding="utf-8", errors="replace") if log.exists() else ""
     agent_committed = _undo_agent_commits(work, job.base)
     changed = sorted(repo.dirty_files(work))
     mine = tuple(p for p in changed if globs.matches(p, job.writes))
     outside = tuple(p for p in changed if not globs.matches(p, job.writes))
-    produced = globs.file_states(work, job.writes) != produced_before
-    state_files = {
-        rel: (work / rel).read_text(encoding="utf-8", errors="replace")
-        for rel in globs.expand(work, [w for w in job.writes if w.startswith(".marathon/")])
-        if job.state_files.get(rel) != (work / rel).read_text(encoding="utf-8", errors="replace")
-    }
+    state_files = _state_files_written(work, job)
+    # A fresh checkout: the phase produced something when its write set differs from the base.
+    produced = bool(mine or state_files)
     commit = ""
     if finished.ok and mine:
-        repo.commit_paths(work, state, mine, job.message, task=job.task, run=job.run_key)
+        name, email = job.identity
+        repo.commit_paths(
+            work, state, mine, job.message, task=job.task, run=job.run_key,
+            identity=("-c", f"user.name={name}", "-c", f"user.email={email}"),
+        )  # fmt: skip
         commit = _git(work, "rev-parse", "HEAD").stdout.strip()
         # One ref per run, never forced: a second push of the same run is refused.
         _git(work, "push", "-q", job.remote, f"{commit}:{job.run_ref}")
@@ -158,6 +162,17 @@ def _run_in(work: Path, job: PhaseJob, where: str) -> PhaseResult:
         state_files=state_files,
         worker=where,
     )
+
+
+def _state_files_written(work: Path, job: PhaseJob) -> dict[str, str]:
+    """The files under .marathon/ in the write set that the phase wrote or changed."""
+    patterns = [w for w in job.writes if w.startswith(".marathon/")]
+    written = {}
+    for rel in globs.expand(work, patterns) if patterns else ():
+        text = (work / rel).read_text(encoding="utf-8", errors="replace")
+        if job.state_files.get(rel) != text:
+            written[rel] = text
+    return written
 
 
 def run(work: Path, job: PhaseJob) -> tuple[process.ProcessOutcome, Path]:

@@ -158,11 +158,13 @@ def commit_paths(
     *,
     task: str = "",
     run: str = "",
+    identity: tuple[str, ...] | None = None,
 ) -> str:
     """Commit exactly `paths` (others' staged or unstaged changes stay out); returns the sha.
 
     `task` and `run` go into the message as trailers: a rerun after a kill between this
-    commit and the run's record finds the commit (`commit_of_run`) instead of redoing it."""
+    commit and the run's record finds the commit (`commit_of_run`) instead of redoing it.
+    `identity`: git options naming the committer, when the caller knows (else asked)."""
     if not paths:
         return ""
     trailers = [f"{TASK_TRAILER}: {task}"] if task else []
@@ -173,7 +175,7 @@ def commit_paths(
         git(root, "add", "-A", "--", *paths)
         done = git(
             root,
-            *identity_args(root),
+            *(identity_args(root) if identity is None else identity),
             "commit",
             "--no-verify",
             "-m",

@@ -12,6 +12,7 @@ again by its ref on the remote (`recover`); EXIT removes the issue's refs from t
 from __future__ import annotations
 
 import contextlib
+import functools
 import json
 import threading
 import time
@@ -124,7 +125,8 @@ def send(
     process.append_log(
         log,
         f"=== ran on {result.worker or 'the cluster'} from {base[:12]}: "
-        f"{result.duration:.3f} s there, {time.monotonic() - sent:.3f} s from here",
+        f"the agent {result.duration:.3f} s, {result.spent:.3f} s on the worker, "
+        f"{time.monotonic() - sent:.3f} s from here",
     )
     if result.output:
         with open(log, "a", encoding="utf-8") as handle:
@@ -190,6 +192,7 @@ def _executor(rt: Runtime) -> RemoteExecutor:
     return cast(RemoteExecutor, rt.executor)
 
 
+@functools.cache
 def _identity(root: Path) -> tuple[str, str]:
     """Who the engine commits as here (the user as git sees them, or the engine): the
     workers commit as the same."""
