@@ -66,6 +66,9 @@ class PhaseResult:
     output: str = ""  # everything it printed
     commit: str = ""  # the pushed commit: run_ref points at it ("" when nothing was committed)
     base: str = ""  # the commit it was made on
+    # The commit's new objects as a pack (what `base` lacks): taken here without a fetch. The
+    # run ref on the remote holds the same commit, for a coordinator that died meanwhile.
+    pack: bytes = b""
     committed: tuple[str, ...] = ()  # the paths of the commit
     outside: tuple[str, ...] = ()  # what it changed outside its write set (not committed)
     produced: bool = True  # did anything in its write set change

@@ -135,7 +135,7 @@ def _run_in(work: Path, job: PhaseJob, where: str) -> PhaseResult:
     state_files = _state_files_written(work, job)
     # A fresh checkout: the phase produced something when its write set differs from the base.
     produced = bool(mine or state_files)
-    commit = ""
+    commit, pack = "", b""
     if finished.ok and mine:
         name, email = job.identity
         repo.commit_paths(
@@ -145,6 +145,7 @@ def _run_in(work: Path, job: PhaseJob, where: str) -> PhaseResult:
         commit = _git(work, "rev-parse", "HEAD").stdout.strip()
         # One ref per run, never forced: a second push of the same run is refused.
         _git(work, "push", "-q", job.remote, f"{commit}:{job.run_ref}")
+        pack = _pack(work, commit, job.base)
     return PhaseResult(
         exit_code=finished.exit_code,
         duration=finished.duration,
@@ -155,6 +156,7 @@ def _run_in(work: Path, job: PhaseJob, where: str) -> PhaseResult:
         output=output,
         commit=commit,
         base=job.base,
+        pack=pack,
         committed=mine if commit else (),
         outside=outside,
         produced=produced,
@@ -273,6 +275,15 @@ def reap_orphans(root: Path) -> list[int]:
                 killed.append(int(pgid))
             record.unlink()
     return killed
+
+
+def _pack(work: Path, commit: str, base: str) -> bytes:
+    """The objects of `commit` that `base` does not have, as a pack ("" if git cannot)."""
+    done = subprocess.run(
+        ["git", "pack-objects", "--stdout", "--revs", "-q"],
+        cwd=work, input=f"{commit}\n^{base}\n".encode(), capture_output=True, check=False,
+    )  # fmt: skip
+    return done.stdout if done.returncode == 0 else b""
 
 
 def _undo_agent_commits(work: Path, base: str) -> bool:

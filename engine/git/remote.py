@@ -9,11 +9,13 @@ gate and the merge find it. Workers only ever push a ref of their own run
 
 from __future__ import annotations
 
+import subprocess
 from collections.abc import Sequence
 from pathlib import Path
 
 from engine.errors import MarathonError
 from engine.git import repo
+from engine.run import lock
 
 
 def publish(root: Path, url: str, branch: str, sha: str) -> None:
@@ -26,6 +28,18 @@ def fetch(root: Path, url: str, ref: str) -> str:
     """The commit of `ref` on `url`, fetched into this repository under the same ref."""
     repo.git(root, "fetch", "-q", "--no-write-fetch-head", url, f"+{ref}:{ref}")
     return repo.git(root, "rev-parse", ref).stdout.strip()
+
+
+def receive(root: Path, pack: bytes, sha: str) -> bool:
+    """Unpack `pack` (objects a worker sent with its result) into this repository; True when
+    `sha` is here afterwards. A fetch is the fallback."""
+    if pack:
+        subprocess.run(
+            ["git", "unpack-objects", "-q"], cwd=root, input=pack, capture_output=True,
+            check=False, pass_fds=lock.held_fds(),
+        )  # fmt: skip
+    done = repo.git(root, "cat-file", "-e", f"{sha}^{{commit}}", check=False)
+    return done.returncode == 0
 
 
 def listed(root: Path, url: str, pattern: str) -> dict[str, str]:
@@ -51,12 +65,12 @@ def integrate(worktree: Path, sha: str, base: str = "") -> str:
     """Put commit `sha` on the branch checked out in `worktree`: a fast-forward when it was
     made on the branch's head (it keeps its id), else the same change replayed on top (a
     sibling phase's commit came first; their write sets are disjoint). Returns the new head.
-    `base`: the commit `sha` was made on, when known (saves asking git). The caller holds the
-    worktree's lock."""
+    `base`: the commit a fresh result `sha` was made on (never one taken before): a
+    fast-forward is tried first, which saves asking git. The caller holds the worktree's
+    lock."""
+    if base and repo.git(worktree, "merge", "-q", "--ff-only", sha, check=False).returncode == 0:
+        return sha  # made on the head (or on a commit the head is behind of)
     head = repo.git(worktree, "rev-parse", "HEAD").stdout.strip()
-    if base and base == head:
-        repo.git(worktree, "merge", "-q", "--ff-only", sha)
-        return sha
     if _already_on(worktree, sha, head):
         return head  # an earlier integration whose record was lost
     parent = repo.git(worktree, "rev-parse", f"{sha}^").stdout.strip()

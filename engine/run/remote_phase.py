@@ -149,7 +149,8 @@ def take(ctx: PhaseTask, rt: Runtime, run_id: int, result: PhaseResult, log: Pat
     url, root = _executor(rt).remote_url, ctx.pipeline.root
     ref = run_ref(ctx.issue.id, ctx.phase.name, repo.run_key(SESSION, run_id))
     with repo.repo_lock(state, repo.lock_for(workdir, state)):
-        remote.fetch(root, url, ref)
+        if not remote.receive(root, result.pack, result.commit):
+            remote.fetch(root, url, ref)
         head = remote.integrate(workdir, result.commit, result.base)
         if head == result.commit:  # taken as it is: the remote has the head under `ref`
             _remember(url, ctx.issue.id, head, ref)

@@ -320,3 +320,19 @@ def test_a_siblings_commit_is_replayed_on_top(tmp_path: Path, origin: tuple[str,
     # Taken again (a coordinator killed before recording it): still once.
     assert remote.integrate(here, qa.commit) == head
     assert remote.integrate(here, test.commit) == head
+
+
+def test_a_result_carries_its_commit_so_no_fetch_is_needed(
+    tmp_path: Path, origin: tuple[str, str]
+) -> None:
+    url = origin[0]
+    result = worker.run_phase_job(_job(origin, WRITE), root=tmp_path / "w")
+    here = tmp_path / "here"
+    # --no-local: a local clone would copy every object, the worker's commit included.
+    subprocess.run(
+        ["git", "clone", "-q", "--no-local", "-b", "marathon/PROJ-1", url, str(here)], check=True
+    )
+    assert not remote.receive(here, b"", result.commit)  # not here yet
+    assert remote.receive(here, result.pack, result.commit)
+    assert remote.integrate(here, result.commit, result.base) == result.commit
+    assert (here / "src" / "a.py").read_text() == "x=1"
