@@ -38,6 +38,11 @@ class Cluster:
             f"connect_timeout: {timeout}}}\n"
         )
 
+    def checked(self) -> list[str]:
+        """Where the `where` check of the cluster tests ran (its CHECK_LOG lines)."""
+        path = self.where.with_name("checks.log")
+        return path.read_text().splitlines() if path.exists() else []
+
     def seen(self) -> list[dict[str, object]]:
         if not self.where.exists():
             return []
@@ -48,6 +53,7 @@ def _worker_env(cluster_dir: Path, root: Path) -> dict[str, str]:
     env = {**doit_env(), "PYTHONPATH": str(REPO), "MARATHON_WORKER_ROOT": str(root)}
     env["MARATHON_STANDIN_WHERE"] = str(cluster_dir / "where.jsonl")
     env["MARATHON_STANDIN_LEDGER"] = str(cluster_dir / "ledger")
+    env["CHECK_LOG"] = str(cluster_dir / "checks.log")
     env["LINEAR_API_KEY"] = SECRET  # on the machine, and still never given to an agent
     return env
 

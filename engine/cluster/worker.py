@@ -49,13 +49,13 @@ def run_phase_job(job: PhaseJob, root: Path | None = None) -> PhaseResult:
     with ThreadPoolExecutor(max_workers=1) as beside:
         # Did an attempt of this run whose worker died push already? Asked while the
         # checkout is made: on a first attempt (nearly always) it costs no time.
-        asked = beside.submit(pushed, job.remote, job.run_ref)
+        asked = beside.submit(pushed, job.remote, job.run_ref) if job.run_ref else None
         try:
             work = checkout(root, job)
         except MarathonError as exc:
             return PhaseResult(exit_code=-1, error=exc.one_line(), worker=where)
         try:
-            earlier = asked.result()
+            earlier = asked.result() if asked is not None else ""
         except MarathonError as exc:
             _remove_checkout(root, work)
             return PhaseResult(exit_code=-1, error=exc.one_line(), worker=where)

@@ -22,7 +22,7 @@ from typing import Any, Protocol
 from engine.compile import PhaseTask
 from engine.config.model import CheckConfig
 from engine.git import worktrees
-from engine.run import environment, merge, process, sandbox
+from engine.run import environment, merge, process, remote_phase, sandbox
 from engine.run.check import attempt_output
 from engine.run.executor import Work
 from engine.run.runtime import JOBS, Runtime, runtime_for
@@ -145,6 +145,12 @@ def _run_check(ctx: PhaseTask, check: CheckConfig, workdir: Path) -> CheckRun:
         f"=== {ctx.name} {check.name} at {time.strftime('%Y-%m-%d %H:%M:%S')}: "
         f"{shlex.join(check.command)}",
     )
+    rt = runtime_for(ctx.pipeline)
+    if rt.executor.remote and rt.uses_worktrees:
+        # On a cluster worker, at the branch's head: the checks' CPU is spread like the agents'.
+        finished = remote_phase.run_check(ctx, rt, check, log)
+        output = attempt_output(log, offset)
+        return CheckRun(check, judge(check, finished, output), output, log)
     box = None
     if ctx.pipeline.isolation == "bwrap" and (workdir / ".git").is_file():
         box = sandbox.for_worktree(
@@ -163,7 +169,7 @@ def _run_check(ctx: PhaseTask, check: CheckConfig, workdir: Path) -> CheckRun:
     work = Work(tuple(check.command), cwd=workdir, log=log, timeout=check.timeout, env=env,
                 sandbox=box)  # fmt: skip
     try:
-        finished = runtime_for(ctx.pipeline).executor.run(work)
+        finished = rt.executor.run(work)
     finally:
         if box is not None:
             sandbox.copy_back(box, ())  # nothing of the state view is kept

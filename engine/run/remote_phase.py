@@ -16,6 +16,7 @@ import functools
 import json
 import threading
 import time
+import uuid
 from pathlib import Path
 from typing import cast
 
@@ -23,9 +24,12 @@ from engine import globs
 from engine.agents.base import Preset
 from engine.cluster.job import RUN_REFS, PhaseJob, PhaseResult, run_ref
 from engine.compile import PhaseTask
+from engine.config.model import CheckConfig
+from engine.errors import MarathonError
 from engine.git import refs, remote, repo, worktrees
 from engine.run import environment, process
 from engine.run.executor import RemoteExecutor
+from engine.run.process import ProcessOutcome
 from engine.run.runtime import SESSION, Runtime
 
 # (remote, issue) -> (a commit the remote has, a ref it is reachable from), as this process
@@ -128,10 +132,47 @@ def send(
         f"the agent {result.duration:.3f} s, {result.spent:.3f} s on the worker, "
         f"{time.monotonic() - sent:.3f} s from here",
     )
-    if result.output:
-        with open(log, "a", encoding="utf-8") as handle:
-            handle.write(result.output if result.output.endswith("\n") else result.output + "\n")
+    _append_output(log, result.output)
     return result
+
+
+def run_check(ctx: PhaseTask, rt: Runtime, check: CheckConfig, log: Path) -> ProcessOutcome:
+    """One of a branch gate's checks on a worker, at the issue's head; what it printed is
+    appended to `log`. Raises a MarathonError when the worker could not even check it out."""
+    issue = ctx.issue.id
+    base, reachable = publish_head(ctx, rt)
+    job = PhaseJob(
+        task=f"{ctx.name}:{check.name}",
+        issue=issue,
+        phase=f"{ctx.phase.name}-{check.name}",
+        run_key=f"{SESSION}-{uuid.uuid4().hex[:8]}",
+        remote=_executor(rt).remote_url,
+        branch=worktrees.branch_name(issue),
+        base=base,
+        run_ref="",  # a check commits nothing
+        message="",
+        writes=(),
+        timeout=check.timeout,
+        fetch=reachable,
+        command=tuple(check.command),
+        placeholder=str(rt.planned_workdir(issue)),
+        env={**check.env_values, "MARATHON_CHECK": check.name, "MARATHON_ISSUE": issue},
+        env_names=environment.check_names(check.env),
+        never=environment.secrets(ctx.pipeline),
+        identity=_identity(ctx.pipeline.root),
+    )
+    result = _executor(rt).run_phase(job, agent=False)
+    if result.error:
+        raise MarathonError(f"check {check.name} could not run on the cluster: {result.error}")
+    process.append_log(log, f"=== ran on {result.worker or 'the cluster'} at {base[:12]}")
+    _append_output(log, result.output)
+    return result.process
+
+
+def _append_output(log: Path, output: str) -> None:
+    if output:
+        with open(log, "a", encoding="utf-8") as handle:
+            handle.write(output if output.endswith("\n") else output + "\n")
 
 
 def take(ctx: PhaseTask, rt: Runtime, run_id: int, result: PhaseResult, log: Path) -> None:

@@ -44,8 +44,10 @@ agents:
   bot: {{preset: standin, sleep: {sleep}}}
 checks:
   unit: {{command: ["true"], reads: ["src/**"]}}
+  where: {{command: ["sh", "-c", 'test -z "$CHECK_LOG" || pwd >> "$CHECK_LOG"'],
+           reads: ["src/**"], env: [CHECK_LOG]}}
 phases:
-  verify: {{checks: all}}
+  verify: {{checks: [unit]}}
   plan: {{after: [verify], agent: bot, prompt: plan.md.j2, writes: [".marathon/plans/{{id}}.md"],
           must_produce: true}}
   code: {{after: [plan], agent: bot, prompt: code.md.j2, reads: [".marathon/plans/{{id}}.md",
@@ -111,6 +113,7 @@ def test_a_marathon_on_three_workers_merges_what_one_machine_merges(tmp_path: Pa
         assert result.returncode == 0, result.stdout + result.stderr
         seen = cluster.seen()
         remote_refs = repo.git(cluster.remote, "for-each-ref").stdout
+        checked = cluster.checked()
 
     # The same merged tree and the same commits as on one machine.
     assert tree(ws) == tree(local)
@@ -139,6 +142,12 @@ def test_a_marathon_on_three_workers_merges_what_one_machine_merges(tmp_path: Pa
         assert not [t for t in texts if str(ws) in t], run["task"]
         assert "LINEAR_API_KEY" not in run["env"]  # type: ignore[operator]
     assert len({str(run["cwd"]).split("/runs/")[0] for run in seen}) >= 2  # spread over workers
+    # The gates' checks ran on the workers too, at each branch's head (again for an issue
+    # whose target moved before its merge).
+    assert all(line.startswith(tuple(roots)) for line in checked)
+    assert {line.split("/runs/issue_")[1].split("_")[0] for line in checked} == {
+        f"PROJ-{n}" for n in range(1, 9)
+    }
     # Nothing of the issues left on the remote after their merges.
     assert "refs/heads/marathon/" not in remote_refs and "refs/marathon/" not in remote_refs
     assert "ran on tcp://127.0.0.1" in (ws / ".marathon/logs/PROJ-1/code.log").read_text()
@@ -258,3 +267,29 @@ def test_the_coordinator_killed_after_a_worker_pushed_adopts_the_pushed_run(
     runs = Records(ws / ".marathon" / "records.db").runs(task="issue:PROJ-1:code")
     assert [run.status for run in runs] == ["success"]
     assert "adopted" in (ws / ".marathon/logs/PROJ-1/code.log").read_text()
+
+
+def test_a_gate_failing_on_a_worker_is_fixed_by_an_agent_on_a_worker(tmp_path: Path) -> None:
+    """The gate's check runs on a worker at the branch's head and fails; the fix agent runs
+    on a worker from that head; its commit comes back; the check passes there; it merges."""
+    pipeline = pipeline_text().replace(
+        "  gate: {after: [test, qa], checks: all, where: branch}",
+        "  gate: {after: [test, qa], checks: [fixed], where: branch,\n"
+        "         fix: {agent: bot, prompt: fix.md.j2, attempts: 1, writes: [src/fixed.txt]}}",
+    ).replace(
+        "phases:",
+        '  fixed: {command: ["test", "-f", "src/fixed.txt"], reads: ["src/**"]}\nphases:',
+    )
+    with running_cluster(tmp_path) as cluster:
+        root = scaffold(tmp_path / "ws", pipeline_text=pipeline + cluster.executor())
+        tracker = LocalTracker(root / ".marathon" / "tracker.db", "PROJ")
+        tracker.import_issues([IssueDraft("k0", "issue 0", "work item 0")], [])
+        result = run_doit(root, "-n", "2", "marathon", timeout=240)
+        assert result.returncode == 0, result.stdout + result.stderr
+        fixes = [run for run in cluster.seen() if run["task"] == "PROJ-1:gate"]
+    assert len(fixes) == 1 and str(fixes[0]["cwd"]).startswith(str(tmp_path / "cluster"))
+    assert (root / "src" / "fixed.txt").exists()
+    gate_log = (root / ".marathon/logs/PROJ-1/gate.log").read_text()
+    assert "fix attempt 1 of 1" in gate_log
+    assert ("PROJ-1 gate: issue 0", "issue:PROJ-1:gate") in commits(root)
+    assert_durable(root)
