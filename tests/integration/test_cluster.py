@@ -272,13 +272,17 @@ def test_the_coordinator_killed_after_a_worker_pushed_adopts_the_pushed_run(
 def test_a_gate_failing_on_a_worker_is_fixed_by_an_agent_on_a_worker(tmp_path: Path) -> None:
     """The gate's check runs on a worker at the branch's head and fails; the fix agent runs
     on a worker from that head; its commit comes back; the check passes there; it merges."""
-    pipeline = pipeline_text().replace(
-        "  gate: {after: [test, qa], checks: all, where: branch}",
-        "  gate: {after: [test, qa], checks: [fixed], where: branch,\n"
-        "         fix: {agent: bot, prompt: fix.md.j2, attempts: 1, writes: [src/fixed.txt]}}",
-    ).replace(
-        "phases:",
-        '  fixed: {command: ["test", "-f", "src/fixed.txt"], reads: ["src/**"]}\nphases:',
+    pipeline = (
+        pipeline_text()
+        .replace(
+            "  gate: {after: [test, qa], checks: all, where: branch}",
+            "  gate: {after: [test, qa], checks: [fixed], where: branch,\n"
+            "         fix: {agent: bot, prompt: fix.md.j2, attempts: 1, writes: [src/fixed.txt]}}",
+        )
+        .replace(
+            "phases:",
+            '  fixed: {command: ["test", "-f", "src/fixed.txt"], reads: ["src/**"]}\nphases:',
+        )
     )
     with running_cluster(tmp_path) as cluster:
         root = scaffold(tmp_path / "ws", pipeline_text=pipeline + cluster.executor())
