@@ -5,6 +5,7 @@ commit, nothing left behind."""
 
 from __future__ import annotations
 
+import json
 import os
 import signal
 import subprocess
@@ -297,3 +298,24 @@ def test_a_gate_failing_on_a_worker_is_fixed_by_an_agent_on_a_worker(tmp_path: P
     assert "fix attempt 1 of 1" in gate_log
     assert ("PROJ-1 gate: issue 0", "issue:PROJ-1:gate") in commits(root)
     assert_durable(root)
+
+
+def test_trying_it_is_one_command_with_a_cluster_started_for_the_run(tmp_path: Path) -> None:
+    """`--executor dask-local:2`: two worker processes started for the run, a bare repository
+    in .marathon/cluster/ as the remote, all gone when the run ends."""
+    ws = make_workspace(tmp_path / "ws", issues=2)
+    where = tmp_path / "where.jsonl"
+    env = {"MARATHON_STANDIN_WHERE": str(where), "LINEAR_API_KEY": SECRET}
+    result = run_doit(ws, "-n", "4", "marathon", "--executor", "dask-local:2", env=env)
+    assert result.returncode == 0, result.stdout + result.stderr
+    assert "Traceback" not in result.stderr
+    seen = [json.loads(line) for line in where.read_text().splitlines()]
+    assert len(seen) == 2 * 4
+    for run in seen:
+        assert "/.marathon/cluster/workers/" in str(run["cwd"]), run["cwd"]
+        assert "LINEAR_API_KEY" not in run["env"]  # type: ignore[operator]
+    assert "ran on tcp://127.0.0.1" in (ws / ".marathon/logs/PROJ-2/qa.log").read_text()
+    bare = ws / ".marathon" / "cluster" / "remote.git"
+    assert repo.git(bare, "for-each-ref").stdout == ""  # nothing of the issues left there
+    assert_durable(ws)
+    assert not list((ws / ".marathon" / "cluster" / "workers").glob("dask-scratch-space/w*"))
