@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import contextlib
 import dataclasses
+import functools
 import json
 import shlex
 import sys
@@ -88,7 +89,14 @@ def render_prompt(
         return None
     context = prompt_context(ctx, rt.planned_workdir(ctx.issue.id))
     context.update(extra or {})
-    return prompts.render(ctx.pipeline.template_dirs, ctx.phase.prompt, context)
+    return _rendered(ctx.pipeline.template_dirs, ctx.phase.prompt, json.dumps(context))
+
+
+@functools.lru_cache(maxsize=256)
+def _rendered(template_dirs: tuple[Path, ...], name: str, context: str) -> str:
+    """One render per prompt: the up-to-date check, the run and the stamp ask for the same
+    prompt, and get it again only when what it is made from changed (a plan just written)."""
+    return prompts.render(template_dirs, name, json.loads(context))
 
 
 def current_inputs(ctx: PhaseTask, rt: Runtime) -> dict[str, str]:
