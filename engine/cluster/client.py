@@ -15,6 +15,7 @@ remote unless one is configured.
 from __future__ import annotations
 
 import contextlib
+import dataclasses
 import logging
 import os
 import threading
@@ -113,18 +114,29 @@ class DaskExecutor:
         """Checks run here, in the issue's worktree on the coordinator."""
         return LOCAL.run(work, on_start)
 
-    def run_phase(self, job: PhaseJob, *, agent: bool) -> PhaseResult:
+    def run_phase(
+        self,
+        job: PhaseJob,
+        *,
+        agent: bool,
+        on_output: Callable[[dict[str, Any]], None] | None = None,
+    ) -> PhaseResult:
         """Run `job` on a worker (one agent slot for an agent phase) and wait for it; Ctrl-C
-        here cancels it there."""
+        here cancels it there. `on_output` gets what it prints while it runs (whole lines:
+        `{"at": byte, "end": byte, "text": ...}`), as Dask events."""
         from distributed import CancelledError, KilledWorker
 
         from engine.cluster.worker import run_phase_job
 
         self.connect()
+        key = f"{job.task}@{job.run_key}#{uuid.uuid4().hex[:8]}"
+        if on_output is not None:
+            job = dataclasses.replace(job, stream=f"marathon-output {key}")
+            self._client.subscribe_topic(job.stream, lambda event: on_output(event[1]))
         future = self._client.submit(
             run_phase_job,
             job,
-            key=f"{job.task}@{job.run_key}#{uuid.uuid4().hex[:8]}",
+            key=key,
             pure=False,
             resources={"agent": 1} if agent else None,
         )
@@ -150,6 +162,9 @@ class DaskExecutor:
             return PhaseResult(exit_code=-1, error=f"failed on the worker: {_reason(exc)}")
         finally:
             future.release()
+            if job.stream:
+                with contextlib.suppress(Exception):
+                    self._client.unsubscribe_topic(job.stream)
 
     def close(self) -> None:
         with self._lock:

@@ -53,6 +53,7 @@ class PhaseJob:
     scratch: tuple[str, ...] = ()  # the tool's own state files (not work)
     must_produce: bool = False
     identity: tuple[str, str] = ("", "")  # (name, email) the engine commits as
+    stream: str = ""  # the Dask event topic its output goes to while it runs ("" for none)
 
 
 @dataclass(frozen=True)

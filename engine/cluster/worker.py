@@ -25,7 +25,7 @@ import shutil
 import subprocess
 import threading
 import time
-from collections.abc import Iterator, Mapping
+from collections.abc import Callable, Iterator, Mapping
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
@@ -199,12 +199,58 @@ def run(work: Path, job: PhaseJob) -> tuple[process.ProcessOutcome, Path]:
         stdin = prompt if invocation.prompt_on_stdin else None
     else:
         argv = job.command
-    with _cancel_watch(state) as on_start:
+    with _cancel_watch(state) as on_start, _streaming(log, job.stream):
         finished = process.run_process(
             argv, cwd=work, log_path=log, timeout=job.timeout, env=env, stdin_text=stdin,
             on_start=on_start,
         )  # fmt: skip
     return finished, log
+
+
+STREAM_SECONDS = 0.5
+STREAM_CHUNK = 64 * 1024
+
+
+@contextlib.contextmanager
+def _streaming(log: Path, topic: str) -> Iterator[None]:
+    """While the phase runs, what it printed goes to the coordinator as Dask events on
+    `topic`, whole lines at a time, each saying at which byte of the log it starts."""
+    send = _event_sender(topic) if topic else None
+    if send is None:
+        yield
+        return
+    done = threading.Event()
+
+    def stream() -> None:
+        sent = 0
+        while not done.wait(STREAM_SECONDS):
+            with contextlib.suppress(OSError):
+                with open(log, "rb") as handle:
+                    handle.seek(sent)
+                    data = handle.read(STREAM_CHUNK)
+                end = data.rfind(b"\n") + 1
+                if end:
+                    text = data[:end].decode("utf-8", errors="replace")
+                    send({"at": sent, "end": sent + end, "text": text})
+                    sent += end
+
+    thread = threading.Thread(target=stream, name=f"stream {topic}", daemon=True)
+    thread.start()
+    try:
+        yield
+    finally:
+        done.set()
+        thread.join()
+
+
+def _event_sender(topic: str) -> Callable[[dict[str, object]], None] | None:
+    try:
+        from distributed import get_worker
+
+        worker = get_worker()
+    except (ImportError, ValueError):
+        return None
+    return lambda message: worker.log_event(topic, message)
 
 
 def _placed(env: Mapping[str, str], placeholder: str, here: str) -> dict[str, str]:

@@ -17,7 +17,7 @@ import os
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from pathlib import Path
-from typing import TYPE_CHECKING, Protocol
+from typing import TYPE_CHECKING, Any, Protocol
 
 from engine.config.model import ExecutorConfig, Pipeline
 from engine.errors import EXIT_BAD_INPUT, MarathonError
@@ -56,7 +56,13 @@ class RemoteExecutor(Executor, Protocol):
         """Reach the cluster, or raise a MarathonError saying what to do."""
         ...
 
-    def run_phase(self, job: PhaseJob, *, agent: bool) -> PhaseResult: ...
+    def run_phase(
+        self,
+        job: PhaseJob,
+        *,
+        agent: bool,
+        on_output: Callable[[dict[str, Any]], None] | None = None,
+    ) -> PhaseResult: ...
 
     def close(self) -> None: ...
 

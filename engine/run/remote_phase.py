@@ -18,7 +18,7 @@ import threading
 import time
 import uuid
 from pathlib import Path
-from typing import cast
+from typing import Any, cast
 
 from engine import globs
 from engine.agents.base import Preset
@@ -125,15 +125,45 @@ def send(
     base, reachable = publish_head(ctx, rt)
     job = job_for(ctx, rt, run_id, prompt, preset, base, reachable)
     sent = time.monotonic()
-    result = _executor(rt).run_phase(job, agent=preset is not None)
+    process.append_log(log, f"=== sent to the cluster from {base[:12]}")
+    output = _StreamedOutput(log)
+    try:
+        result = _executor(rt).run_phase(job, agent=preset is not None, on_output=output.event)
+    finally:
+        output.close()
+    _append_output(log, result.output[output.chars :])
     process.append_log(
         log,
-        f"=== ran on {result.worker or 'the cluster'} from {base[:12]}: "
-        f"the agent {result.duration:.3f} s, {result.spent:.3f} s on the worker, "
-        f"{time.monotonic() - sent:.3f} s from here",
+        f"=== ran on {result.worker or 'the cluster'}: the agent {result.duration:.3f} s, "
+        f"{result.spent:.3f} s on the worker, {time.monotonic() - sent:.3f} s from here",
     )
-    _append_output(log, result.output)
     return result
+
+
+class _StreamedOutput:
+    """What a worker streams while the phase runs, appended to the phase's log in order; a
+    piece that comes out of order, or after the end, is left for the result's full output."""
+
+    def __init__(self, log: Path) -> None:
+        self.log = log
+        self.chars = 0  # of the output written so far
+        self._next = 0  # the byte of the worker's log the next piece must start at
+        self._closed = False
+        self._lock = threading.Lock()
+
+    def event(self, message: dict[str, Any]) -> None:
+        with self._lock:
+            if self._closed or message.get("at") != self._next:
+                return
+            text = str(message.get("text", ""))
+            with open(self.log, "a", encoding="utf-8") as handle:
+                handle.write(text)
+            self._next = int(message.get("end", self._next))
+            self.chars += len(text)
+
+    def close(self) -> None:
+        with self._lock:
+            self._closed = True
 
 
 def run_check(ctx: PhaseTask, rt: Runtime, check: CheckConfig, log: Path) -> ProcessOutcome:

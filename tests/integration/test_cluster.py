@@ -319,3 +319,28 @@ def test_trying_it_is_one_command_with_a_cluster_started_for_the_run(tmp_path: P
     assert repo.git(bare, "for-each-ref").stdout == ""  # nothing of the issues left there
     assert_durable(ws)
     assert not list((ws / ".marathon" / "cluster" / "workers").glob("dask-scratch-space/w*"))
+
+
+def test_what_an_agent_prints_reaches_the_log_while_it_runs(tmp_path: Path) -> None:
+    """Streamed as the worker's agent prints it, each line once, the rest at the end."""
+    agent = "sh -c 'echo begun; sleep 4; mkdir -p src; echo x > src/a.txt; echo finished'"
+    pipeline = (
+        f"agents:\n  slow: {{preset: command, command: \"{agent}\"}}\n"
+        "phases:\n  code: {agent: slow, prompt: code.md.j2, writes: ['src/**']}\n"
+        "  exit: {after: [code], builtin: exit}\n"
+    )
+    with running_cluster(tmp_path, workers=1) as cluster:
+        root = scaffold(tmp_path / "ws", pipeline_text=pipeline + cluster.executor())
+        tracker = LocalTracker(root / ".marathon" / "tracker.db", "PROJ")
+        tracker.import_issues([IssueDraft("k0", "issue 0", "work item 0")], [])
+        doit = _start(root, "-n", "2", "marathon")
+        log = root / ".marathon/logs/PROJ-1/code.log"
+        deadline = time.monotonic() + 60
+        while "begun" not in (log.read_text() if log.exists() else ""):
+            assert time.monotonic() < deadline and doit.poll() is None, _said(root)
+            time.sleep(0.1)
+        assert "finished" not in log.read_text()  # the agent still runs
+        assert doit.wait(timeout=120) == 0, _said(root)
+    text = log.read_text()
+    assert text.count("begun") == 1 and text.count("finished") == 1
+    assert text.index("begun") < text.index("finished") < text.index("=== ran on tcp://")
