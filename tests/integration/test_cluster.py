@@ -325,7 +325,7 @@ def test_what_an_agent_prints_reaches_the_log_while_it_runs(tmp_path: Path) -> N
     """Streamed as the worker's agent prints it, each line once, the rest at the end."""
     agent = "sh -c 'echo begun; sleep 4; mkdir -p src; echo x > src/a.txt; echo finished'"
     pipeline = (
-        f"agents:\n  slow: {{preset: command, command: \"{agent}\"}}\n"
+        f'agents:\n  slow: {{preset: command, command: "{agent}"}}\n'
         "phases:\n  code: {agent: slow, prompt: code.md.j2, writes: ['src/**']}\n"
         "  exit: {after: [code], builtin: exit}\n"
     )
