@@ -258,6 +258,8 @@ def forget(ctx: PhaseTask, rt: Runtime) -> None:
         branch = f"refs/heads/{worktrees.branch_name(ctx.issue.id)}"
         heads = remote.listed(root, url, branch)
         remote.delete(root, url, sorted(found) + sorted(heads))
+    with _on_remote_lock:
+        _on_remote.pop((url, ctx.issue.id), None)
 
 
 def _executor(rt: Runtime) -> RemoteExecutor:

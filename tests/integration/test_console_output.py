@@ -165,8 +165,11 @@ def test_an_exception_in_an_action_is_one_line_and_a_log_exit_4(workspace: Path)
 
 def test_ctrl_c_is_counted_as_interrupted_and_shown_so(workspace: Path) -> None:
     one_issue(workspace)
-    proc = start_doit(workspace, "-n", "2", "issue:PROJ-1", capture=True)
-    wait_for_run(workspace, "issue:PROJ-1:test", "running")
+    # Agents ten times slower: under a loaded machine TEST (0.6 s) once ended before the
+    # signal was handled, and nothing was left to interrupt.
+    slow = {"MARATHON_STANDIN_SLEEP_SCALE": "10"}
+    proc = start_doit(workspace, "-n", "2", "issue:PROJ-1", capture=True, env=slow)
+    wait_for_run(workspace, "issue:PROJ-1:test", "running", timeout=120)
     proc.send_signal(signal.SIGINT)
     out, err = proc.communicate(timeout=60)
     summary = [line for line in out.splitlines() if line.startswith("== ")]
