@@ -344,3 +344,41 @@ def test_what_an_agent_prints_reaches_the_log_while_it_runs(tmp_path: Path) -> N
     text = log.read_text()
     assert text.count("begun") == 1 and text.count("finished") == 1
     assert text.index("begun") < text.index("finished") < text.index("=== ran on tcp://")
+
+
+def test_a_worker_killed_after_it_pushed_is_not_paid_for_twice(tmp_path: Path) -> None:
+    """The worker's worst moment: its commit is on the remote and it dies before answering (a
+    post-receive hook on the remote kills the worker process that pushed). Dask gives the
+    phase to another worker, which finds the run's ref and answers with that commit: the agent
+    does not run again and the work lands once."""
+    with running_cluster(tmp_path) as cluster:
+        ws = make_workspace(tmp_path / "ws", cluster.executor(), issues=2)
+        flag = tmp_path / "fired"
+        hook = cluster.remote / "hooks" / "post-receive"
+        hook.write_text(
+            "#!/bin/sh\n"
+            "while read old new ref; do\n"
+            '  case "$ref" in refs/marathon/runs/PROJ-1/code/*)\n'
+            f"    [ -e {flag} ] && exit 0; touch {flag}; pid=$$\n"
+            '    while [ "$pid" -gt 1 ]; do\n'
+            "      if tr '\\0' ' ' < /proc/$pid/cmdline | grep -q dask_worker; then\n"
+            '        kill -KILL "$pid"; break\n'
+            "      fi\n"
+            "      pid=$(awk '{print $4}' /proc/$pid/stat)\n"
+            "    done ;;\n"
+            "  esac\n"
+            "done\n"
+        )
+        hook.chmod(0o755)
+        result = run_doit(ws, "-n", "2", "marathon", timeout=240)
+        assert result.returncode == 0, result.stdout + result.stderr
+        assert flag.exists()
+        alive = [proc.poll() is None for proc in cluster.workers]
+        starts = [run for run in cluster.seen() if run["task"] == "PROJ-1:code"]
+    assert alive.count(False) == 1  # the hook did kill a worker
+    assert len(starts) == 1, "the agent ran again"
+    assert (
+        "an earlier attempt of this run pushed"
+        in (ws / ".marathon/logs/PROJ-1/code.log").read_text()
+    )
+    assert_durable(ws)
