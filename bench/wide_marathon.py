@@ -8,13 +8,26 @@ schedule the ranked run follows without any engine overhead. For the rule before
 rank alone, every issue in lockstep), run this file with PYTHONPATH pointing at an older copy.
 
 Targets (issue 18): at -n 4 the first merge in the first tenth of the run and live worktrees
-near -n; -n 16 within 1.10 x and -n 32 within 1.15 x of the bound (those need the git side).
+near -n; -n 16 within 1.10 x and -n 32 within 1.15 x of the bound (those need the git side);
+engine CPU per agent phase under 10 ms.
+
+CPU, from the doit process itself (`getrusage` at its exit, through a small wrapper that runs
+doit's own `__main__`): `engine ms/phase` is the doit process's own CPU (the engine and doit,
+every thread) divided by the agent phases run; `children ms/phase` is everything it waited for
+(git, the stand-in agents, the checks, the gate's shells) divided the same way, and `agent ms`
+what one stand-in agent start costs alone (measured here, sleep 0), which is part of the
+children's figure. The wrapper also times the engine's file locks (`engine/git/repo.py:
+repo_lock`): for the repository's (`git`), the merge's and the issues' own locks, the total
+time held as a fraction of the wall and the total wait.
 
     python bench/wide_marathon.py [ISSUES] [N ...]
 """
 
 from __future__ import annotations
 
+import json
+import os
+import resource
 import statistics
 import subprocess
 import sys
@@ -51,6 +64,78 @@ phases:
 """
 
 
+# Runs doit's own __main__ with the engine's file locks timed, and writes the process's CPU
+# (its own, and its children's) at exit. Argument 1: where to write; the rest is doit's.
+WRAPPER = """
+import atexit, contextlib, json, resource, runpy, sys, threading, time
+out = sys.argv.pop(1)
+from engine.git import repo
+held, guard, plain = {}, threading.Lock(), repo.repo_lock
+
+@contextlib.contextmanager
+def timed(state_dir, name="git"):
+    asked = time.perf_counter()
+    with plain(state_dir, name):
+        got = time.perf_counter()
+        try:
+            yield
+        finally:
+            done = time.perf_counter()
+            with guard:
+                s = held.setdefault(name.split("/")[0], [0, 0.0, 0.0])
+                s[0] += 1; s[1] += got - asked; s[2] += done - got
+
+repo.repo_lock = timed
+calls, plain_git = {}, repo.git
+
+def counted(root, *args, check=True):
+    started = time.perf_counter()
+    try:
+        return plain_git(root, *args, check=check)
+    finally:
+        took = time.perf_counter() - started
+        name = next((a for a in args if not a.startswith("-") and "=" not in a), "?")
+        with guard:
+            c = calls.setdefault(name, [0, 0.0])
+            c[0] += 1; c[1] += took
+
+repo.git = counted
+
+def report():
+    me = resource.getrusage(resource.RUSAGE_SELF)
+    kids = resource.getrusage(resource.RUSAGE_CHILDREN)
+    with open(out, "w") as f:
+        json.dump({"self": me.ru_utime + me.ru_stime, "children": kids.ru_utime + kids.ru_stime,
+                   "locks": held, "git": calls}, f)
+
+atexit.register(report)
+sys.argv[0] = "doit"
+runpy.run_module("doit", run_name="__main__", alter_sys=True)
+"""
+
+
+def agent_cpu(repeat: int = 8) -> float:
+    """CPU seconds of one stand-in agent start (sleep 0, one file written), as the engine
+    starts it, measured alone."""
+    from engine.agents import standin
+    from engine.config.model import AgentConfig
+
+    with tempfile.TemporaryDirectory() as tmp:
+        agent = AgentConfig(name="bot", preset="standin", options={"sleep": 0})
+        invocation = standin.build(agent, Path(tmp) / "prompt.md", Path(tmp))
+        env = {**os.environ, **invocation.env, "MARATHON_ISSUE": "PROJ-1",
+               "MARATHON_PHASE": "code", "MARATHON_WRITES": json.dumps(["src/**"])}  # fmt: skip
+        before = resource.getrusage(resource.RUSAGE_CHILDREN)
+        for _ in range(repeat):
+            subprocess.run(
+                invocation.argv, cwd=tmp, input="a prompt\n" * 100, env=env,
+                capture_output=True, text=True, check=True,
+            )  # fmt: skip
+        after = resource.getrusage(resource.RUSAGE_CHILDREN)
+    used = (after.ru_utime + after.ru_stime) - (before.ru_utime + before.ru_stime)
+    return used / repeat
+
+
 def sample_worktrees(folder: Path, stop: threading.Event, out: list[tuple[float, int]]) -> None:
     while not stop.is_set():
         count = sum(1 for _ in folder.iterdir()) if folder.is_dir() else 0
@@ -70,8 +155,9 @@ def one_run(count: int, jobs: int) -> dict[str, Any]:
         )
         started = time.time()
         sampler.start()
+        usage = Path(tmp) / "usage.json"
         result = subprocess.run(
-            [sys.executable, "-m", "doit", "-n", str(jobs), "marathon"],
+            [sys.executable, "-c", WRAPPER, str(usage), "-n", str(jobs), "marathon"],
             cwd=root,
             capture_output=True,
             text=True,
@@ -84,6 +170,7 @@ def one_run(count: int, jobs: int) -> dict[str, Any]:
         if result.returncode != 0 and not failures:
             sys.exit(f"doit -n {jobs} marathon failed (exit {result.returncode}):\n{result.stderr}")
         runs = [r for r in Records(root / ".marathon" / "records.db").runs() if r.issue]
+        used = json.loads(usage.read_text())
     exits = [r for r in runs if r.phase == "exit" and r.status == "success" and r.ended]
     first_start: dict[str, float] = {}
     for run in runs:
@@ -98,6 +185,11 @@ def one_run(count: int, jobs: int) -> dict[str, Any]:
         "exit_median": statistics.median((r.ended or r.started) - r.started for r in exits),
         "merged": len(exits),
         "failures": failures,
+        "agent_phases": sum(1 for r in runs if r.phase in AGENT_PHASES),
+        "cpu_self": used["self"],
+        "cpu_children": used["children"],
+        "locks": used["locks"],
+        "git": used["git"],
     }
     return out
 
@@ -125,6 +217,8 @@ def main() -> None:
         f"{'-n':>3} {'bound':>6} {'ideal':>6} {'wall':>7} {'wall/bound':>10} {'live max':>8} "
         f"{'live mean':>9} {'1st merge':>9} {'last start':>10} {'EXIT med':>8}"
     )
+    alone = agent_cpu()
+    rows = []
     for jobs in sizes:
         bound = max(path, work / jobs)
         reference = ideal(count, jobs)
@@ -134,12 +228,40 @@ def main() -> None:
             f"{run['wall'] / bound:9.2f}x {run['live_max']:8.0f} {run['live_mean']:9.1f} "
             f"{run['first_merge']:9.2f} {run['last_start']:10.2f} {run['exit_median']:7.2f}s"
         )
+        rows.append((jobs, run))
         if run["merged"] != count:
             print(f"    only {run['merged']} of {count} issues merged; failed:")
             for line in run["failures"][:3]:
                 print(f"      {line}")
     print("1st merge / last start: fractions of the run; live: worktrees on disk, sampled")
-    print("targets: -n 4 first merge < 0.10, live near -n; -n 16 <= 1.10 x; -n 32 <= 1.15 x")
+    print(
+        f"\n{'-n':>3} {'engine ms/phase':>15} {'children ms/phase':>17} {'agent ms':>8}   "
+        "locks: held / wall (wait), by lock"
+    )
+    for jobs, run in rows:
+        phases = max(run["agent_phases"], 1)
+        locks = "  ".join(
+            f"{name} {held / run['wall']:.2f} ({wait:.1f}s, {n})"
+            for name, (n, wait, held) in sorted(run["locks"].items())
+        )
+        print(
+            f"{jobs:3d} {1000 * run['cpu_self'] / phases:15.1f} "
+            f"{1000 * run['cpu_children'] / phases:17.1f} {1000 * alone:8.1f}   {locks}"
+        )
+    print("ms/phase: CPU of the doit process (engine) and of what it ran, per agent phase run")
+    for jobs, run in rows:
+        top = sorted(run["git"].items(), key=lambda item: -item[1][1])[:8]
+        calls = sum(n for n, _ in run["git"].values())
+        print(
+            f"-n {jobs}: {calls / count:.0f} git calls per issue; by wall time: "
+            + ", ".join(
+                f"{name} {n / count:.1f}x {1000 * took / n:.0f} ms" for name, (n, took) in top
+            )
+        )
+    print(
+        "targets: -n 4 first merge < 0.10, live near -n; -n 16 <= 1.10 x; -n 32 <= 1.15 x; "
+        "engine < 10 ms per agent phase"
+    )
 
 
 if __name__ == "__main__":

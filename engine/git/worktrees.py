@@ -99,14 +99,48 @@ def _make_worktree(root: Path, state_dir: Path, issue_id: str, target: str) -> N
 
 
 def _remove_folder(root: Path, path: Path) -> None:
-    """A worktree folder and git's record of it, whatever state a kill left them in."""
+    """A worktree folder and git's record of it, whatever state a kill left them in.
+
+    Under the repository lock, which every issue's start and end take: git's record of the
+    worktree is looked at in the repository's folder first, so a new issue (no folder, no
+    record) or a clean removal costs no `unlock` or `prune` process. Where the record cannot
+    be read (a kill mid-`worktree add`), both run, as they always did."""
+    records = _records_of(root, path)
+    on_disk = path.exists() or path.is_symlink()
+    if records == [] and not on_disk:
+        return
     # A record left locked by a killed `worktree add` is one prune keeps: unlock it first.
-    git(root, "worktree", "unlock", str(path), check=False)
-    if path.exists() or path.is_symlink():
+    if records is None or any((record / "locked").exists() for record in records):
+        git(root, "worktree", "unlock", str(path), check=False)
+    if on_disk:
         git(root, "worktree", "remove", "--force", "--force", str(path), check=False)
         if path.exists():
             shutil.rmtree(path, ignore_errors=True)
-    git(root, "worktree", "prune")
+    if _records_of(root, path) != []:
+        git(root, "worktree", "prune")
+
+
+def _records_of(root: Path, path: Path) -> list[Path] | None:
+    """git's records of the worktree at `path` (folders under `.git/worktrees`, named after
+    it, whose `gitdir` names it); None when that cannot be told from the files."""
+    common = root / ".git"
+    if not common.is_dir():
+        return None  # `root` is itself a linked worktree or a submodule: ask git
+    folder = common / "worktrees"
+    if not folder.is_dir():
+        return []
+    wanted = (path / ".git").resolve()
+    found = []
+    for record in folder.iterdir():
+        if not record.name.startswith(path.name):
+            continue  # git names a record after the worktree's folder (plus a number)
+        try:
+            named = Path((record / "gitdir").read_text().strip())
+        except OSError:
+            return None  # half-made by a killed `worktree add`
+        if named.resolve() == wanted:
+            found.append(record)
+    return found
 
 
 def repair(root: Path, state_dir: Path) -> list[str]:
@@ -154,10 +188,22 @@ def branch_head(root: Path, branch: str) -> str:
     return found.stdout.strip() if found.returncode == 0 else ""
 
 
-def _contains(root: Path, target: str, commit: str) -> bool:
-    """Is `commit` in the history of branch `target`?"""
-    done = git(root, "merge-base", "--is-ancestor", commit, f"refs/heads/{target}", check=False)
-    return done.returncode == 0
+def _heads(root: Path, *branches: str) -> dict[str, str]:
+    """branch -> the commit it points at, for those of `branches` that exist: one process."""
+    wanted = {f"refs/heads/{branch}": branch for branch in branches}
+    out = git(root, "for-each-ref", "--format=%(refname) %(objectname)", *wanted).stdout
+    heads = {}
+    for line in out.splitlines():
+        ref, _, sha = line.partition(" ")
+        if ref in wanted:  # a pattern also matches the refs below it (main/x)
+            heads[wanted[ref]] = sha
+    return heads
+
+
+def _merge_base(root: Path, one: str, other: str) -> str:
+    """The best common ancestor of two commits ("" when they have none)."""
+    found = git(root, "merge-base", one, other, check=False)
+    return found.stdout.strip() if found.returncode == 0 else ""
 
 
 def update_branch(
@@ -283,12 +329,15 @@ def _merge_attempt(
     branch = branch_name(issue_id)
     # The rebase, the slow part, holds only the issue's own lock.
     with repo_lock(state_dir, issue_lock(issue_id)):
-        head = branch_head(root, branch)
-        if not head or _contains(root, target, head):
+        heads = _heads(root, branch, target)
+        head, base = heads.get(branch, ""), heads.get(target, "")
+        # One merge base answers both questions: the branch is in the target when it is the
+        # branch's head, and the branch sits on the target when it is the target's.
+        common = _merge_base(root, head, base) if head and base else ""
+        if not head or common == head:
             return MergeResult(True)  # merged already (a run killed after the fast-forward)
-        base = branch_head(root, target)
         if not rebase:
-            if not _contains(root, branch, base):
+            if common != base:
                 return MergeResult(False, moved=True, message=f"{target} moved since")
             merged = head
         else:
