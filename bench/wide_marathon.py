@@ -250,12 +250,12 @@ def main() -> None:
         )
     print("ms/phase: CPU of the doit process (engine) and of what it ran, per agent phase run")
     for jobs, run in rows:
-        top = sorted(run["git"].items(), key=lambda item: -item[1][1])[:8]
+        top = sorted(run["git"].items(), key=lambda item: -item[1][0])[:10]
         calls = sum(n for n, _ in run["git"].values())
         print(
-            f"-n {jobs}: {calls / count:.0f} git calls per issue; by wall time: "
+            f"-n {jobs}: {calls / count:.0f} git calls per issue, the most frequent: "
             + ", ".join(
-                f"{name} {n / count:.1f}x {1000 * took / n:.0f} ms" for name, (n, took) in top
+                f"{name} {n / count:.1f} ({1000 * took / n:.0f} ms)" for name, (n, took) in top
             )
         )
     print(
