@@ -238,18 +238,6 @@ def branch_head(root: Path, branch: str) -> str:
     return found.stdout.strip() if found.returncode == 0 else ""
 
 
-def _heads(root: Path, *branches: str) -> dict[str, str]:
-    """branch -> the commit it points at, for those of `branches` that exist: one process."""
-    wanted = {f"refs/heads/{branch}": branch for branch in branches}
-    out = git(root, "for-each-ref", "--format=%(refname) %(objectname)", *wanted).stdout
-    heads = {}
-    for line in out.splitlines():
-        ref, _, sha = line.partition(" ")
-        if ref in wanted:  # a pattern also matches the refs below it (main/x)
-            heads[wanted[ref]] = sha
-    return heads
-
-
 def _merge_base(root: Path, one: str, other: str) -> str:
     """The best common ancestor of two commits ("" when they have none)."""
     found = git(root, "merge-base", one, other, check=False)
@@ -379,8 +367,7 @@ def _merge_attempt(
     branch = branch_name(issue_id)
     # The rebase, the slow part, holds only the issue's own lock.
     with repo_lock(state_dir, issue_lock(issue_id)):
-        heads = _heads(root, branch, target)
-        head, base = heads.get(branch, ""), heads.get(target, "")
+        head, base = branch_head(root, branch), branch_head(root, target)
         # One merge base answers both questions: the branch is in the target when it is the
         # branch's head, and the branch sits on the target when it is the target's.
         common = _merge_base(root, head, base) if head and base else ""
@@ -422,7 +409,11 @@ def _merge_attempt(
         return MergeResult(True)
 
 
-FAST_TRIES = 3  # lost swaps before an attempt holds the merge lock throughout
+# Lost swaps before an attempt holds the merge lock throughout. One: when a merge lost, others
+# are merging at the same moment, and trying again beside them mostly loses again, each round
+# another rebase and gate for every one of them (64 issues at -n 32: 4.7 rebases per issue
+# with 3, 2.9 with 1, and the run 2.6 x its bound instead of 3.4-4.0 x; bench/wide_marathon.py).
+FAST_TRIES = 1
 MERGE_ATTEMPTS = 20
 
 
