@@ -74,11 +74,16 @@ def ensure_worktree(root: Path, state_dir: Path, issue_id: str, target: str) -> 
 def is_ready(path: Path, state_dir: Path) -> bool:
     """Made completely: its git folder carries the marker, and `.marathon` is the link."""
     link = path / ".marathon"
-    return (
-        (git_dir(path) / READY_MARKER).is_file()
-        and link.is_symlink()
-        and link.resolve() == state_dir.resolve()
-    )
+    if not (git_dir(path) / READY_MARKER).is_file():
+        return False
+    try:
+        named = os.readlink(link)
+    except OSError:
+        return False  # missing, or not a link
+    # The link is made with the state folder's resolved path, which the pipeline's already is
+    # (its root is resolved at load): equal text needs no resolving, and every phase start
+    # asks; any other text is resolved and compared.
+    return named == str(state_dir) or link.resolve() == state_dir.resolve()
 
 
 def _make_worktree(root: Path, state_dir: Path, issue_id: str, target: str) -> None:
