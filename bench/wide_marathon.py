@@ -20,7 +20,7 @@ children's figure. The wrapper also times the engine's file locks (`engine/git/r
 repo_lock`): for the repository's (`git`), the merge's and the issues' own locks, the total
 time held as a fraction of the wall and the total wait.
 
-    python bench/wide_marathon.py [ISSUES] [N ...]
+    python bench/wide_marathon.py [--sh] [ISSUES] [N ...]
 """
 
 from __future__ import annotations
@@ -37,7 +37,7 @@ import time
 from pathlib import Path
 from typing import Any
 
-from _common import add_issues, doit, make_workspace
+from _common import add_issues, doit, make_workspace, sh_agent
 
 from engine.compile import READ_ONLY_RUNNERS, compile_tasks
 from engine.config.load import parse_pipeline
@@ -47,21 +47,40 @@ from engine.schedule import makespan, remaining_jobs
 
 AGENT_SECONDS = 1.0
 AGENT_PHASES = ("plan", "code", "test", "qa")
-PIPELINE = f"""\
-key_prefix: PROJ
-agents:
-  bot: {{preset: standin, sleep: {AGENT_SECONDS}}}
+PHASES = """\
 checks:
-  unit: {{command: ["true"], reads: ["src/**"]}}
+  unit: {command: ["true"], reads: ["src/**"]}
 phases:
-  verify: {{checks: all}}
-  plan: {{after: [verify], agent: bot, prompt: plan.md.j2, writes: [".marathon/plans/{{id}}.md"]}}
-  code: {{after: [plan], agent: bot, prompt: code.md.j2, reads: ["src/**"], writes: ["src/**"]}}
-  test: {{after: [code], agent: bot, prompt: test.md.j2, writes: ["tests/unit/**"]}}
-  qa: {{after: [code], agent: bot, prompt: qa.md.j2, writes: ["tests/e2e/**"]}}
-  gate: {{after: [test, qa], checks: all, where: branch}}
-  exit: {{after: [gate], builtin: exit}}
+  verify: {checks: all}
+  plan: {after: [verify], agent: PLAN, prompt: plan.md.j2, writes: [".marathon/plans/{id}.md"]}
+  code: {after: [plan], agent: CODE, prompt: code.md.j2, reads: ["src/**"], writes: ["src/**"]}
+  test: {after: [code], agent: TEST, prompt: test.md.j2, writes: ["tests/unit/**"]}
+  qa: {after: [code], agent: QA, prompt: qa.md.j2, writes: ["tests/e2e/**"]}
+  gate: {after: [test, qa], checks: all, where: branch}
+  exit: {after: [gate], builtin: exit}
 """
+
+
+def _phases(**agents: str) -> str:
+    text = PHASES
+    for phase, agent in agents.items():
+        text = text.replace(f"agent: {phase.upper()},", f"agent: {agent},")
+    return text
+
+
+# The stand-in agent (a Python process, ~50-60 ms of CPU to start), or with `--sh` a shell
+# that sleeps and writes the prompt to one file (a few ms): the engine's own cost is the same.
+PIPELINES = {
+    "standin": f"key_prefix: PROJ\nagents:\n  bot: {{preset: standin, sleep: {AGENT_SECONDS}}}\n"
+    + _phases(plan="bot", code="bot", test="bot", qa="bot"),
+    "sh": "key_prefix: PROJ\nagents:\n"
+    f"  planner: {sh_agent(AGENT_SECONDS, '.marathon/plans', '$MARATHON_ISSUE.md')}\n"
+    f"  coder: {sh_agent(AGENT_SECONDS, 'src', '$MARATHON_ISSUE.py')}\n"
+    f"  tester: {sh_agent(AGENT_SECONDS, 'tests/unit', 'test_$MARATHON_ISSUE.py')}\n"
+    f"  qa: {sh_agent(AGENT_SECONDS, 'tests/e2e', 'test_$MARATHON_ISSUE.py')}\n"
+    + _phases(plan="planner", code="coder", test="tester", qa="qa"),
+}
+PIPELINE = PIPELINES["standin"]
 
 
 # Runs doit's own __main__ with the engine's file locks timed, and writes the process's CPU
@@ -114,7 +133,7 @@ runpy.run_module("doit", run_name="__main__", alter_sys=True)
 """
 
 
-def agent_cpu(repeat: int = 8) -> float:
+def agent_cpu(kind: str, repeat: int = 8) -> float:
     """CPU seconds of one stand-in agent start (sleep 0, one file written), as the engine
     starts it, measured alone."""
     from engine.agents import standin
@@ -123,12 +142,15 @@ def agent_cpu(repeat: int = 8) -> float:
     with tempfile.TemporaryDirectory() as tmp:
         agent = AgentConfig(name="bot", preset="standin", options={"sleep": 0})
         invocation = standin.build(agent, Path(tmp) / "prompt.md", Path(tmp))
+        argv = invocation.argv
+        if kind == "sh":
+            argv = ("sh", "-c", 'sleep 0; mkdir -p src; cat > "src/$MARATHON_ISSUE.py"')
         env = {**os.environ, **invocation.env, "MARATHON_ISSUE": "PROJ-1",
                "MARATHON_PHASE": "code", "MARATHON_WRITES": json.dumps(["src/**"])}  # fmt: skip
         before = resource.getrusage(resource.RUSAGE_CHILDREN)
         for _ in range(repeat):
             subprocess.run(
-                invocation.argv, cwd=tmp, input="a prompt\n" * 100, env=env,
+                argv, cwd=tmp, input="a prompt\n" * 100, env=env,
                 capture_output=True, text=True, check=True,
             )  # fmt: skip
         after = resource.getrusage(resource.RUSAGE_CHILDREN)
@@ -143,9 +165,9 @@ def sample_worktrees(folder: Path, stop: threading.Event, out: list[tuple[float,
         stop.wait(0.05)
 
 
-def one_run(count: int, jobs: int) -> dict[str, Any]:
+def one_run(count: int, jobs: int, pipeline: str) -> dict[str, Any]:
     with tempfile.TemporaryDirectory() as tmp:
-        root = make_workspace(Path(tmp) / "ws", PIPELINE)
+        root = make_workspace(Path(tmp) / "ws", pipeline)
         add_issues(root, count)
         doit(root, "list")  # as `doit init` would have: the pipeline has been loaded once
         samples: list[tuple[float, int]] = []
@@ -194,35 +216,38 @@ def one_run(count: int, jobs: int) -> dict[str, Any]:
     return out
 
 
-def ideal(count: int, jobs: int) -> float:
+def ideal(count: int, jobs: int, pipeline: str) -> float:
     """The schedule the run follows (engine/schedule.py), on the compiled tasks, without any
     engine overhead."""
     with tempfile.TemporaryDirectory() as tmp:
-        pipeline = parse_pipeline(PIPELINE, path=Path(tmp) / "marathon.yaml", root=Path(tmp))
+        parsed = parse_pipeline(pipeline, path=Path(tmp) / "marathon.yaml", root=Path(tmp))
     issues = [Issue(f"PROJ-{n}", f"issue {n}") for n in range(1, count + 1)]
     seconds = {phase: AGENT_SECONDS for phase in AGENT_PHASES}
     seconds.update(verify=0.0, gate=0.0, exit=0.0)
-    tasks = compile_tasks(pipeline, issues, READ_ONLY_RUNNERS, durations=seconds)
+    tasks = compile_tasks(parsed, issues, READ_ONLY_RUNNERS, durations=seconds)
     return makespan(remaining_jobs(tasks, seconds.__getitem__, done=()), jobs)
 
 
 def main() -> None:
-    count = int(sys.argv[1]) if len(sys.argv) > 1 else 64
-    sizes = [int(arg) for arg in sys.argv[2:]] or [4, 16, 32]
+    args = [arg for arg in sys.argv[1:] if arg != "--sh"]
+    kind = "sh" if "--sh" in sys.argv[1:] else "standin"
+    pipeline = PIPELINES[kind]
+    count = int(args[0]) if args else 64
+    sizes = [int(arg) for arg in args[1:]] or [4, 16, 32]
     path = 2 * AGENT_SECONDS + AGENT_SECONDS  # plan, code, then test beside qa
     work = count * len(AGENT_PHASES) * AGENT_SECONDS
     phases = ", ".join(AGENT_PHASES)
-    print(f"{count} independent issues, agents sleep {AGENT_SECONDS:g} s in {phases}")
+    print(f"{count} independent issues, {kind} agents sleep {AGENT_SECONDS:g} s in {phases}")
     print(
         f"{'-n':>3} {'bound':>6} {'ideal':>6} {'wall':>7} {'wall/bound':>10} {'live max':>8} "
         f"{'live mean':>9} {'1st merge':>9} {'last start':>10} {'EXIT med':>8}"
     )
-    alone = agent_cpu()
+    alone = agent_cpu(kind)
     rows = []
     for jobs in sizes:
         bound = max(path, work / jobs)
-        reference = ideal(count, jobs)
-        run = one_run(count, jobs)
+        reference = ideal(count, jobs, pipeline)
+        run = one_run(count, jobs, pipeline)
         print(
             f"{jobs:3d} {bound:5.1f}s {reference:5.1f}s {run['wall']:6.1f}s "
             f"{run['wall'] / bound:9.2f}x {run['live_max']:8.0f} {run['live_mean']:9.1f} "
