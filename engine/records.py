@@ -348,15 +348,16 @@ class Records:
         something else (an agent editing records.db) and counts as no stamp at all."""
         if not self.path.exists():
             return {}
-        rows = self._conn.execute("SELECT * FROM stamps")
+        # Plain tuples (not sqlite3.Row) and the key's HMAC state made once: at 3000 issues
+        # this reads 18 000 rows, and each is verified on its raw text before it is decoded.
+        cursor = self._conn.cursor()
+        cursor.row_factory = None
+        rows = cursor.execute("SELECT task, inputs, outputs, finished, mac FROM stamps")
+        mac, same, decode = self._mac, hmac.compare_digest, json.loads
         return {
-            row["task"]: Stamp(
-                row["task"], json.loads(row["inputs"]), row["outputs"], row["finished"]
-            )
-            for row in rows
-            if hmac.compare_digest(
-                row["mac"], self._mac(row["task"], row["inputs"], row["outputs"])
-            )
+            task: Stamp(task, decode(inputs), outputs, finished)
+            for task, inputs, outputs, finished, signed in rows
+            if same(signed, mac(task, inputs, outputs))
         }
 
     def save_stamp(
@@ -385,8 +386,13 @@ class Records:
             self._open_runs.discard(run_id)
 
     def _mac(self, task: str, inputs: str, outputs: str) -> str:
-        message = "\0".join((task, inputs, outputs)).encode()
-        return hmac.new(self._key, message, hashlib.sha256).hexdigest()
+        keyed = self._keyed.copy()  # the key's padding hashed once, not once per row
+        keyed.update("\0".join((task, inputs, outputs)).encode())
+        return keyed.hexdigest()
+
+    @functools.cached_property
+    def _keyed(self) -> hmac.HMAC:
+        return hmac.new(self._key, digestmod=hashlib.sha256)
 
     @functools.cached_property
     def _key(self) -> bytes:

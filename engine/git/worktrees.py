@@ -19,6 +19,7 @@ from __future__ import annotations
 
 import contextlib
 import os
+import re
 import shutil
 from dataclasses import dataclass
 from pathlib import Path
@@ -73,11 +74,16 @@ def ensure_worktree(root: Path, state_dir: Path, issue_id: str, target: str) -> 
 def is_ready(path: Path, state_dir: Path) -> bool:
     """Made completely: its git folder carries the marker, and `.marathon` is the link."""
     link = path / ".marathon"
-    return (
-        (git_dir(path) / READY_MARKER).is_file()
-        and link.is_symlink()
-        and link.resolve() == state_dir.resolve()
-    )
+    if not (git_dir(path) / READY_MARKER).is_file():
+        return False
+    try:
+        named = os.readlink(link)
+    except OSError:
+        return False  # missing, or not a link
+    # The link is made with the state folder's resolved path, which the pipeline's already is
+    # (its root is resolved at load): equal text needs no resolving, and every phase start
+    # asks; any other text is resolved and compared.
+    return named == str(state_dir) or link.resolve() == state_dir.resolve()
 
 
 def _make_worktree(root: Path, state_dir: Path, issue_id: str, target: str) -> None:
@@ -99,14 +105,48 @@ def _make_worktree(root: Path, state_dir: Path, issue_id: str, target: str) -> N
 
 
 def _remove_folder(root: Path, path: Path) -> None:
-    """A worktree folder and git's record of it, whatever state a kill left them in."""
+    """A worktree folder and git's record of it, whatever state a kill left them in.
+
+    Under the repository lock, which every issue's start and end take: git's record of the
+    worktree is looked at in the repository's folder first, so a new issue (no folder, no
+    record) or a clean removal costs no `unlock` or `prune` process. Where the record cannot
+    be read (a kill mid-`worktree add`), both run, as they always did."""
+    records = _records_of(root, path)
+    on_disk = path.exists() or path.is_symlink()
+    if records == [] and not on_disk:
+        return
     # A record left locked by a killed `worktree add` is one prune keeps: unlock it first.
-    git(root, "worktree", "unlock", str(path), check=False)
-    if path.exists() or path.is_symlink():
+    if records is None or any((record / "locked").exists() for record in records):
+        git(root, "worktree", "unlock", str(path), check=False)
+    if on_disk:
         git(root, "worktree", "remove", "--force", "--force", str(path), check=False)
         if path.exists():
             shutil.rmtree(path, ignore_errors=True)
-    git(root, "worktree", "prune")
+    if _records_of(root, path) != []:
+        git(root, "worktree", "prune")
+
+
+def _records_of(root: Path, path: Path) -> list[Path] | None:
+    """git's records of the worktree at `path` (folders under `.git/worktrees`, named after
+    it, whose `gitdir` names it); None when that cannot be told from the files."""
+    common = root / ".git"
+    if not common.is_dir():
+        return None  # `root` is itself a linked worktree or a submodule: ask git
+    folder = common / "worktrees"
+    if not folder.is_dir():
+        return []
+    wanted = (path / ".git").resolve()
+    found = []
+    for record in folder.iterdir():
+        if not record.name.startswith(path.name):
+            continue  # git names a record after the worktree's folder (plus a number)
+        try:
+            named = Path((record / "gitdir").read_text().strip())
+        except OSError:
+            return None  # half-made by a killed `worktree add`
+        if named.resolve() == wanted:
+            found.append(record)
+    return found
 
 
 def repair(root: Path, state_dir: Path) -> list[str]:
@@ -127,7 +167,50 @@ def repair(root: Path, state_dir: Path) -> list[str]:
 
 
 def head_of(worktree: Path) -> str:
-    return git(worktree, "rev-parse", "HEAD").stdout.strip()
+    return _head_file(git_dir(worktree))[1] or git(worktree, "rev-parse", "HEAD").stdout.strip()
+
+
+# Every agent phase asks where HEAD is before and after it runs, and every merge asks for two
+# branch heads: read from git's files where they say it plainly (a loose ref holding a commit
+# id), which is what git itself reads first; anything else (a packed ref, a symbolic one, a
+# name that is not a plain path) is asked of git.
+_OBJECT_ID = re.compile(r"[0-9a-f]{40}(?:[0-9a-f]{24})?")
+_PLAIN_REF = re.compile(r"refs/heads/[A-Za-z0-9._/-]+")
+
+
+def _head_file(folder: Path) -> tuple[str, str]:
+    """(the ref HEAD names or "", the commit it resolves to or "") from a git folder's files;
+    "" where the files do not say it plainly."""
+    try:
+        text = (folder / "HEAD").read_text().strip()
+    except OSError:
+        return "", ""
+    if _OBJECT_ID.fullmatch(text):
+        return "", text  # detached
+    if not text.startswith("ref: "):
+        return "", ""
+    ref = text[len("ref: ") :].strip()
+    return ref, _loose_ref(_common_dir(folder), ref)
+
+
+def _common_dir(folder: Path) -> Path:
+    """The repository's shared folder, from a git folder (a linked worktree's names it)."""
+    try:
+        named = Path((folder / "commondir").read_text().strip())
+    except OSError:
+        return folder
+    return named if named.is_absolute() else folder / named
+
+
+def _loose_ref(common: Path, ref: str) -> str:
+    """The commit a loose ref file holds, or "" (packed, symbolic, odd name, being written)."""
+    if not _PLAIN_REF.fullmatch(ref) or "/." in ref or ".." in ref:
+        return ""
+    try:
+        text = (common / ref).read_text().strip()
+    except OSError:
+        return ""
+    return text if _OBJECT_ID.fullmatch(text) else ""
 
 
 def undo_agent_commits(worktree: Path, branch: str, before: str, agent_email: str) -> bool:
@@ -136,6 +219,9 @@ def undo_agent_commits(worktree: Path, branch: str, before: str, agent_email: st
     commits turned into changes in the worktree (its files stay as it left them), for the
     write-set check to judge. Commits the engine made meanwhile (TEST's beside QA's) are not
     the agent's. True when it undid something."""
+    named, at = _head_file(git_dir(worktree))
+    if named == f"refs/heads/{branch}" and at == before:
+        return False  # still on its branch, where it was: nothing committed (no git needed)
     ref = git(worktree, "symbolic-ref", "-q", "HEAD", check=False).stdout.strip()
     on_branch = ref == f"refs/heads/{branch}"
     if on_branch:
@@ -150,14 +236,17 @@ def undo_agent_commits(worktree: Path, branch: str, before: str, agent_email: st
 
 def branch_head(root: Path, branch: str) -> str:
     """The commit `branch` points at, or "" when there is no such branch."""
+    loose = _loose_ref(_common_dir(git_dir(root)), f"refs/heads/{branch}")
+    if loose:
+        return loose
     found = git(root, "rev-parse", "--verify", "-q", f"refs/heads/{branch}^{{commit}}", check=False)
     return found.stdout.strip() if found.returncode == 0 else ""
 
 
-def _contains(root: Path, target: str, commit: str) -> bool:
-    """Is `commit` in the history of branch `target`?"""
-    done = git(root, "merge-base", "--is-ancestor", commit, f"refs/heads/{target}", check=False)
-    return done.returncode == 0
+def _merge_base(root: Path, one: str, other: str) -> str:
+    """The best common ancestor of two commits ("" when they have none)."""
+    found = git(root, "merge-base", one, other, check=False)
+    return found.stdout.strip() if found.returncode == 0 else ""
 
 
 def update_branch(
@@ -283,12 +372,14 @@ def _merge_attempt(
     branch = branch_name(issue_id)
     # The rebase, the slow part, holds only the issue's own lock.
     with repo_lock(state_dir, issue_lock(issue_id)):
-        head = branch_head(root, branch)
-        if not head or _contains(root, target, head):
+        head, base = branch_head(root, branch), branch_head(root, target)
+        # One merge base answers both questions: the branch is in the target when it is the
+        # branch's head, and the branch sits on the target when it is the target's.
+        common = _merge_base(root, head, base) if head and base else ""
+        if not head or common == head:
             return MergeResult(True)  # merged already (a run killed after the fast-forward)
-        base = branch_head(root, target)
         if not rebase:
-            if not _contains(root, branch, base):
+            if common != base:
                 return MergeResult(False, moved=True, message=f"{target} moved since")
             merged = head
         else:
@@ -323,7 +414,11 @@ def _merge_attempt(
         return MergeResult(True)
 
 
-FAST_TRIES = 3  # lost swaps before an attempt holds the merge lock throughout
+# Lost swaps before an attempt holds the merge lock throughout. One: when a merge lost, others
+# are merging at the same moment, and trying again beside them mostly loses again, each round
+# another rebase and gate for every one of them (64 issues at -n 32: 4.7 rebases per issue
+# with 3, 2.9 with 1, and the run 2.6 x its bound instead of 3.4-4.0 x; bench/wide_marathon.py).
+FAST_TRIES = 1
 MERGE_ATTEMPTS = 20
 
 

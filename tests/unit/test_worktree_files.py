@@ -1,0 +1,88 @@
+"""engine.git.worktrees reads HEAD and branch heads from git's files where they say it plainly,
+and skips `worktree unlock`/`prune` where git has no record: every answer must equal git's."""
+
+from __future__ import annotations
+
+import subprocess
+from pathlib import Path
+
+from engine.git import worktrees
+
+
+def git(root: Path, *args: str) -> str:
+    done = subprocess.run(
+        ["git", "-c", "user.name=t", "-c", "user.email=t@localhost", *args],
+        cwd=root,
+        capture_output=True,
+        text=True,
+        check=True,
+    )
+    return done.stdout.strip()
+
+
+def repository(tmp_path: Path) -> tuple[Path, Path]:
+    root = tmp_path / "repo"
+    root.mkdir()
+    git(root, "init", "-q", "-b", "main")
+    (root / "a.txt").write_text("a\n")
+    git(root, "add", "a.txt")
+    git(root, "commit", "-qm", "first")
+    state = root / ".marathon"
+    state.mkdir()
+    (root / ".git" / "info" / "exclude").write_text("/.marathon\n")
+    return root, state
+
+
+def test_heads_read_from_files_equal_gits_loose_packed_and_detached(tmp_path: Path) -> None:
+    root, state = repository(tmp_path)
+    path = worktrees.ensure_worktree(root, state, "PROJ-1", "main")
+    branch = worktrees.branch_name("PROJ-1")
+    (path / "b.txt").write_text("b\n")
+    git(path, "add", "b.txt")
+    git(path, "commit", "-qm", "second")
+    for _ in ("loose", "packed"):
+        assert worktrees.branch_head(root, branch) == git(root, "rev-parse", branch)
+        assert worktrees.branch_head(root, "main") == git(root, "rev-parse", "main")
+        assert worktrees.head_of(path) == git(path, "rev-parse", "HEAD")
+        git(root, "pack-refs", "--all")  # no loose files left: git is asked
+        assert not (root / ".git" / "refs" / "heads" / "main").exists()
+    assert worktrees.branch_head(root, "nothing") == ""
+    git(path, "checkout", "-q", "--detach", "HEAD~1")
+    assert worktrees.head_of(path) == git(path, "rev-parse", "HEAD")
+
+
+def test_an_agent_commit_is_still_undone_and_no_commit_needs_no_git(tmp_path: Path) -> None:
+    root, state = repository(tmp_path)
+    path = worktrees.ensure_worktree(root, state, "PROJ-1", "main")
+    branch = worktrees.branch_name("PROJ-1")
+    before = worktrees.head_of(path)
+    assert not worktrees.undo_agent_commits(path, branch, before, "agent@x")
+    (path / "c.txt").write_text("c\n")
+    git(path, "add", "c.txt")
+    subprocess.run(
+        ["git", "-c", "user.name=ag", "-c", "user.email=agent@x", "commit", "-qm", "mine"],
+        cwd=path,
+        check=True,
+        capture_output=True,
+    )
+    assert worktrees.undo_agent_commits(path, branch, before, "agent@x")
+    assert worktrees.head_of(path) == before
+    assert (path / "c.txt").read_text() == "c\n"  # the agent's work stays, as changes
+
+
+def test_a_worktree_left_locked_and_removed_by_hand_is_forgotten(tmp_path: Path) -> None:
+    root, state = repository(tmp_path)
+    path = worktrees.ensure_worktree(root, state, "PROJ-1", "main")
+    git(root, "worktree", "lock", str(path))  # as a killed `worktree add` leaves it
+    subprocess.run(["rm", "-rf", str(path)], check=True)
+    assert "PROJ-1" in git(root, "worktree", "list")
+    again = worktrees.ensure_worktree(root, state, "PROJ-1", "main")
+    assert worktrees.is_ready(again, state)
+    assert worktrees.remove_worktree(root, state, "PROJ-1")
+    assert "PROJ-1" not in git(root, "worktree", "list")
+    assert not (root / ".git" / "worktrees" / "PROJ-1").exists()
+    # a record whose gitdir file is missing (killed mid-add) cannot be told apart: git prunes it
+    record = root / ".git" / "worktrees" / "PROJ-1"
+    record.mkdir(parents=True)
+    worktrees._remove_folder(root, worktrees.worktree_path(state, "PROJ-1"))
+    assert not record.exists()
