@@ -10,12 +10,15 @@ import functools
 import re
 from collections.abc import Mapping, Sequence
 from pathlib import Path
-from typing import Any
-
-import jinja2
-from jinja2 import meta, nodes
+from typing import TYPE_CHECKING, Any
 
 from engine.errors import MarathonError, did_you_mean
+
+if TYPE_CHECKING:
+    import jinja2
+
+# jinja2 is imported where a template is checked or rendered, not with this module: a no-op
+# run whose templates were checked before never pays for it.
 
 # Every variable a prompt template may use; validation refuses any other name.
 CONTEXT_NAMES = ("issue", "phase", "plan", "plan_path", "checks", "workspace")
@@ -23,6 +26,8 @@ CONTEXT_NAMES = ("issue", "phase", "plan", "plan_path", "checks", "workspace")
 
 @functools.cache
 def _environment(template_dirs: tuple[Path, ...]) -> jinja2.Environment:
+    import jinja2
+
     return jinja2.Environment(
         loader=jinja2.FileSystemLoader([str(d) for d in template_dirs]),
         undefined=jinja2.StrictUndefined,
@@ -76,6 +81,9 @@ def _check_one(
     extra: tuple[str, ...],
 ) -> list[str]:
     """Check one template; returns the names of the templates it pulls in."""
+    import jinja2
+    from jinja2 import meta, nodes
+
     try:
         source, filename, _ = env.loader.get_source(env, name)  # type: ignore[union-attr]
     except jinja2.TemplateNotFound:
@@ -123,6 +131,8 @@ def _line_of(source: str, word: str) -> int:
 
 
 def render(template_dirs: Sequence[Path], name: str, context: Mapping[str, Any]) -> str:
+    import jinja2
+
     env = _environment(tuple(template_dirs))
     try:
         return env.get_template(name).render(**context)

@@ -6,10 +6,12 @@ same file editors use; the meaning (references, cycles, templates, write sets) i
 
 from __future__ import annotations
 
+import contextlib
 import dataclasses
 import functools
 import hashlib
 import json
+import os
 import shlex
 from collections.abc import Mapping
 from importlib import resources
@@ -73,17 +75,26 @@ def load_pipeline(root: Path, path: Path | None = None) -> Pipeline:
         raise MarathonError(f"cannot read the pipeline: {exc}", where=str(path)) from None
     # Every doit call loads the pipeline; the schema check (and importing jsonschema) is
     # skipped when this exact text already passed it with this exact schema.
+    # The prompt templates too (jinja2 and parsing them are most of a no-op's load): checked
+    # again when a file in a template folder changed.
     stamp = root / ".marathon" / "pipeline.checked"
-    key = hashlib.sha256((text + _schema_text()).encode()).hexdigest()
+    key = hashlib.sha256((text + _schema_text() + _templates_seen(root)).encode()).hexdigest()
     checked = stamp.is_file() and stamp.read_text() == key
-    pipeline = parse_pipeline(text, path=path, root=root, structure_checked=checked)
+    pipeline = parse_pipeline(
+        text, path=path, root=root, structure_checked=checked, templates_checked=checked
+    )
     if not checked and stamp.parent.is_dir():
         stamp.write_text(key)
     return pipeline
 
 
 def parse_pipeline(
-    text: str, *, path: Path, root: Path, structure_checked: bool = False
+    text: str,
+    *,
+    path: Path,
+    root: Path,
+    structure_checked: bool = False,
+    templates_checked: bool = False,
 ) -> Pipeline:
     shown = _shown_name(path, root)
     data, positions = load_with_positions(text, shown)
@@ -96,8 +107,20 @@ def parse_pipeline(
         _check_schema(data, problem)
     limits.check_values(data, problem)
     pipeline = _build(data, path=path, root=root)
-    _check_meaning(pipeline, problem)
+    _check_meaning(pipeline, problem, templates=not templates_checked)
     return pipeline
+
+
+def _templates_seen(root: Path) -> str:
+    """Every file of the template folders with its size and time: what a template check saw."""
+    seen = []
+    for folder in (root / "templates", Path(str(resources.files("engine.templates")))):
+        with contextlib.suppress(OSError):
+            for entry in sorted(os.scandir(folder), key=lambda e: e.name):
+                with contextlib.suppress(OSError):
+                    st = entry.stat()
+                    seen.append(f"{folder}/{entry.name}:{st.st_size}:{st.st_mtime_ns}")
+    return "\n".join(seen)
 
 
 @functools.cache
@@ -327,7 +350,7 @@ def _default_fix_writes(phases: dict[str, PhaseConfig]) -> dict[str, PhaseConfig
     return out
 
 
-def _check_meaning(pipeline: Pipeline, problem: _Problems) -> None:
+def _check_meaning(pipeline: Pipeline, problem: _Problems, *, templates: bool = True) -> None:
     if pipeline.tracker.kind == "linear" and not pipeline.tracker.team:
         raise problem(("tracker",), "a linear tracker needs team: (the team key, e.g. ENG)")
     executor_problem = executor_config_problem(pipeline.executor)
@@ -335,7 +358,7 @@ def _check_meaning(pipeline: Pipeline, problem: _Problems) -> None:
         key, message = executor_problem
         raise problem(("executor", key) if key else ("executor",), message)
     for name, phase in pipeline.phases.items():
-        _check_phase(pipeline, name, phase, problem)
+        _check_phase(pipeline, name, phase, problem, templates=templates)
     order = phase_order(pipeline.phases, problem)
     ancestors = phase_ancestors(pipeline.phases, order)
     for a, b in concurrent_pairs(pipeline.phases, ancestors):
@@ -376,7 +399,9 @@ def executor_config_problem(config: ExecutorConfig) -> tuple[str, str] | None:
     return None
 
 
-def _check_phase(pipeline: Pipeline, name: str, phase: PhaseConfig, problem: _Problems) -> None:
+def _check_phase(
+    pipeline: Pipeline, name: str, phase: PhaseConfig, problem: _Problems, *, templates: bool
+) -> None:
     at = ("phases", name)
     kinds = [k for k in ("checks", "agent", "command", "builtin") if getattr(phase, k)]
     if len(kinds) != 1:
@@ -406,7 +431,8 @@ def _check_phase(pipeline: Pipeline, name: str, phase: PhaseConfig, problem: _Pr
                 f"{did_you_mean(phase.fix.agent, list(pipeline.agents))}",
             )
         try:
-            prompts.check_template(pipeline.template_dirs, phase.fix.prompt, ("failures",))
+            if templates:
+                prompts.check_template(pipeline.template_dirs, phase.fix.prompt, ("failures",))
         except MarathonError as exc:
             raise problem((*at, "fix", "prompt"), exc.message) from None
     for index, check in enumerate(phase.checks):
@@ -424,7 +450,8 @@ def _check_phase(pipeline: Pipeline, name: str, phase: PhaseConfig, problem: _Pr
         if not phase.prompt:
             raise problem((*at,), "an agent phase needs prompt: (a template file name)", key=True)
         try:
-            prompts.check_template(pipeline.template_dirs, phase.prompt)
+            if templates:
+                prompts.check_template(pipeline.template_dirs, phase.prompt)
         except MarathonError as exc:
             raise problem((*at, "prompt"), exc.message) from None
     elif phase.prompt:

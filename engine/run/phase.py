@@ -368,10 +368,11 @@ def _execute(
             process.append_log(
                 log, "=== the agent committed or left its branch: its commits are changes again"
             )
-    if refs_before is not None:
+    # Nearly always no ref moved at all: seen without the lock. Only a moved ref is judged
+    # (and put back) under the lock a merge moves the target with, so no merge is half-way.
+    if refs_before is not None and refs.snapshot(ctx.pipeline.root) != refs_before:
         email = refs.agent_identity(ctx.issue.id, phase.name)["GIT_COMMITTER_EMAIL"]
         state = ctx.pipeline.state_dir
-        # Under the lock a merge moves the target with: no merge half-way while we look.
         with repo.repo_lock(state):
             moved = refs.undo_agent_moves(ctx.pipeline.root, refs_before, email)
         if moved:

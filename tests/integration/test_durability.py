@@ -192,7 +192,8 @@ def test_random_kills_during_a_marathon(tmp_path: Path) -> None:
     seed = int(os.environ.get("MARATHON_CHAOS_SEED") or random.randrange(1 << 30))
     print(f"chaos seed {seed} (MARATHON_CHAOS_SEED={seed} replays it)")
     edges = [(1, 2), (2, 3), (3, 4), (5, 6), (6, 7)]
-    ws = chaos.make_workspace(tmp_path / "ws", 8, edges, plan=0.3, code=0.6, test=0.5, qa=0.5)
+    # Long enough that 20 kills land before the end (a faster engine finished after 19).
+    ws = chaos.make_workspace(tmp_path / "ws", 8, edges, plan=0.4, code=1.0, test=0.8, qa=0.8)
     run = chaos.run_chaos(ws, kills=20, seed=seed)
     result = chaos.marathon(ws)
     assert result.returncode == 0, f"seed {seed}: {result.stdout}{result.stderr}"

@@ -181,3 +181,27 @@ def test_invalid_yaml_and_duplicate_keys(tmp_path: Path) -> None:
 def test_linear_tracker_needs_a_team(tmp_path: Path) -> None:
     line = refusal("tracker: {kind: linear}\n" + GOOD, tmp_path)
     assert "tracker: a linear tracker needs team:" in line
+
+
+def test_templates_are_checked_again_when_one_changes(tmp_path: Path) -> None:
+    """A load whose marathon.yaml and templates passed before skips the template checks (and
+    jinja2 itself); a template edited since is checked again and refused when wrong."""
+    import subprocess
+    import sys
+
+    from engine.config.load import load_pipeline
+    from engine.workspace import scaffold
+
+    root = scaffold(tmp_path / "ws")
+    (root / ".marathon").mkdir(exist_ok=True)  # as after the first doit command
+    load_pipeline(root)  # checked, and remembered
+    probe = (
+        "import sys; from pathlib import Path; from engine.config.load import load_pipeline; "
+        f"load_pipeline(Path({str(root)!r})); print('jinja2' in sys.modules)"
+    )
+    again = subprocess.run([sys.executable, "-c", probe], capture_output=True, text=True)
+    assert again.stdout.strip() == "False", again.stderr
+    (root / "templates").mkdir(exist_ok=True)
+    (root / "templates" / "code.md.j2").write_text("Implement {{ issue.title }} with {{ plna }}\n")
+    with pytest.raises(MarathonError, match="names undefined variable 'plna'"):
+        load_pipeline(root)
