@@ -78,6 +78,7 @@ class PhaseResult:
     earlier: bool = False  # run_ref was pushed by an earlier attempt of this same run
     worker: str = ""  # which worker ran it, for the log
     spent: float = 0.0  # seconds the worker spent on the job, checkout and push included
+    steps: Mapping[str, float] = field(default_factory=dict)  # seconds of each step, for the log
     error: str = ""  # the worker could not even start the phase (a git fetch failed ...)
 
     @property

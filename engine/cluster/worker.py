@@ -62,11 +62,15 @@ def run_phase_job(job: PhaseJob, root: Path | None = None) -> PhaseResult:
     if earlier:
         _remove_checkout(root, work)
         return PhaseResult(exit_code=0, commit=earlier, base=job.base, earlier=True, worker=where)
+    checked_out = time.monotonic()
     try:
         result = _run_in(work, job, where)
     finally:
+        cleaning = time.monotonic()
         _remove_checkout(root, work)
-    return dataclasses.replace(result, spent=time.monotonic() - started)
+    ended = time.monotonic()
+    steps = {"checkout": checked_out - started, **result.steps, "cleanup": ended - cleaning}
+    return dataclasses.replace(result, spent=ended - started, steps=steps)
 
 
 def worker_root() -> Path:
@@ -98,12 +102,14 @@ def checkout(root: Path, job: PhaseJob) -> Path:
     remote; a folder an earlier attempt of this run left is removed first."""
     cache = _cache(root, job.remote)
     work = root / "runs" / _safe(f"{job.task}-{job.run_key}")
+    # Fetched without the cache's lock: the phases starting together on this worker fetch
+    # at once (git takes care of its objects and of each ref's own lock).
+    if not _has_commit(cache, job.base) and not _fetched(cache, job):
+        raise MarathonError(
+            f"commit {job.base[:12]} is not on {job.branch} at {job.remote}; the "
+            "coordinator publishes it before sending the phase"
+        )
     with _locked(cache / "marathon-worker.lock"):
-        if not _has_commit(cache, job.base) and not _fetched(cache, job):
-            raise MarathonError(
-                f"commit {job.base[:12]} is not on {job.branch} at {job.remote}; the "
-                "coordinator publishes it before sending the phase"
-            )
         if work.exists() or _state_of(work).exists():
             _remove_checkout(root, work, locked=True)
         _git(cache, "worktree", "add", "-q", "-f", "--detach", str(work), job.base)
@@ -111,9 +117,11 @@ def checkout(root: Path, job: PhaseJob) -> Path:
 
 
 def _fetched(cache: Path, job: PhaseJob) -> bool:
-    """Fetch the ref the job's base is reachable from; is the base here now?"""
+    """Fetch the objects of the ref the job's base is reachable from (into no ref: two
+    fetches at once never want the same ref's lock, and the checkout then holds the base);
+    is the base here now?"""
     ref = job.fetch or f"refs/heads/{job.branch}"
-    _git(cache, "fetch", "-q", "--no-write-fetch-head", job.remote, f"+{ref}:{ref}")
+    _git(cache, "fetch", "-q", "--no-write-fetch-head", job.remote, ref)
     return _has_commit(cache, job.base)
 
 
@@ -126,7 +134,9 @@ def _run_in(work: Path, job: PhaseJob, where: str) -> PhaseResult:
         target = work / rel
         target.parent.mkdir(parents=True, exist_ok=True)
         target.write_text(text, encoding="utf-8")
+    begun = time.monotonic()
     finished, log = run(work, job)
+    ran = time.monotonic()
     output = log.read_text(encoding="utf-8", errors="replace") if log.exists() else ""
     agent_committed = _undo_agent_commits(work, job.base)
     changed = sorted(repo.dirty_files(work))
@@ -136,6 +146,7 @@ def _run_in(work: Path, job: PhaseJob, where: str) -> PhaseResult:
     # A fresh checkout: the phase produced something when its write set differs from the base.
     produced = bool(mine or state_files)
     commit, pack = "", b""
+    judged = time.monotonic()
     if finished.ok and mine:
         name, email = job.identity
         repo.commit_paths(
@@ -146,6 +157,7 @@ def _run_in(work: Path, job: PhaseJob, where: str) -> PhaseResult:
         # One ref per run, never forced: a second push of the same run is refused.
         _git(work, "push", "-q", job.remote, f"{commit}:{job.run_ref}")
         pack = _pack(work, commit, job.base)
+    steps = {"run": ran - begun, "judge": judged - ran, "commit": time.monotonic() - judged}
     return PhaseResult(
         exit_code=finished.exit_code,
         duration=finished.duration,
@@ -163,6 +175,7 @@ def _run_in(work: Path, job: PhaseJob, where: str) -> PhaseResult:
         agent_committed=agent_committed,
         state_files=state_files,
         worker=where,
+        steps=steps,
     )
 
 

@@ -135,7 +135,8 @@ def send(
     process.append_log(
         log,
         f"=== ran on {result.worker or 'the cluster'}: the agent {result.duration:.3f} s, "
-        f"{result.spent:.3f} s on the worker, {time.monotonic() - sent:.3f} s from here",
+        f"{result.spent:.3f} s on the worker, {time.monotonic() - sent:.3f} s from here "
+        f"({', '.join(f'{step} {seconds:.3f}' for step, seconds in result.steps.items())})",
     )
     return result
 
