@@ -102,14 +102,14 @@ def checkout(root: Path, job: PhaseJob) -> Path:
     remote; a folder an earlier attempt of this run left is removed first."""
     cache = _cache(root, job.remote)
     work = root / "runs" / _safe(f"{job.task}-{job.run_key}")
-    # Fetched without the cache's lock: the phases starting together on this worker fetch
-    # at once (git takes care of its objects and of each ref's own lock).
-    if not _has_commit(cache, job.base) and not _fetched(cache, job):
-        raise MarathonError(
-            f"commit {job.base[:12]} is not on {job.branch} at {job.remote}; the "
-            "coordinator publishes it before sending the phase"
-        )
+    # One fetch at a time into a cache: two at once can each take the other's half-written
+    # objects for present ("did not send all necessary objects", seen under load).
     with _locked(cache / "marathon-worker.lock"):
+        if not _has_commit(cache, job.base) and not _fetched(cache, job):
+            raise MarathonError(
+                f"commit {job.base[:12]} is not on {job.branch} at {job.remote}; the "
+                "coordinator publishes it before sending the phase"
+            )
         if work.exists() or _state_of(work).exists():
             _remove_checkout(root, work, locked=True)
         _git(cache, "worktree", "add", "-q", "-f", "--detach", str(work), job.base)
@@ -117,9 +117,8 @@ def checkout(root: Path, job: PhaseJob) -> Path:
 
 
 def _fetched(cache: Path, job: PhaseJob) -> bool:
-    """Fetch the objects of the ref the job's base is reachable from (into no ref: two
-    fetches at once never want the same ref's lock, and the checkout then holds the base);
-    is the base here now?"""
+    """Fetch the objects of the ref the job's base is reachable from (into no ref: the
+    checkout made next holds the base); is the base here now?"""
     ref = job.fetch or f"refs/heads/{job.branch}"
     _git(cache, "fetch", "-q", "--no-write-fetch-head", job.remote, ref)
     return _has_commit(cache, job.base)
