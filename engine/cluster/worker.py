@@ -117,10 +117,9 @@ def checkout(root: Path, job: PhaseJob) -> Path:
 
 
 def _fetched(cache: Path, job: PhaseJob) -> bool:
-    """Fetch the objects of the ref the job's base is reachable from (into no ref: the
-    checkout made next holds the base); is the base here now?"""
+    """Fetch the ref the job's base is reachable from; is the base here now?"""
     ref = job.fetch or f"refs/heads/{job.branch}"
-    _git(cache, "fetch", "-q", "--no-write-fetch-head", job.remote, ref)
+    _git(cache, "fetch", "-q", "--no-write-fetch-head", job.remote, f"+{ref}:{ref}")
     return _has_commit(cache, job.base)
 
 
