@@ -9,7 +9,8 @@ executor adds (publish the branch, send the job, fetch, check out, commit and pu
 worker, take the commit back).
 
 Targets: the cluster within 1.15 x of local -n 6, at least 2.5 x faster than local -n 2, and
-under 100 ms added per remote phase (median).
+under 100 ms added per remote phase (median). The added overhead is also printed for one phase
+at a time (-n 1), where it does not compete for this machine's cores with six agents.
 
     python bench/cluster_parallelism.py [ISSUES]
 """
@@ -64,6 +65,10 @@ def main() -> None:
                 remote.append(one_run(base / f"c{attempt}", 6, count, cluster.executor()))
                 local6.append(one_run(base / f"l6-{attempt}", 6, count))
             local2.append(one_run(base / "l2", 2, count))
+            # One phase at a time: what the executor adds when it does not compete with six
+            # agents, three workers and the scheduler for this machine's two cores.
+            alone_remote = one_run(base / "alone-cluster", 1, 6, cluster.executor())
+            alone_local = one_run(base / "alone-local", 1, 6)
     best_remote, best6, best2 = (min(runs) for runs in (remote, local6, local2))
     added = statistics.median(best_remote[1]) - statistics.median(best6[1])
     print(f"{count} independent issues, seed durations / 100, 3 workers x 2 agent slots")
@@ -79,6 +84,12 @@ def main() -> None:
             f" p95 {p95(over) * 1000:6.1f} ms"
         )
     print(f"added by the executor (median)  {added * 1000:6.1f} ms   (target < 100)")
+    alone = statistics.median(alone_remote[1]) - statistics.median(alone_local[1])
+    print(
+        f"one phase at a time (-n 1, 6 issues): {statistics.median(alone_local[1]) * 1000:.1f} ms"
+        f" here, {statistics.median(alone_remote[1]) * 1000:.1f} ms on the cluster: "
+        f"{alone * 1000:.1f} ms added"
+    )
 
 
 if __name__ == "__main__":
