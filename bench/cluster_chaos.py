@@ -10,7 +10,8 @@ again, or a worker dies as a machine does (the worker process and its agents' pr
 and a new worker starts on the same root folder. A last run finishes the marathon; the
 workspace is audited as bench/chaos.py audits (tests/chaos.py). Agent starts beyond the
 recorded runs are counted apart: a phase whose worker died is run again under the same run
-record, so up to one extra start per worker kill is the design, more would be a leak.
+record, so one extra start per agent killed with its worker is the design, more would be a
+leak.
 
     python bench/cluster_chaos.py                      # 3 seeds x 12 kills
     python bench/cluster_chaos.py --seeds 5 --kills 20 --first-seed 7
@@ -51,8 +52,9 @@ def agents_of(worker: subprocess.Popen[bytes]) -> list[int]:
     return groups
 
 
-def kill_machine(cluster: Cluster, index: int, folder: Path) -> None:
-    """Worker `index` dies with its agents; a new one starts on the same root."""
+def kill_machine(cluster: Cluster, index: int, folder: Path) -> int:
+    """Worker `index` dies with its agents; a new one starts on the same root. Returns how
+    many agents died with it."""
     worker = cluster.workers[index]
     groups = agents_of(worker)
     os.killpg(worker.pid, signal.SIGKILL)
@@ -60,6 +62,7 @@ def kill_machine(cluster: Cluster, index: int, folder: Path) -> None:
         process.kill_group(group)
     worker.wait()
     cluster.workers[index] = start_worker(cluster, index, folder)
+    return len(groups)
 
 
 def one_seed(base: Path, seed: int, kills: int, issues: int) -> tuple[chaos.Audit, str, int]:
@@ -70,7 +73,7 @@ def one_seed(base: Path, seed: int, kills: int, issues: int) -> tuple[chaos.Audi
         )
         with open(ws / "marathon.yaml", "a") as handle:
             handle.write(cluster.executor(timeout=60))
-        done, by_coordinator, by_worker = 0, 0, 0
+        done, by_coordinator, by_worker, agents_killed = 0, 0, 0, 0
         while done < kills:
             proc = start_doit(ws, "-n", "4", "marathon", new_session=True)
             ended = False
@@ -86,7 +89,8 @@ def one_seed(base: Path, seed: int, kills: int, issues: int) -> tuple[chaos.Audi
                         by_coordinator += 1
                         ended = True
                     else:
-                        kill_machine(cluster, rng.randrange(len(cluster.workers)), base / "cluster")
+                        index = rng.randrange(len(cluster.workers))
+                        agents_killed += kill_machine(cluster, index, base / "cluster")
                         by_worker += 1
             if proc.poll() is None:
                 proc.wait(timeout=600)
@@ -99,14 +103,17 @@ def one_seed(base: Path, seed: int, kills: int, issues: int) -> tuple[chaos.Audi
         shutil.copy(cluster.ledger, chaos.ledger(ws)) if cluster.ledger.exists() else None
         found = chaos.audit(ws)
         # Agents are started on workers: the extra starts of phases whose worker died are the
-        # rerun the design makes, counted apart (at most one per worker kill).
+        # rerun the design makes, counted apart (at most one per agent killed with a worker).
         extra = sum(int(line.split(":")[-1].split()[0]) - int(line.split()[-3])
                     for line in found.unrecorded)  # fmt: skip
         found.unrecorded = []
         orphans = [pid for root in cluster.roots for pid in chaos.processes_in(root, settle=5)]
         found.leftovers += [f"process {pid} on a worker" for pid in orphans]
-        said = f"{done} kills ({by_coordinator} coordinator, {by_worker} worker)"
-        return found, said, extra if extra <= by_worker else -extra
+        said = (
+            f"{done} kills ({by_coordinator} coordinator, {by_worker} worker, killing "
+            f"{agents_killed} agents)"
+        )
+        return found, said, extra if extra <= agents_killed else -extra
 
 
 def main() -> None:
@@ -122,8 +129,9 @@ def main() -> None:
             found, said, extra = one_seed(Path(tmp), seed, args.kills, args.issues)
         total_kills += int(said.split()[0])
         failed += not found.ok or extra < 0
+        leak = " (MORE than the agents killed with workers)" if extra < 0 else ""
         print(f"seed {seed}: {said}: {found.summary()}; agent starts redone after a worker "
-              f"died: {abs(extra)}{' (MORE than worker kills)' if extra < 0 else ''}")  # fmt: skip
+              f"died: {abs(extra)}{leak}")  # fmt: skip
         if not found.ok:
             print(f"  {found.details()}")
     print(f"{total_kills} kills over {args.seeds} seeds: {failed} seed(s) with a problem")
