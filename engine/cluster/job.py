@@ -83,11 +83,12 @@ class PhaseResult:
 
     @property
     def process(self) -> ProcessOutcome:
-        return ProcessOutcome(
-            exit_code=self.exit_code,
-            duration=self.duration,
-            timed_out=self.timed_out,
-            interrupted=self.interrupted,
-            missing_binary=self.missing_binary,
-            timeout=self.timeout,
-        )
+        return ProcessOutcome(**{name: getattr(self, name) for name in PROCESS_FIELDS})
+
+
+# How the agent's process ended: the fields a PhaseResult shares with a ProcessOutcome.
+PROCESS_FIELDS = ("exit_code", "duration", "timed_out", "interrupted", "missing_binary", "timeout")
+
+
+def process_fields(outcome: ProcessOutcome) -> dict[str, object]:
+    return {name: getattr(outcome, name) for name in PROCESS_FIELDS}

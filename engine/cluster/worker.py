@@ -31,7 +31,7 @@ from pathlib import Path
 
 from engine import globs
 from engine.agents.presets import get_preset
-from engine.cluster.job import PhaseJob, PhaseResult
+from engine.cluster.job import PhaseJob, PhaseResult, process_fields
 from engine.errors import MarathonError
 from engine.git import repo
 from engine.run import environment, process
@@ -157,12 +157,7 @@ def _run_in(work: Path, job: PhaseJob, where: str) -> PhaseResult:
         pack = _pack(work, commit, job.base)
     steps = {"run": ran - begun, "judge": judged - ran, "commit": time.monotonic() - judged}
     return PhaseResult(
-        exit_code=finished.exit_code,
-        duration=finished.duration,
-        timed_out=finished.timed_out,
-        interrupted=finished.interrupted,
-        missing_binary=finished.missing_binary,
-        timeout=finished.timeout,
+        **process_fields(finished),  # type: ignore[arg-type]
         output=output,
         commit=commit,
         base=job.base,
