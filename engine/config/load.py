@@ -382,6 +382,9 @@ def executor_config_problem(config: ExecutorConfig) -> tuple[str, str] | None:
     MARATHON_EXECUTOR's (engine/run/executor.py) share it."""
     if config.kind != "dask":
         return None
+    if config.remote.startswith("-"):
+        # git would take it for an option (--upload-pack=... runs a command).
+        return "remote", f"{config.remote!r} is not a git URL: it starts with '-'"
     if not config.scheduler:
         return "", "a dask executor needs scheduler: (tcp://host:8786, or local:3 here)"
     if config.scheduler.startswith("local"):

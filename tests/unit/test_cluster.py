@@ -75,6 +75,8 @@ def test_a_scheduler_elsewhere_needs_a_remote_every_machine_reaches() -> None:
         ("{kind: dask, scheduler: 'host:8786'}", "executor.scheduler", "not a scheduler address"),
         ("{kind: dask, scheduler: 'tcp://h:1'}", "executor", "need remote:"),
         ("{kind: swarm}", "executor.kind", "expected one of: dask, local"),
+        ("{kind: dask, scheduler: 'tcp://h:1', remote: '--upload-pack=touch x'}",
+         "executor.remote", "starts with '-'"),
         ("{kind: dask, scheduler: 'local:2', agents_per_worker: 0}", "executor.agents_per_worker",
          "minimum"),
     ],
