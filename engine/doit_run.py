@@ -167,7 +167,10 @@ class RankedRun(Run):  # type: ignore[misc]
     doc_purpose = "run tasks (ready tasks start by rank: the critical path first)"
 
     def parse_execute(self, in_args: list[str]) -> int:
-        args = executor_option(verbatim_args(in_args, sys.argv))
+        try:
+            args = executor_option(verbatim_args(in_args, sys.argv))
+        except MarathonError as exc:
+            return _bad_input(exc.one_line())
         try:
             with load_without_gc():
                 return super().parse_execute(args)  # type: ignore[no-any-return]
@@ -349,7 +352,13 @@ def executor_option(args: list[str]) -> list[str]:
     kept, index = [], 0
     while index < len(args):
         arg = args[index]
-        if arg == "--executor" and index + 1 < len(args):
+        if arg == "--executor":
+            if index + 1 == len(args) or args[index + 1].startswith("-"):
+                raise MarathonError(
+                    "--executor needs a value: local, dask, dask-local:N or a scheduler "
+                    "address (tcp://host:8786)",
+                    exit_code=EXIT_BAD_INPUT,
+                )
             os.environ[OVERRIDE_ENV] = args[index + 1]
             index += 2
             continue

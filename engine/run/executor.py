@@ -115,11 +115,14 @@ def chosen_config(configured: ExecutorConfig, override: str) -> ExecutorConfig:
         chosen = dataclasses.replace(configured, kind="dask", scheduler=value)
     else:
         raise MarathonError(
-            f"{OVERRIDE_ENV}={value!r}: give local, dask, dask-local:N or a scheduler address "
-            "(tcp://host:8786)",
+            f"executor {value!r} ({OVERRIDE_ENV} or --executor): give local, dask, "
+            "dask-local:N or a scheduler address (tcp://host:8786)",
             exit_code=EXIT_BAD_INPUT,
         )
     problem = executor_config_problem(chosen)
     if problem:
-        raise MarathonError(f"{OVERRIDE_ENV}={value!r}: {problem[1]}", exit_code=EXIT_BAD_INPUT)
+        raise MarathonError(
+            f"executor {value!r} ({OVERRIDE_ENV} or --executor): {problem[1]}",
+            exit_code=EXIT_BAD_INPUT,
+        )
     return chosen

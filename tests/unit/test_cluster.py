@@ -57,7 +57,7 @@ def test_a_bad_executor_override_is_one_line(override: str, says: str) -> None:
     with pytest.raises(MarathonError) as raised:
         chosen_config(ExecutorConfig(), override)
     assert raised.value.exit_code == 2
-    assert raised.value.one_line().startswith(f"{OVERRIDE_ENV}={override!r}")
+    assert raised.value.one_line().startswith(f"executor {override!r} ({OVERRIDE_ENV} or")
     assert says in raised.value.one_line()
 
 
@@ -99,6 +99,9 @@ def test_the_executor_option_is_taken_out_for_doit(monkeypatch: pytest.MonkeyPat
     assert os.environ[OVERRIDE_ENV] == "dask-local:3"
     assert executor_option(["marathon", "--executor=local"]) == ["marathon"]
     assert os.environ[OVERRIDE_ENV] == "local"
+    for missing in (["marathon", "--executor"], ["--executor", "-n", "4", "marathon"]):
+        with pytest.raises(MarathonError, match="--executor needs a value"):
+            executor_option(missing)
 
 
 def test_the_local_executor_is_the_default(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
