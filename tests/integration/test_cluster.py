@@ -382,3 +382,19 @@ def test_a_worker_killed_after_it_pushed_is_not_paid_for_twice(tmp_path: Path) -
         in (ws / ".marathon/logs/PROJ-1/code.log").read_text()
     )
     assert_durable(ws)
+
+
+def test_ctrl_c_on_the_coordinator_stops_the_agents_on_the_workers(tmp_path: Path) -> None:
+    with running_cluster(tmp_path, workers=1) as cluster:
+        ws = make_workspace(tmp_path / "ws", cluster.executor(), sleep="{code: 30, '*': 0.05}",
+                            issues=1)  # fmt: skip
+        doit = _start(ws, "-n", "2", "marathon")
+        victim = _wait_for_agent(cluster, ws, "PROJ-1:code")
+        doit.send_signal(signal.SIGINT)
+        assert doit.wait(timeout=60) == 130, _said(ws)
+        deadline = time.monotonic() + 30
+        while process.pid_alive(victim) and time.monotonic() < deadline:
+            time.sleep(0.1)
+        assert not process.pid_alive(victim), "the agent kept running on its worker"
+    [run] = Records(ws / ".marathon" / "records.db").runs(task="issue:PROJ-1:code")
+    assert run.status == "interrupted"
