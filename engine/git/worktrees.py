@@ -486,6 +486,7 @@ def _abort_unfinished_merge(path: Path) -> bool:
     found = False
     if (folder / "rebase-merge").exists() or (folder / "rebase-apply").exists():
         found = True
+        onto = _read_first(folder / "rebase-merge" / "onto", folder / "rebase-apply" / "onto")
         if git(path, "rebase", "--abort", check=False).returncode != 0:
             # An abort that cannot finish (the rebase was killed before it wrote its state):
             # back to the commit it started from, then forget the rebase.
@@ -494,10 +495,22 @@ def _abort_unfinished_merge(path: Path) -> bool:
                 git(path, "reset", "-q", "--hard", orig.read_text().strip(), check=False)
             shutil.rmtree(folder / "rebase-merge", ignore_errors=True)
             shutil.rmtree(folder / "rebase-apply", ignore_errors=True)
+        if onto:
+            # Killed while checking out the target's files, the rebase left some behind as
+            # untracked files its abort does not know: removed when each is exactly the
+            # target's version (or the branch's).
+            _undo_partial_checkout(path, onto)
     if (folder / "MERGE_HEAD").exists():
         found = True
         git(path, "merge", "--abort", check=False)
     return found
+
+
+def _read_first(*paths: Path) -> str:
+    for path in paths:
+        with contextlib.suppress(OSError):
+            return path.read_text().strip()
+    return ""
 
 
 def git_dir(worktree: Path) -> Path:

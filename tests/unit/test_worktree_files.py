@@ -86,3 +86,34 @@ def test_a_worktree_left_locked_and_removed_by_hand_is_forgotten(tmp_path: Path)
     record.mkdir(parents=True)
     worktrees._remove_folder(root, worktrees.worktree_path(state, "PROJ-1"))
     assert not record.exists()
+
+
+def test_a_rebase_killed_mid_checkout_leaves_no_file_behind(tmp_path: Path) -> None:
+    """Killed while a rebase checked out the target's files: the abort puts the branch back,
+    and the target's files it had written, untracked, go too (EXIT once refused the issue
+    for one of them)."""
+    root, _ = repository(tmp_path)
+    wt = tmp_path / "wt"
+    git(root, "worktree", "add", "-q", "-b", "marathon/PROJ-2", str(wt))
+    (wt / "b.txt").write_text("b\n")
+    git(wt, "add", "b.txt")
+    git(wt, "commit", "-qm", "PROJ-2 code")
+    orig = git(wt, "rev-parse", "HEAD")
+    (root / "new.txt").write_text("from PROJ-1\n")
+    git(root, "add", "new.txt")
+    git(root, "commit", "-qm", "PROJ-1 code")
+    onto = git(root, "rev-parse", "HEAD")
+    # The state a SIGKILL leaves mid-checkout: the rebase's folder, HEAD detached at the
+    # target, the target's new file written but never indexed.
+    state = worktrees.git_dir(wt) / "rebase-merge"
+    state.mkdir()
+    (state / "onto").write_text(onto + "\n")
+    (state / "orig-head").write_text(orig + "\n")
+    (state / "head-name").write_text("refs/heads/marathon/PROJ-2\n")
+    git(wt, "update-ref", "--no-deref", "HEAD", onto)
+    git(wt, "read-tree", orig)
+    (wt / "new.txt").write_text("from PROJ-1\n")
+    assert worktrees._abort_unfinished_merge(wt)
+    assert git(wt, "rev-parse", "HEAD") == orig
+    assert git(wt, "status", "--porcelain", "--untracked-files=all") == ""
+    assert not (wt / "new.txt").exists() and (wt / "b.txt").read_text() == "b\n"
