@@ -43,7 +43,9 @@ class DaskExecutor:
         self.config = config
         self.state_dir = state_dir
         self.never = never  # variables the workers of a local cluster never inherit
-        self.remote_url = config.remote
+        # A local cluster's remote is a bare repository here, unless one is configured.
+        local = str(state_dir / "cluster" / "remote.git") if config.local_cluster else ""
+        self.remote_url = config.remote or local
         self._client: Any = None
         self._cluster: Any = None
         self._lock = threading.Lock()
@@ -67,9 +69,8 @@ class DaskExecutor:
         timeout = self.config.connect_timeout
         if self.config.local_cluster:
             slots = self.config.agents_per_worker
-            self.remote_url = self.remote_url or remote.init_bare(
-                self.state_dir / "cluster" / "remote.git"
-            )
+            if not self.config.remote:
+                remote.init_bare(Path(self.remote_url))
             with _environment_without(self.never):
                 self._cluster = distributed.LocalCluster(
                     n_workers=self.config.local_cluster,

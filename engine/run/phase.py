@@ -759,7 +759,7 @@ def _merge(ctx: PhaseTask, rt: Runtime, run_id: int, log: Path) -> _Outcome | No
         return _Outcome(ok=False, error=merged.message)
     worktrees.remove_worktree(root, state, issue_id)
     if rt.executor.remote:
-        remote_phase.forget(ctx, rt)
+        remote_phase.forget(rt, ctx.issue.id)
     return None
 
 
@@ -808,6 +808,8 @@ def clean_issue(pipeline: Pipeline, issue_id: str) -> None:
         raise SystemExit(exc.exit_code) from None
     if repo.is_repo(pipeline.root):
         worktrees.remove_worktree(pipeline.root, pipeline.state_dir, issue_id)
+        if rt.executor.remote:
+            remote_phase.forget(rt, issue_id)
     removed = rt.records.forget(f"issue:{issue_id}")
     rt.records.end_merge(issue_id)
     rt.records.reset_issue(issue_id)

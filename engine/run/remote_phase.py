@@ -250,17 +250,16 @@ def recover(ctx: PhaseTask, rt: Runtime, run_keys: list[str]) -> str:
     return ""
 
 
-def forget(ctx: PhaseTask, rt: Runtime) -> None:
-    """After the merge: the issue's branch and run refs leave the remote (best effort: a
-    remote that cannot be reached now must not undo a finished merge)."""
-    url, root = _executor(rt).remote_url, ctx.pipeline.root
+def forget(rt: Runtime, issue: str) -> None:
+    """After the merge (or `doit clean issue:ID`): the issue's branch and run refs leave the
+    remote (best effort: a remote that cannot be reached now must not undo a finished merge)."""
+    url, root = _executor(rt).remote_url, rt.pipeline.root
     with contextlib.suppress(Exception):
-        found = remote.listed(root, url, f"{RUN_REFS}/{ctx.issue.id}/*")
-        branch = f"refs/heads/{worktrees.branch_name(ctx.issue.id)}"
-        heads = remote.listed(root, url, branch)
+        found = remote.listed(root, url, f"{RUN_REFS}/{issue}/*")
+        heads = remote.listed(root, url, f"refs/heads/{worktrees.branch_name(issue)}")
         remote.delete(root, url, sorted(found) + sorted(heads))
     with _on_remote_lock:
-        _on_remote.pop((url, ctx.issue.id), None)
+        _on_remote.pop((url, issue), None)
 
 
 def _executor(rt: Runtime) -> RemoteExecutor:

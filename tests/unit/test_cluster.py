@@ -341,3 +341,29 @@ def test_a_result_carries_its_commit_so_no_fetch_is_needed(
     assert remote.receive(here, result.pack, result.commit)
     assert remote.integrate(here, result.commit, result.base) == result.commit
     assert (here / "src" / "a.py").read_text() == "x=1"
+
+
+def test_forgetting_an_issue_removes_its_refs_from_the_remote(
+    tmp_path: Path, origin: tuple[str, str]
+) -> None:
+    """EXIT and `doit clean issue:ID` leave nothing of the issue on the remote; other issues'
+    refs stay."""
+    from engine.run import remote_phase
+
+    url, sha = origin
+    seed = tmp_path / "seed"
+    for ref in (run_ref("PROJ-1", "code", "s-1"), run_ref("PROJ-10", "code", "s-2"),
+                "refs/heads/marathon/PROJ-10"):  # fmt: skip
+        _git(seed, "push", "-q", url, f"{sha}:{ref}")
+    subprocess.run(["git", "init", "-q", str(tmp_path / "ws")], check=True)
+    pipeline = parse_pipeline(
+        "phases:\n  verify: {command: 'true'}\n", path=tmp_path / "ws" / "m.yaml",
+        root=tmp_path / "ws",
+    )  # fmt: skip
+    remote_url = type("Remote", (), {"remote": True, "remote_url": url})()
+    rt = Runtime(pipeline, records=None, executor=remote_url)  # type: ignore[arg-type]
+    remote_phase.forget(rt, "PROJ-1")
+    left = sorted(remote.listed(tmp_path, url, "refs/*"))
+    assert left == [
+        "refs/heads/marathon/PROJ-10", run_ref("PROJ-10", "code", "s-2")
+    ]  # fmt: skip
