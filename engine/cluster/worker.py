@@ -17,7 +17,6 @@ from __future__ import annotations
 
 import contextlib
 import dataclasses
-import fcntl
 import hashlib
 import os
 import re
@@ -33,7 +32,7 @@ from engine import globs
 from engine.agents.presets import get_preset
 from engine.cluster.job import PhaseJob, PhaseResult, process_fields
 from engine.errors import MarathonError
-from engine.git import repo
+from engine.git import remote, repo
 from engine.run import environment, process
 
 ROOT_ENV = "MARATHON_WORKER_ROOT"  # where a worker keeps its repositories and runs
@@ -91,10 +90,9 @@ def _worker_name() -> str:
     return f"pid {os.getpid()}"
 
 
-def pushed(remote: str, ref: str) -> str:
-    """The commit `ref` points at on `remote`, or "" when there is none."""
-    listed = _git(None, "ls-remote", remote, ref).stdout.split()
-    return listed[0] if listed else ""
+def pushed(url: str, ref: str) -> str:
+    """The commit `ref` points at on `url`, or "" when there is none."""
+    return remote.listed(Path.cwd(), url, ref).get(ref, "")
 
 
 def checkout(root: Path, job: PhaseJob) -> Path:
@@ -104,8 +102,8 @@ def checkout(root: Path, job: PhaseJob) -> Path:
     work = root / "runs" / _safe(f"{job.task}-{job.run_key}")
     # One fetch at a time into a cache: two at once can each take the other's half-written
     # objects for present ("did not send all necessary objects", seen under load).
-    with _locked(cache / "marathon-worker.lock"):
-        if not _has_commit(cache, job.base) and not _fetched(cache, job):
+    with repo.repo_lock(cache, "marathon-worker"):
+        if not remote.has_commit(cache, job.base) and not _fetched(cache, job):
             raise MarathonError(
                 f"commit {job.base[:12]} is not on {job.branch} at {job.remote}; the "
                 "coordinator publishes it before sending the phase"
@@ -120,7 +118,7 @@ def _fetched(cache: Path, job: PhaseJob) -> bool:
     """Fetch the ref the job's base is reachable from; is the base here now?"""
     ref = job.fetch or f"refs/heads/{job.branch}"
     _git(cache, "fetch", "-q", "--no-write-fetch-head", job.remote, f"+{ref}:{ref}")
-    return _has_commit(cache, job.base)
+    return remote.has_commit(cache, job.base)
 
 
 def _run_in(work: Path, job: PhaseJob, where: str) -> PhaseResult:
@@ -347,11 +345,11 @@ def _undo_agent_commits(work: Path, base: str) -> bool:
     return True
 
 
-def _cache(root: Path, remote: str) -> Path:
-    """The worker's own bare repository for `remote`: fetched into, never pushed from."""
-    cache = root / "repos" / hashlib.sha256(remote.encode()).hexdigest()[:16]
+def _cache(root: Path, url: str) -> Path:
+    """The worker's own bare repository for `url`: fetched into, never pushed from."""
+    cache = root / "repos" / hashlib.sha256(url.encode()).hexdigest()[:16]
     cache.parent.mkdir(parents=True, exist_ok=True)
-    with _locked(cache.with_suffix(".lock")):
+    with repo.repo_lock(cache.parent, cache.name):
         if not (cache / "HEAD").exists():
             _git(None, "init", "-q", "--bare", str(cache))
             # The state files a phase reads and writes are never work in git.
@@ -363,7 +361,7 @@ def _cache(root: Path, remote: str) -> Path:
 def _remove_checkout(root: Path, work: Path, *, locked: bool = False) -> None:
     cache = _cache_of(work)
     if cache is not None and not locked:
-        with _locked(cache / "marathon-worker.lock"):
+        with repo.repo_lock(cache, "marathon-worker"):
             _remove_checkout(root, work, locked=True)
         return
     if cache is not None:
@@ -387,20 +385,8 @@ def _state_of(work: Path) -> Path:
     return work.with_name(f"{work.name}.state")
 
 
-def _has_commit(cache: Path, sha: str) -> bool:
-    return _git(cache, "cat-file", "-e", f"{sha}^{{commit}}", check=False).returncode == 0
-
-
 def _safe(name: str) -> str:
     return re.sub(r"[^A-Za-z0-9._-]+", "_", name)
-
-
-@contextlib.contextmanager
-def _locked(path: Path) -> Iterator[None]:
-    path.parent.mkdir(parents=True, exist_ok=True)
-    with open(path, "w") as handle:
-        fcntl.flock(handle, fcntl.LOCK_EX)
-        yield
 
 
 def _git(where: Path | None, *args: str, check: bool = True) -> subprocess.CompletedProcess[str]:

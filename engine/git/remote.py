@@ -38,8 +38,12 @@ def receive(root: Path, pack: bytes, sha: str) -> bool:
             ["git", "unpack-objects", "-q"], cwd=root, input=pack, capture_output=True,
             check=False, pass_fds=lock.held_fds(),
         )  # fmt: skip
-    done = repo.git(root, "cat-file", "-e", f"{sha}^{{commit}}", check=False)
-    return done.returncode == 0
+    return has_commit(root, sha)
+
+
+def has_commit(root: Path, sha: str) -> bool:
+    """Is commit `sha` in the repository at `root`?"""
+    return repo.git(root, "cat-file", "-e", f"{sha}^{{commit}}", check=False).returncode == 0
 
 
 def listed(root: Path, url: str, pattern: str) -> dict[str, str]:
