@@ -81,15 +81,14 @@ def job_for(
     plan = f".marathon/plans/{issue.id}.md"
     plan_file = pipeline.state_dir / "plans" / f"{issue.id}.md"
     state_files = {plan: plan_file.read_text(encoding="utf-8")} if plan_file.exists() else {}
-    return PhaseJob(
+    return _job(
+        ctx,
+        rt,
+        base,
+        fetch,
         task=ctx.name,
-        issue=issue.id,
         phase=phase.name,
         run_key=key,
-        remote=_executor(rt).remote_url,
-        branch=worktrees.branch_name(issue.id),
-        base=base,
-        fetch=fetch,
         run_ref=run_ref(issue.id, phase.name, key),
         message=f"{issue.id} {phase.name}: {issue.title}",
         writes=tuple(ctx.writes),
@@ -97,7 +96,6 @@ def job_for(
         prompt=prompt,
         agent=agent,
         command=tuple(phase.command),
-        placeholder=str(rt.planned_workdir(issue.id)),
         state_files=state_files,
         env={
             **(agent.env_values if agent is not None else {}),
@@ -108,10 +106,25 @@ def job_for(
             **refs.agent_identity(issue.id, phase.name),
         },
         env_names=names,
-        never=environment.secrets(pipeline),
         scratch=preset.scratch if preset is not None else (),
         must_produce=phase.must_produce,
+    )
+
+
+def _job(ctx: PhaseTask, rt: Runtime, base: str, fetch: str, **fields: Any) -> PhaseJob:
+    """A job at `base` of the issue's branch (reachable from `fetch` on the remote), with
+    what every job of this issue carries; `fields` say what it runs."""
+    issue = ctx.issue.id
+    return PhaseJob(
+        issue=issue,
+        remote=_executor(rt).remote_url,
+        branch=worktrees.branch_name(issue),
+        base=base,
+        fetch=fetch,
+        placeholder=str(rt.planned_workdir(issue)),
+        never=environment.secrets(ctx.pipeline),
         identity=_identity(ctx.pipeline.root),
+        **fields,
     )
 
 
@@ -172,25 +185,21 @@ def run_check(ctx: PhaseTask, rt: Runtime, check: CheckConfig, log: Path) -> Pro
     appended to `log`. Raises a MarathonError when the worker could not even check it out."""
     issue = ctx.issue.id
     base, reachable = publish_head(ctx, rt)
-    job = PhaseJob(
+    job = _job(
+        ctx,
+        rt,
+        base,
+        reachable,
         task=f"{ctx.name}:{check.name}",
-        issue=issue,
         phase=f"{ctx.phase.name}-{check.name}",
         run_key=f"{SESSION}-{uuid.uuid4().hex[:8]}",
-        remote=_executor(rt).remote_url,
-        branch=worktrees.branch_name(issue),
-        base=base,
         run_ref="",  # a check commits nothing
         message="",
         writes=(),
         timeout=check.timeout,
-        fetch=reachable,
         command=tuple(check.command),
-        placeholder=str(rt.planned_workdir(issue)),
         env={**check.env_values, "MARATHON_CHECK": check.name, "MARATHON_ISSUE": issue},
         env_names=environment.check_names(check.env),
-        never=environment.secrets(ctx.pipeline),
-        identity=_identity(ctx.pipeline.root),
     )
     result = _executor(rt).run_phase(job, agent=False)
     if result.error:
