@@ -205,6 +205,22 @@ def test_an_unreachable_scheduler_is_one_line_before_anything_runs(tmp_path: Pat
     assert Records(ws / ".marathon" / "records.db").runs() == []
 
 
+def on_run_pushed(cluster: Cluster, run: str, action: str) -> Path:
+    """A post-receive hook on the remote running shell `action` when a ref of
+    refs/marathon/runs/<run>/ arrives: the worst moment, placed exactly."""
+    hook = cluster.remote / "hooks" / "post-receive"
+    hook.write_text(
+        "#!/bin/sh\n"
+        "while read old new ref; do\n"
+        f'  case "$ref" in refs/marathon/runs/{run}/*)\n'
+        f"    {action} ;;\n"
+        "  esac\n"
+        "done\n"
+    )
+    hook.chmod(0o755)
+    return hook
+
+
 def _start(ws: Path, *args: str) -> subprocess.Popen[str]:
     """doit in the background, leading its own process group, its output in doit.out."""
     out = open(ws.parent / "doit.out", "a")  # noqa: SIM115
@@ -244,16 +260,7 @@ def test_the_coordinator_killed_after_a_worker_pushed_adopts_the_pushed_run(
     with running_cluster(tmp_path) as cluster:
         ws = make_workspace(tmp_path / "ws", cluster.executor(), issues=2)
         pid_file = tmp_path / "doit.pid"
-        hook = cluster.remote / "hooks" / "post-receive"
-        hook.write_text(
-            "#!/bin/sh\n"
-            "while read old new ref; do\n"
-            '  case "$ref" in refs/marathon/runs/PROJ-1/code/*)\n'
-            f'    kill -KILL -"$(cat {pid_file})" ;;\n'
-            "  esac\n"
-            "done\n"
-        )
-        hook.chmod(0o755)
+        hook = on_run_pushed(cluster, "PROJ-1/code", f'kill -KILL -"$(cat {pid_file})"')
         doit = _start(ws, "-n", "2", "marathon")
         pid_file.write_text(str(doit.pid))
         assert doit.wait(timeout=240) == -signal.SIGKILL, _said(ws)
@@ -354,22 +361,18 @@ def test_a_worker_killed_after_it_pushed_is_not_paid_for_twice(tmp_path: Path) -
     with running_cluster(tmp_path) as cluster:
         ws = make_workspace(tmp_path / "ws", cluster.executor(), issues=2)
         flag = tmp_path / "fired"
-        hook = cluster.remote / "hooks" / "post-receive"
-        hook.write_text(
-            "#!/bin/sh\n"
-            "while read old new ref; do\n"
-            '  case "$ref" in refs/marathon/runs/PROJ-1/code/*)\n'
-            f"    [ -e {flag} ] && exit 0; touch {flag}; pid=$$\n"
+        # The worker that pushed is an ancestor of the hook: its first dask_worker process.
+        on_run_pushed(
+            cluster,
+            "PROJ-1/code",
+            f"[ -e {flag} ] && exit 0; touch {flag}; pid=$$\n"
             '    while [ "$pid" -gt 1 ]; do\n'
             "      if tr '\\0' ' ' < /proc/$pid/cmdline | grep -q dask_worker; then\n"
             '        kill -KILL "$pid"; break\n'
             "      fi\n"
             "      pid=$(awk '{print $4}' /proc/$pid/stat)\n"
-            "    done ;;\n"
-            "  esac\n"
-            "done\n"
+            "    done",
         )
-        hook.chmod(0o755)
         result = run_doit(ws, "-n", "2", "marathon", timeout=240)
         assert result.returncode == 0, result.stdout + result.stderr
         assert flag.exists()
