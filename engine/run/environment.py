@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import fnmatch
 import functools
+import json
 import os
 import re
 from collections.abc import Callable, Iterable, Mapping
@@ -57,6 +58,15 @@ def _matcher(patterns: tuple[str, ...]) -> Callable[[str], object]:
     if not patterns:
         return lambda name: None
     return re.compile("|".join(fnmatch.translate(p) for p in patterns)).match
+
+
+def phase_variables(issue: str, phase: str, writes: Iterable[str]) -> dict[str, str]:
+    """What the engine tells every phase's process about its work, wherever it runs."""
+    return {
+        "MARATHON_ISSUE": issue,
+        "MARATHON_PHASE": phase,
+        "MARATHON_WRITES": json.dumps(list(writes)),
+    }
 
 
 def secrets(pipeline: Pipeline) -> tuple[str, ...]:

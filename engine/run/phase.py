@@ -787,9 +787,7 @@ def _env(ctx: PhaseTask, log: Path, base: Mapping[str, str]) -> dict[str, str]:
     """`base` (an allow-list, engine/run/environment.py) and what the engine tells the phase."""
     return {
         **base,
-        "MARATHON_ISSUE": ctx.issue.id,
-        "MARATHON_PHASE": ctx.phase.name,
-        "MARATHON_WRITES": json.dumps(list(ctx.writes)),
+        **environment.phase_variables(ctx.issue.id, ctx.phase.name, ctx.writes),
         "MARATHON_LOG": str(log),
         "MARATHON_WORKSPACE": str(ctx.pipeline.root),
     }

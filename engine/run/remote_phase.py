@@ -13,7 +13,6 @@ from __future__ import annotations
 
 import contextlib
 import functools
-import json
 import threading
 import time
 import uuid
@@ -99,9 +98,7 @@ def job_for(
         state_files=state_files,
         env={
             **(agent.env_values if agent is not None else {}),
-            "MARATHON_ISSUE": issue.id,
-            "MARATHON_PHASE": phase.name,
-            "MARATHON_WRITES": json.dumps(list(ctx.writes)),
+            **environment.phase_variables(issue.id, phase.name, ctx.writes),
             **refs.NO_PUSH_ENV,
             **refs.agent_identity(issue.id, phase.name),
         },
