@@ -13,6 +13,8 @@ are read-only as well.
 
 from __future__ import annotations
 
+import os
+import re
 import threading
 from pathlib import Path
 
@@ -46,14 +48,93 @@ _moved: dict[tuple[str, str], set[str]] = {}  # (repository, ref) -> values the 
 
 
 def snapshot(root: Path) -> dict[str, str]:
-    """Every ref outside the engine's namespace: name -> object id."""
+    """Every ref outside the engine's namespace: name -> object id. Taken before and after
+    every agent phase, so read from git's files when they say it plainly (`_from_files`);
+    otherwise git is asked."""
+    found = _from_files(root)
+    if found is None:
+        found = _from_git(root)
+    return {name: sha for name, sha in found.items() if not name.startswith(ENGINE_NAMESPACE)}
+
+
+def _from_git(root: Path) -> dict[str, str]:
     out = git(root, "for-each-ref", "--format=%(refname) %(objectname)").stdout
-    refs = {}
-    for line in out.splitlines():
-        name, _, sha = line.partition(" ")
-        if name and not name.startswith(ENGINE_NAMESPACE):
-            refs[name] = sha
-    return refs
+    return dict(line.partition(" ")[::2] for line in out.splitlines() if line)
+
+
+def _from_files(root: Path) -> dict[str, str] | None:
+    """What `git for-each-ref` would list, read from `.git/packed-refs` and the loose ref files
+    (a loose one overrides its packed copy, as in git). None whenever the files do not say it
+    plainly: not a plain repository folder, the reftable format, a file that is neither a
+    commit id nor a symbolic ref, a symbolic ref to a ref not there, a file that vanished
+    while it was read (a `git pack-refs` meanwhile)."""
+    common = root / ".git"
+    if not common.is_dir() or (common / "reftable").exists():
+        return None
+    found: dict[str, str] = {}
+    try:
+        packed = (common / "packed-refs").read_text()
+    except FileNotFoundError:
+        packed = ""
+    except OSError:
+        return None
+    for line in packed.splitlines():
+        if line and line[0] not in "#^":  # the header, and the peeled value of a tag
+            sha, _, name = line.partition(" ")
+            found[name] = sha
+    symbolic = {}
+    top = common / "refs"
+    for folder, folders, files in os.walk(top):
+        if folder == str(top / "heads"):
+            folders[:] = [f for f in folders if f != ENGINE_NAMESPACE.split("/")[2]]
+        for file in files:
+            if file.endswith(".lock"):  # being written: the ref file still has the old value
+                continue
+            path = Path(folder, file)
+            try:
+                text = path.read_text().strip()
+            except OSError:
+                return None
+            name = path.relative_to(common).as_posix()
+            if OBJECT_ID.fullmatch(text):
+                found[name] = text
+            elif text.startswith("ref: "):
+                symbolic[name] = text[len("ref: ") :]
+            else:
+                return None
+    for name, to in symbolic.items():
+        if to not in found:
+            return None
+        found[name] = found[to]
+    return found
+
+
+# Where HEAD is, before and after every agent phase, and two branch heads per merge: read
+# from git's files where they say it plainly (a loose ref holding a commit id), which is what
+# git itself reads first; anything else (a packed ref, a symbolic one, a name that is not a
+# plain path) is asked of git by the caller.
+OBJECT_ID = re.compile(r"[0-9a-f]{40}(?:[0-9a-f]{24})?")
+_PLAIN_REF = re.compile(r"refs/heads/[A-Za-z0-9._/-]+")
+
+
+def common_dir(folder: Path) -> Path:
+    """The repository's shared folder, from a git folder (a linked worktree's names it)."""
+    try:
+        named = Path((folder / "commondir").read_text().strip())
+    except OSError:
+        return folder
+    return named if named.is_absolute() else folder / named
+
+
+def loose_ref(common: Path, ref: str) -> str:
+    """The commit a loose ref file holds, or "" (packed, symbolic, odd name, being written)."""
+    if not _PLAIN_REF.fullmatch(ref) or "/." in ref or ".." in ref:
+        return ""
+    try:
+        text = (common / ref).read_text().strip()
+    except OSError:
+        return ""
+    return text if OBJECT_ID.fullmatch(text) else ""
 
 
 def engine_moved(root: Path, ref: str, sha: str) -> None:

@@ -19,7 +19,6 @@ from __future__ import annotations
 
 import contextlib
 import os
-import re
 import shutil
 from dataclasses import dataclass
 from pathlib import Path
@@ -170,14 +169,6 @@ def head_of(worktree: Path) -> str:
     return _head_file(git_dir(worktree))[1] or git(worktree, "rev-parse", "HEAD").stdout.strip()
 
 
-# Every agent phase asks where HEAD is before and after it runs, and every merge asks for two
-# branch heads: read from git's files where they say it plainly (a loose ref holding a commit
-# id), which is what git itself reads first; anything else (a packed ref, a symbolic one, a
-# name that is not a plain path) is asked of git.
-_OBJECT_ID = re.compile(r"[0-9a-f]{40}(?:[0-9a-f]{24})?")
-_PLAIN_REF = re.compile(r"refs/heads/[A-Za-z0-9._/-]+")
-
-
 def _head_file(folder: Path) -> tuple[str, str]:
     """(the ref HEAD names or "", the commit it resolves to or "") from a git folder's files;
     "" where the files do not say it plainly."""
@@ -185,32 +176,12 @@ def _head_file(folder: Path) -> tuple[str, str]:
         text = (folder / "HEAD").read_text().strip()
     except OSError:
         return "", ""
-    if _OBJECT_ID.fullmatch(text):
+    if refs.OBJECT_ID.fullmatch(text):
         return "", text  # detached
     if not text.startswith("ref: "):
         return "", ""
     ref = text[len("ref: ") :].strip()
-    return ref, _loose_ref(_common_dir(folder), ref)
-
-
-def _common_dir(folder: Path) -> Path:
-    """The repository's shared folder, from a git folder (a linked worktree's names it)."""
-    try:
-        named = Path((folder / "commondir").read_text().strip())
-    except OSError:
-        return folder
-    return named if named.is_absolute() else folder / named
-
-
-def _loose_ref(common: Path, ref: str) -> str:
-    """The commit a loose ref file holds, or "" (packed, symbolic, odd name, being written)."""
-    if not _PLAIN_REF.fullmatch(ref) or "/." in ref or ".." in ref:
-        return ""
-    try:
-        text = (common / ref).read_text().strip()
-    except OSError:
-        return ""
-    return text if _OBJECT_ID.fullmatch(text) else ""
+    return ref, refs.loose_ref(refs.common_dir(folder), ref)
 
 
 def undo_agent_commits(worktree: Path, branch: str, before: str, agent_email: str) -> bool:
@@ -236,7 +207,7 @@ def undo_agent_commits(worktree: Path, branch: str, before: str, agent_email: st
 
 def branch_head(root: Path, branch: str) -> str:
     """The commit `branch` points at, or "" when there is no such branch."""
-    loose = _loose_ref(_common_dir(git_dir(root)), f"refs/heads/{branch}")
+    loose = refs.loose_ref(refs.common_dir(git_dir(root)), f"refs/heads/{branch}")
     if loose:
         return loose
     found = git(root, "rev-parse", "--verify", "-q", f"refs/heads/{branch}^{{commit}}", check=False)

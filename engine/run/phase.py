@@ -758,6 +758,7 @@ def _merge(ctx: PhaseTask, rt: Runtime, run_id: int, log: Path) -> _Outcome | No
             return _Outcome(ok=False, error=merge.back_to_queue(ctx, rt, merged.message))
         return _Outcome(ok=False, error=merged.message)
     worktrees.remove_worktree(root, state, issue_id)
+    repo.maintain(root)
     if rt.executor.remote:
         remote_phase.forget(rt, ctx.issue.id)
     return None

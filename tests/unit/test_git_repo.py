@@ -115,3 +115,31 @@ def test_discard_puts_back_what_head_has(tmp_path: Path) -> None:
     assert (root / "f.txt").read_text() == "kept\n"
     assert not (root / "new.txt").exists()
     assert set(repo.dirty_files(root)) == {".marathon/git.lock"}  # the lock, not the files
+
+
+def loose_objects(root: Path) -> int:
+    out = subprocess.run(
+        ["git", "count-objects", "-v"], cwd=root, capture_output=True, text=True, check=True
+    ).stdout
+    return int(dict(line.split(": ") for line in out.splitlines())["count"])
+
+
+def test_the_engines_commits_leave_maintenance_to_one_call(tmp_path: Path) -> None:
+    """gc.auto=1: any git command that auto-maintains would pack at once. The engine's commit
+    does not (each would start a maintenance child); `maintain` does, once."""
+    root = init(tmp_path / "repo")
+    subprocess.run(["git", "config", "gc.auto", "1"], cwd=root, check=True)
+    subprocess.run(["git", "config", "gc.autoDetach", "false"], cwd=root, check=True)
+    # enough objects that git's estimate (one of 256 folders, times 256) is above 1
+    (root / "many").mkdir()
+    for n in range(3000):
+        (root / "many" / f"{n}.txt").write_text(f"{n}\n")
+    subprocess.run(["git", "add", "many"], cwd=root, check=True)
+    repo.commit_paths(root, tmp_path / "state", ["many"], "many files")
+    assert loose_objects(root) > 3000
+
+    # git's default: a gc started by a command goes to the background; `maintain`'s does not
+    subprocess.run(["git", "config", "gc.autoDetach", "true"], cwd=root, check=True)
+    repo.maintain(root)
+
+    assert loose_objects(root) == 0
