@@ -252,6 +252,8 @@ def _issue_tasks(
                 "issue": issue.id,
                 "phase": name,
                 "log": f"{logs}/{name}.log",
+                # EXIT waits its turn at the merge lock: in a slot of its own (doit_run.py)
+                "slot": "merge" if shape.phase.builtin == "exit" else "work",
             },
         }
         tasks.append(task)

@@ -61,23 +61,51 @@ UNRANKED_WARNING = (
 )
 
 
+# What a task occupies while it runs: `work` (agents, checks, commands: what -n limits) or
+# `merge` (EXIT, `meta["slot"]`), which mostly waits its turn at the merge lock. Merges have
+# slots of their own beside the -n others, so a queue of merges never keeps an agent from
+# starting (64 issues at -n 16: EXITs held 16 % of every slot's time); a few are enough,
+# since the merge lock lets one at a time move the target.
+SLOTS = ("work", "merge")
+MERGE_SLOTS = 4
+
+
+def slot_of(node: Any) -> str:
+    return "merge" if (node.task.meta or {}).get("slot") == "merge" else "work"
+
+
+def slot_limits(jobs: int) -> dict[str, int]:
+    """For `doit -n jobs`: how many tasks of each slot may run at once."""
+    return {"work": jobs, "merge": min(jobs, MERGE_SLOTS)}
+
+
 class ReadyQueue:
     """The part of `collections.deque` doit's dispatcher uses (append, popleft, truth), in the
     order of `engine.schedule.ReadyTasks`: by rank, an issue that has not started behind the
     issues that have unless its chain is urgent; equal ranks leave in the order they came.
 
-    doit's queue holds nodes to expand as well as nodes to run, so a node leaving it has not
-    necessarily started; `dispatched` is told when doit hands a task to a worker. `work` says
-    (seconds of all the work to do, the longest task), asked at the first ranked task: a
-    no-op rerun never asks."""
+    With `limits` (slot -> tasks at once), a task leaves only while its slot has room: the
+    queue is true when some task may leave, and `len` counts every task in it. It learns
+    when a task starts (`dispatched`: doit hands it to a worker; also what ReadyTasks needs
+    to know) and when it ends (`finished`: doit's runner sends it back). `work` says (seconds
+    of all the work to do, the longest task), asked at the first ranked task: a no-op rerun
+    never asks."""
 
     def __init__(
-        self, workers: int = 1, work: Callable[[], tuple[float, float]] = lambda: (0.0, 0.0)
+        self,
+        workers: int = 1,
+        work: Callable[[], tuple[float, float]] = lambda: (0.0, 0.0),
+        limits: dict[str, int] | None = None,
     ) -> None:
         self._workers = workers
         self._work = work
-        self._first: collections.deque[Any] = collections.deque()  # unranked, before the rest
-        self._ranked: ReadyTasks[Any] | None = None
+        self._limits = limits
+        self._busy = dict.fromkeys(SLOTS, 0)
+        # unranked (groups, checks, settled tasks) leave before the rest, in arrival order
+        self._first: dict[str, collections.deque[Any]] = {s: collections.deque() for s in SLOTS}
+        self._ranked: ReadyTasks[Any] | None = None  # the work slot's, with the rank's rule
+        # merges: by rank alone (what they wait for is the lock, not the schedule)
+        self._merges: ReadyTasks[Any] = ReadyTasks(workers)
         self._started: dict[str, None] = {}  # issues started before anything was ranked
         self._started_seconds = 0.0
 
@@ -85,21 +113,37 @@ class ReadyQueue:
         meta = node.task.meta or {}
         chain = meta.get("chain")
         rank = meta.get("rank")
+        slot = slot_of(node)
         if not rank or chain == 0:
             # Groups, checks, other projects' tasks, and tasks with no work behind them (the
             # settled tasks of finished issues: when they start does not matter).
-            self._first.append(node)
-            return
-        self._ranked_tasks().push(node, tuple(rank), meta.get("issue", ""), chain or 0.0)
+            self._first[slot].append(node)
+        elif slot == "merge":
+            self._merges.push(node, tuple(rank))
+        else:
+            self._ranked_tasks().push(node, tuple(rank), meta.get("issue", ""), chain or 0.0)
 
     def popleft(self) -> Any:
-        if self._first:
-            return self._first.popleft()
-        if self._ranked is None:
-            raise IndexError("no ready task")
+        for slot in SLOTS:
+            if self._first[slot] and self._room(slot):
+                return self._first[slot].popleft()
+        if self._merges and self._room("merge"):
+            return self._merges.pop()
+        if self._ranked is None or not self._room("work"):
+            raise IndexError("no ready task may start")
         return self._ranked.pop()
 
+    def __bool__(self) -> bool:
+        return any(self._first[slot] and self._room(slot) for slot in SLOTS) or bool(
+            (self._merges and self._room("merge")) or (self._ranked and self._room("work"))
+        )
+
+    def __len__(self) -> int:
+        ranked = len(self._ranked) if self._ranked is not None else 0
+        return sum(len(first) for first in self._first.values()) + len(self._merges) + ranked
+
     def dispatched(self, node: Any) -> None:
+        self._busy[slot_of(node)] += 1
         meta = node.task.meta or {}
         if meta.get("kind") != "phase":
             return
@@ -110,8 +154,11 @@ class ReadyQueue:
             self._started[issue] = None
             self._started_seconds += seconds
 
-    def __len__(self) -> int:
-        return len(self._first) + (len(self._ranked) if self._ranked is not None else 0)
+    def finished(self, node: Any) -> None:
+        self._busy[slot_of(node)] -= 1
+
+    def _room(self, slot: str) -> bool:
+        return self._limits is None or self._busy[slot] < self._limits[slot]
 
     def _ranked_tasks(self) -> ReadyTasks[Any]:
         if self._ranked is None:
@@ -122,9 +169,19 @@ class ReadyQueue:
         return self._ranked
 
 
+def _rankable(dispatcher: Any) -> bool:
+    """doit's dispatcher as this module knows it (doit 0.36, 0.37): a deque of ready nodes,
+    and the generator and waiting-list update `_watch` restarts it with."""
+    return isinstance(getattr(dispatcher, "ready", None), collections.deque) and all(
+        callable(getattr(dispatcher, name, None))
+        for name in ("_dispatcher_generator", "_update_waiting")
+    )
+
+
 def ranked_queue(dispatcher: Any, workers: int) -> ReadyQueue:
-    """A queue for `dispatcher`'s run, and doit's generator wrapped so the queue learns which
-    task starts when. The work is the seconds of every phase task the selected tasks lead to."""
+    """A queue for `dispatcher`'s run with `workers` work slots (and its merge slots), and
+    doit's generator wrapped so the queue learns which task starts and ends when. The work is
+    the seconds of every phase task the selected tasks lead to."""
 
     def work() -> tuple[float, float]:
         tasks = dispatcher.tasks
@@ -144,22 +201,39 @@ def ranked_queue(dispatcher: Any, workers: int) -> ReadyQueue:
                     todo.append(dep)
         return total, longest
 
-    queue = ReadyQueue(workers, work)
-    dispatcher.generator = _watch(dispatcher.generator, queue.dispatched)
+    queue = ReadyQueue(workers, work, slot_limits(workers))
+    dispatcher.generator = _watch(dispatcher, dispatcher.generator, queue)
     return queue
 
 
-def _watch(generator: Any, dispatched: Any) -> Any:
-    """doit's dispatcher generator, telling `dispatched` each node it hands to the runner."""
+def _watch(dispatcher: Any, generator: Any, queue: ReadyQueue) -> Any:
+    """doit's dispatcher `generator`, telling `queue` each node it hands to the runner and each
+    the runner sends back (run, or found up to date).
+
+    doit's dispatcher ends when its ready queue is empty and no task waits for another; ours
+    can be non-empty then, its tasks waiting only for a slot that a running task holds. Then
+    the runner is told to hold on (as doit's own dispatcher does while tasks wait), and once
+    a task comes back, a dispatcher generator picks up where the last one ended: everything it
+    knows lives on `dispatcher`, not in the generator."""
     sent = None
     while True:
         try:
             value = generator.send(sent)
         except StopIteration:
-            return
+            if not len(queue):
+                return
+            sent = yield "hold on"
+            if isinstance(sent, ExecNode):
+                queue.finished(sent)
+                dispatcher._update_waiting(sent)
+                generator = dispatcher._dispatcher_generator([])
+            sent = None
+            continue
         if isinstance(value, ExecNode):
-            dispatched(value)
+            queue.dispatched(value)
         sent = yield value
+        if isinstance(sent, ExecNode):
+            queue.finished(sent)
 
 
 class RankedRun(Run):  # type: ignore[misc]
@@ -243,17 +317,20 @@ class RankedRun(Run):  # type: ignore[misc]
                 reporter_obj = reporter_cls
             stream = Stream(verbosity, force_verbosity)
             args = [self.dep_manager, reporter_obj, continue_, always, stream]
-            if num_process:
-                args.append(num_process)
-            runner = _runner_class(num_process, par_type)(*args)
             collect_from_here()
             dispatcher = self.control.task_dispatcher()
-            if isinstance(getattr(dispatcher, "ready", None), collections.deque):
+            if _rankable(dispatcher):
                 # before the dispatcher has queued anything
                 dispatcher.ready = ranked_queue(dispatcher, max(1, num_process))
+                if num_process:
+                    # a worker for every slot: -n for work, the merges' beside them
+                    args.append(sum(slot_limits(num_process).values()))
             else:
                 # A doit whose dispatcher no longer keeps this queue: run in doit's order.
                 print(f"warning: {UNRANKED_WARNING}", file=sys.stderr)
+                if num_process:
+                    args.append(num_process)
+            runner = _runner_class(num_process, par_type)(*args)
             from engine.run.runtime import close_executors, connect_executors
 
             try:

@@ -142,8 +142,8 @@ def changed_between(before: dict[str, FileSignature], after: dict[str, FileSigna
 @contextmanager
 def repo_lock(state_dir: Path, name: str = "git") -> Iterator[None]:
     """One writer at a time, across threads and processes: `git` for what the whole
-    repository shares (worktrees, branches, the target), `locks/<ID>` for one issue's worktree
-    (its index and branch: TEST and QA share it, different issues do not). Always the issue's
+    repository shares (the target, the user's refs), `locks/<ID>` for one issue's worktree (its
+    index and branch: TEST and QA share it, different issues do not). Always the issue's
     lock before the repository's, never the other way round."""
     path = state_dir / f"{name}.lock"
     path.parent.mkdir(parents=True, exist_ok=True)

@@ -9,7 +9,6 @@ moment the phase succeeds, so a `kill -9` of doit never loses a finished phase.
 
 from __future__ import annotations
 
-import contextlib
 import dataclasses
 import functools
 import json
@@ -724,35 +723,34 @@ def _merge(ctx: PhaseTask, rt: Runtime, run_id: int, log: Path) -> _Outcome | No
         )
     merge.begin(ctx, rt)
     checked_by = _branch_gate_before(ctx)
-    for attempt in range(worktrees.MERGE_ATTEMPTS):
-        # After a few rounds lost to other merges, this one holds the merge lock throughout:
-        # nobody else moves the target while its gate runs again, so it cannot lose again.
-        with contextlib.ExitStack() as held:
-            serialized = checked_by is not None and attempt >= worktrees.FAST_TRIES
-            if serialized:
-                held.enter_context(worktrees.merge_lock(state))
-            merged = worktrees.merge_back(
-                root, state, issue_id, target, ctx.pipeline.git.merge,
-                target_in_root=rt.target_in_root(), rebase=checked_by is None,
-                serialized=serialized,
-            )  # fmt: skip
-            if not merged.moved or checked_by is None:
-                break
-            process.append_log(log, f"=== {target} moved since {checked_by.name}: it runs again")
-            gated = gate.branch_gate(
-                PhaseTask(ctx.pipeline, ctx.issue, checked_by), rt, log,
-                fix=lambda fixing, failures: _execute(
-                    fixing, rt, run_id, log, extra={"failures": failures}
-                ),
-            )  # fmt: skip
-            if not gated.ok:
-                return _Outcome(ok=False, error=f"{target} moved since the gate; {gated.error}")
-            if serialized:  # checked on a target nobody can move now: merge it
-                merged = worktrees.merge_back(
-                    root, state, issue_id, target, ctx.pipeline.git.merge,
-                    target_in_root=rt.target_in_root(), rebase=False, serialized=True,
+
+    def merge_back(serialized: bool = False) -> worktrees.MergeResult:
+        return worktrees.merge_back(
+            root, state, issue_id, target, ctx.pipeline.git.merge,
+            target_in_root=rt.target_in_root(), rebase=checked_by is None,
+            serialized=serialized,
+        )  # fmt: skip
+
+    merged = merge_back()
+    if merged.moved and checked_by is not None:
+        # The target moved since the gate: it runs again holding the merge lock, so nobody
+        # moves the target meanwhile and this merge cannot lose again. One gate again at a
+        # time: merges waiting beside the -n other tasks (engine/doit_run.py) cost no CPU.
+        with worktrees.merge_lock(state):
+            merged = merge_back(serialized=True)
+            if merged.moved:
+                process.append_log(
+                    log, f"=== {target} moved since {checked_by.name}: it runs again"
+                )
+                gated = gate.branch_gate(
+                    PhaseTask(ctx.pipeline, ctx.issue, checked_by), rt, log,
+                    fix=lambda fixing, failures: _execute(
+                        fixing, rt, run_id, log, extra={"failures": failures}
+                    ),
                 )  # fmt: skip
-                break
+                if not gated.ok:
+                    return _Outcome(ok=False, error=f"{target} moved since the gate; {gated.error}")
+                merged = merge_back(serialized=True)
     if not merged.merged:
         if merged.conflicts:
             return _Outcome(ok=False, error=merge.back_to_queue(ctx, rt, merged.message))

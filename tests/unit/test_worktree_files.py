@@ -4,9 +4,10 @@ and skips `worktree unlock`/`prune` where git has no record: every answer must e
 from __future__ import annotations
 
 import subprocess
+from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
-from engine.git import worktrees
+from engine.git import repo, worktrees
 
 
 def git(root: Path, *args: str) -> str:
@@ -117,3 +118,36 @@ def test_a_rebase_killed_mid_checkout_leaves_no_file_behind(tmp_path: Path) -> N
     assert git(wt, "rev-parse", "HEAD") == orig
     assert git(wt, "status", "--porcelain", "--untracked-files=all") == ""
     assert not (wt / "new.txt").exists() and (wt / "b.txt").read_text() == "b\n"
+
+
+def test_worktrees_made_at_once_with_prunes_and_repairs_beside_them(tmp_path: Path) -> None:
+    """Each issue's worktree is checked out under its own lock, not the repository's: 19 at once,
+    names that prefix each other (PROJ-1, PROJ-10 ...), while half-made records of other
+    issues are cleared (each a `worktree prune`, which looks at every record) and a repair
+    runs. Every worktree ends made, on its own branch, and git lists exactly those."""
+    root, state = repository(tmp_path)
+    issues = ["PROJ-1", *(f"PROJ-1{n}" for n in range(10)), *(f"PROJ-{n}" for n in range(2, 10))]
+    half_made = [f"GONE-{n}" for n in range(6)]
+    for name in half_made:  # as a `worktree add` killed before it wrote anything leaves it
+        (root / ".git" / "worktrees" / name).mkdir(parents=True)
+
+    def clear(name: str) -> None:
+        with repo.repo_lock(state, worktrees.RECORDS_LOCK):
+            worktrees._remove_folder(root, worktrees.worktree_path(state, name))
+
+    with ThreadPoolExecutor(max_workers=12) as pool:
+        made = [pool.submit(worktrees.ensure_worktree, root, state, i, "main") for i in issues]
+        cleared = [pool.submit(clear, name) for name in half_made]
+        repaired = pool.submit(worktrees.repair, root, state)
+        paths = [future.result() for future in made]
+        for future in cleared:
+            future.result()
+        repaired.result()
+
+    for issue, path in zip(issues, paths, strict=True):
+        assert worktrees.is_ready(path, state), issue
+        assert git(path, "symbolic-ref", "--short", "HEAD") == f"marathon/{issue}"
+    listed = git(root, "worktree", "list", "--porcelain").splitlines()
+    worktree_paths = {line.split(" ", 1)[1] for line in listed if line.startswith("worktree ")}
+    assert worktree_paths == {str(root), *(str(path) for path in paths)}
+    assert sorted(p.name for p in (root / ".git" / "worktrees").iterdir()) == sorted(issues)
