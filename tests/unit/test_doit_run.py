@@ -261,3 +261,68 @@ def test_verbatim_args(argv: list[str], processed: list[str], expected: list[str
     from engine.doit_run import verbatim_args
 
     assert verbatim_args(processed, argv) == expected
+
+
+# -- slots: -n for the tasks that work, a few beside them for merges ---------------------------
+
+
+def slotted(name: str, slot: str, rank: tuple | None = (1, -1.0)) -> SimpleNamespace:
+    meta: dict[str, Any] = {"slot": slot}
+    if rank is not None:
+        meta["rank"] = rank
+    return SimpleNamespace(task=SimpleNamespace(name=name, meta=meta))
+
+
+def test_a_task_leaves_only_while_its_slot_has_room() -> None:
+    queue = ReadyQueue(1, limits={"work": 1, "merge": 1})
+    for item in (slotted("code", "work"), slotted("qa", "work"), slotted("exit", "merge")):
+        queue.append(item)
+    first = queue.popleft()
+    queue.dispatched(first)
+    assert first.task.name == "exit"  # a merge leaves beside the work
+    second = queue.popleft()
+    queue.dispatched(second)
+    assert second.task.name == "code"
+    # both slots are full: nothing may leave, though a task waits
+    assert not queue and len(queue) == 1
+    with pytest.raises(IndexError):
+        queue.popleft()
+    queue.finished(first)  # the merge ended: its slot, not the work's, is free
+    assert not queue
+    queue.finished(second)
+    assert queue and queue.popleft().task.name == "qa"
+
+
+def test_without_limits_every_task_leaves() -> None:
+    queue = ReadyQueue()
+    for n in range(3):
+        queue.append(slotted(f"exit{n}", "merge"))
+        queue.dispatched(queue.popleft())
+    assert not queue and len(queue) == 0
+
+
+def test_tasks_held_for_a_slot_still_run_when_nothing_else_waits(tmp_path: Path) -> None:
+    """doit's dispatcher ends when nothing is ready and nothing waits. Here `one` and `two`
+    both wait for `base`; when it ends both are ready, `one` takes the only slot (-n 1) and
+    `two` is held for it, with nothing left waiting: it must run all the same."""
+    ran: list[str] = []
+
+    def task(name: str, deps: list[str]) -> dict[str, Any]:
+        return {
+            "name": name,
+            "actions": [lambda: ran.append(name)],
+            "task_dep": deps,
+            "uptodate": [False],
+            "meta": {"kind": "phase", "rank": (1, -1.0), "chain": -1.0},
+        }
+
+    main = DoitMain(
+        Loader(
+            [task("base", []), task("one", ["base"]), task("two", ["base"])],
+            tmp_path / "doit.db",
+        ),
+        config_filenames=(),
+        extra_config={"GLOBAL": {}, "COMMAND": {"run": "engine.doit_run:RankedRun"}},
+    )
+    assert main.run(["run", "-n", "1", "one", "two"]) == 0
+    assert sorted(ran) == ["base", "one", "two"]
