@@ -107,10 +107,10 @@ def timed(state_dir, name="git"):
 repo.repo_lock = timed
 calls, plain_git = {}, repo.git
 
-def counted(root, *args, check=True):
+def counted(root, *args, **options):
     started = time.perf_counter()
     try:
-        return plain_git(root, *args, check=check)
+        return plain_git(root, *args, **options)
     finally:
         took = time.perf_counter() - started
         name = next((a for a in args if not a.startswith("-") and "=" not in a), "?")

@@ -13,7 +13,7 @@ import functools
 import os
 import subprocess
 import threading
-from collections.abc import Iterator, Sequence
+from collections.abc import Iterator, Mapping, Sequence
 from contextlib import contextmanager
 from pathlib import Path
 
@@ -30,7 +30,10 @@ ENGINE_EMAIL = "marathon-engine@localhost"
 NO_AUTO_MAINTENANCE = ("-c", "maintenance.auto=false")
 
 
-def git(root: Path, *args: str, check: bool = True) -> subprocess.CompletedProcess[str]:
+def git(
+    root: Path, *args: str, check: bool = True, env: Mapping[str, str] | None = None
+) -> subprocess.CompletedProcess[str]:
+    """`env`: variables added to this process's for git (an author to commit as)."""
     # git holds the workspace's run lock while it runs (engine/run/lock.py says why).
     result = subprocess.run(
         ["git", *NO_AUTO_MAINTENANCE, *args],
@@ -39,6 +42,7 @@ def git(root: Path, *args: str, check: bool = True) -> subprocess.CompletedProce
         text=True,
         stdin=subprocess.DEVNULL,
         pass_fds=lock.held_fds(),
+        env={**os.environ, **env} if env else None,
     )
     if check and result.returncode != 0:
         message = (result.stderr or result.stdout).strip().splitlines()

@@ -277,6 +277,8 @@ def _update_branch(
         )
     who = identity_args(root)
     if strategy == "rebase":
+        if _replay(path, branch, onto, who):
+            return MergeResult(True)
         step = git(path, *who, "rebase", onto, check=False)
     else:
         step = git(
@@ -293,6 +295,61 @@ def _update_branch(
             message = f"{strategy} onto {target} failed: {said[-1] if said else step.returncode}"
         return MergeResult(False, conflicts=conflicts, message=message)
     return MergeResult(True)
+
+
+# In a worktree's git folder while a replay moves it: the commit it is moving to.
+REPLAY_MARKER = "marathon-replay"
+_END = "\x1e"  # after each commit of `_replay`'s log
+
+
+def _replay(path: Path, branch: str, onto: str, who: tuple[str, ...]) -> bool:
+    """Rebase the branch checked out at `path` onto `onto` without `git rebase`, when every
+    commit applies cleanly; False when it does not try or cannot (a merge commit among them,
+    a conflict, anything git refuses): the caller runs `git rebase`, which says what
+    conflicts, and leaves everything as it was.
+
+    Each commit's tree is `onto` merged with the commit (`merge-tree --write-tree`: objects
+    only, no checkout; the merge base is where the branch left the target, so the tree is
+    `onto` plus the branch's changes up to that commit, as the rebase makes it), committed
+    with the commit's author and message (`commit-tree`); a commit that adds nothing on
+    `onto` is dropped, as the rebase drops it. Then one checkout moves the branch, writing
+    only the files that differ. `git rebase` checks `onto` out first and then writes each
+    commit's files again: 123 ms a rebase at -n 16, most of a gate's time."""
+    head = head_of(path)
+    out = git(path, "log", "--reverse", f"--format=%H %P%x00%an%x00%ae%x00%ad%x00%B{_END}",
+              "--date=raw", f"{onto}..{head}", check=False)  # fmt: skip
+    commits = [entry.lstrip("\n") for entry in out.stdout.split(_END)[:-1]]
+    if out.returncode != 0 or not commits:
+        return False  # nothing of its own (the rebase fast-forwards it), or git refused
+    parent, parent_tree = onto, git(path, "rev-parse", f"{onto}^{{tree}}").stdout.strip()
+    for commit in commits:
+        shas, name, email, date, message = commit.split("\0", 4)
+        sha, *parents = shas.split()
+        if len(parents) != 1:
+            return False  # a merge commit: git rebase knows what to do with it
+        if parents[0] == parent and parent == onto:
+            return True  # the branch already sits on `onto`
+        merged = git(path, "merge-tree", "--write-tree", onto, sha, check=False)
+        if merged.returncode != 0:
+            return False  # a conflict
+        tree = merged.stdout.split("\n", 1)[0].strip()
+        if tree == parent_tree:
+            continue
+        author = {"GIT_AUTHOR_NAME": name, "GIT_AUTHOR_EMAIL": email, "GIT_AUTHOR_DATE": date}
+        parent = git(path, *who, "commit-tree", tree, "-p", parent, "-m", message.rstrip("\n"),
+                     env=author).stdout.strip()  # fmt: skip
+        parent_tree = tree
+    # Killed while the checkout writes files, the worktree is between its HEAD and `parent`:
+    # the marker says so to the next run (`_abort_unfinished_merge`).
+    marker = git_dir(path) / REPLAY_MARKER
+    marker.write_text(parent + "\n")
+    # Its exit code is the post-checkout hook's, if there is one: judged by where HEAD is.
+    git(path, "checkout", "-q", "-B", branch, parent, check=False)
+    moved = head_of(path) == parent
+    if not moved:
+        _undo_partial_checkout(path, parent)  # what it wrote before it stopped
+    marker.unlink()
+    return moved
 
 
 def merge_back(
@@ -491,6 +548,11 @@ def _abort_unfinished_merge(path: Path) -> bool:
     if (folder / "MERGE_HEAD").exists():
         found = True
         git(path, "merge", "--abort", check=False)
+    replaying = folder / REPLAY_MARKER
+    if replaying.exists():
+        found = True
+        _undo_partial_checkout(path, replaying.read_text().strip())
+        replaying.unlink()
     return found
 
 

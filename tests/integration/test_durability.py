@@ -73,9 +73,15 @@ WINDOWS = [
         lambda ws, group: evidence_commit_without_record(ws, "PROJ-2", "test"),
     ),
     Window(
-        # The rebase at EXIT brought another issue's merged work into the worktree.
+        # The rebase at EXIT brought another issue's merged work into the worktree: the
+        # checkout that moved its branch there ended ($1, the old HEAD, is not $2).
         "after-rebase",
-        lambda ws: install_kill_hook(ws, "post-rewrite", "rebase*"),
+        lambda ws: install_kill_hook(
+            ws,
+            "post-checkout",
+            '*/worktrees/*" 1 moved"',
+            subject='$(pwd) $3 $([ "$1" = "$2" ] && echo same || echo moved)',
+        ),
         lambda ws, group: evidence_merge_started(ws),
     ),
     Window(
@@ -115,6 +121,15 @@ WINDOWS = [
             evidence_merge_started(ws) and (not group or (ws / ".git" / "index.lock").exists())
         ),
         count=2,
+    ),
+    Window(
+        # The second of PROJ-1 and PROJ-2 to merge is rebased onto the first's work: killed
+        # while that checkout writes the first's files (a replay, engine/git/worktrees.py).
+        "rebase-mid-checkout",
+        lambda ws: install_kill_smudge(ws, "*.txt", where="*/worktrees/PROJ-[12]"),
+        lambda ws, group: any(
+            (ws / ".git" / "worktrees" / f"PROJ-{n}" / "marathon-replay").exists() for n in (1, 2)
+        ),
     ),
     Window(
         # PROJ-3 starts from main once PROJ-1 merged: its checkout holds PROJ-1's files.
