@@ -94,17 +94,17 @@ def _make_worktree(root: Path, state_dir: Path, issue_id: str, target: str) -> N
     across whole `worktree add`s)."""
     path = worktree_path(state_dir, issue_id)
     branch = branch_name(issue_id)
+    if not branch_head(root, branch):
+        # A new issue's branch, made by `update-ref`, which reads no worktree's record (`worktree
+        # add -b` would make it under the lock). One left by an interrupted run keeps its
+        # finished phases' commits.
+        git(root, "update-ref", f"refs/heads/{branch}", target, "")
     with repo_lock(state_dir, RECORDS_LOCK):
         _remove_folder(root, path)
         path.parent.mkdir(parents=True, exist_ok=True)
         # -f -f: a `worktree add` killed half-way leaves its record locked ("initializing"),
         # which prune keeps and a plain add refuses; the folder is gone now: the record is stale.
-        if branch_head(root, branch):
-            # The branch is left by an interrupted run: it keeps its finished phases' commits.
-            git(root, "worktree", "add", "-f", "-f", "-q", "--no-checkout", str(path), branch)
-        else:
-            git(root, "worktree", "add", "-f", "-f", "-q", "--no-checkout", "-b", branch,
-                str(path), target)  # fmt: skip
+        git(root, "worktree", "add", "-f", "-f", "-q", "--no-checkout", str(path), branch)
     # The checkout `worktree add` would have made, its post-checkout hook included.
     git(path, "checkout", "-q", "-f")
     # The worktree shares the workspace's state (plans, logs, prompts) by a link.
@@ -112,8 +112,8 @@ def _make_worktree(root: Path, state_dir: Path, issue_id: str, target: str) -> N
     (git_dir(path) / READY_MARKER).write_text(branch + "\n")
 
 
-# Who may change git's records of the worktrees (`worktree add`, `remove`, `prune`, and
-# `branch -D`, which reads them all): one at a time. Taken after an issue's lock.
+# Who may change git's records of the worktrees (`worktree add`, `remove`, `prune`; each
+# reads them all): one at a time. Taken after an issue's lock.
 RECORDS_LOCK = "worktrees"
 
 
@@ -509,8 +509,10 @@ def remove_worktree(root: Path, state_dir: Path, issue_id: str) -> bool:
     with repo_lock(state_dir, RECORDS_LOCK):
         removed = path.exists() or path.is_symlink()
         _remove_folder(root, path)  # a folder removed by hand: git forgets it too
-        if git(root, "branch", "-q", "-D", branch, check=False).returncode == 0:
-            removed = True
+    # No worktree has the branch now; `update-ref` reads no record (`branch -D` reads them all).
+    if branch_head(root, branch):
+        git(root, "update-ref", "-d", f"refs/heads/{branch}")
+        removed = True
     return removed
 
 

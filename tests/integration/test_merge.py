@@ -17,10 +17,11 @@ from tests.conftest import FAST_PIPELINE, run_doit
 
 pytestmark = pytest.mark.integration
 
-# After the issue's rebase (post-rewrite), once: a commit lands on the target.
+# After the issue's rebase (the checkout that moves its branch, $1 the old HEAD, is not
+# $2), once: a commit lands on the target.
 MOVE_TARGET = """\
 #!/bin/sh
-[ -f "{flag}" ] || exit 0
+[ "$1" != "$2" ] && [ -f "{flag}" ] || exit 0
 rm -f "{flag}"
 unset GIT_DIR GIT_WORK_TREE GIT_INDEX_FILE  # git sets them for the worktree's hook
 cd "{ws}"
@@ -61,7 +62,7 @@ def test_a_target_that_moved_before_the_swap_is_merged_onto_again(
         )
     flag = tmp_path / "move.flag"
     flag.write_text("armed")
-    hook = ws / ".git" / "hooks" / "post-rewrite"
+    hook = ws / ".git" / "hooks" / "post-checkout"
     hook.write_text(MOVE_TARGET.format(flag=flag, ws=ws, move=move))
     hook.chmod(0o755)
 
