@@ -12,6 +12,7 @@ import functools
 import hashlib
 import json
 import os
+import re
 import shlex
 from collections.abc import Mapping
 from importlib import resources
@@ -353,7 +354,7 @@ def _default_fix_writes(phases: dict[str, PhaseConfig]) -> dict[str, PhaseConfig
 def _check_meaning(pipeline: Pipeline, problem: _Problems, *, templates: bool = True) -> None:
     if pipeline.tracker.kind == "linear" and not pipeline.tracker.team:
         raise problem(("tracker",), "a linear tracker needs team: (the team key, e.g. ENG)")
-    executor_problem = executor_config_problem(pipeline.executor)
+    executor_problem = executor_config_problem(pipeline.executor, pipeline.root)
     if executor_problem:
         key, message = executor_problem
         raise problem(("executor", key) if key else ("executor",), message)
@@ -377,14 +378,23 @@ def _check_meaning(pipeline: Pipeline, problem: _Problems, *, templates: bool = 
 SCHEDULER_SCHEMES = ("tcp://", "tls://", "ws://", "wss://", "inproc://", "ucx://")
 
 
-def executor_config_problem(config: ExecutorConfig) -> tuple[str, str] | None:
+def executor_config_problem(
+    config: ExecutorConfig, root: Path | None = None
+) -> tuple[str, str] | None:
     """(key, what is wrong) with an executor's settings, or None; marathon.yaml's and
-    MARATHON_EXECUTOR's (engine/run/executor.py) share it."""
+    MARATHON_EXECUTOR's (engine/run/executor.py) share it. `root`: the workspace, which the
+    remote must not be."""
     if config.kind != "dask":
         return None
     if config.remote.startswith("-"):
         # git would take it for an option (--upload-pack=... runs a command).
         return "remote", f"{config.remote!r} is not a git URL: it starts with '-'"
+    if root is not None and _names_workspace(config.remote, root):
+        # Workers would push their runs' refs into the repository the engine merges in.
+        return "remote", (
+            f"{config.remote!r} is this workspace itself; the branches travel through a "
+            "repository of their own (git init --bare /srv/marathon.git, reached by every machine)"
+        )
     if not config.scheduler:
         return "", "a dask executor needs scheduler: (tcp://host:8786, or local:3 here)"
     if config.scheduler.startswith("local"):
@@ -400,6 +410,19 @@ def executor_config_problem(config: ExecutorConfig) -> tuple[str, str] | None:
             "the issues' branches travel)"
         )
     return None
+
+
+def _names_workspace(remote: str, root: Path) -> bool:
+    """Is `remote` a local path (or file:// URL), relative to the workspace as git takes it,
+    of the workspace or its .git folder?"""
+    if not remote:
+        return False
+    if remote.startswith("file://"):
+        remote = remote[len("file://") :]
+    elif "://" in remote or re.match(r"[^/]+:", remote):
+        return False  # another machine's (ssh://, https://, host:path)
+    named = (root / Path(remote).expanduser()).resolve()
+    return named in (root.resolve(), (root / ".git").resolve())
 
 
 def _check_phase(

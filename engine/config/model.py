@@ -178,3 +178,11 @@ class Pipeline:
     def log_path(self, issue_id: str, phase: str) -> Path:
         # Built from a string: the compiler asks once per task, thousands of times.
         return Path(f"{self._logs_dir}/{issue_id}/{phase}.log")
+
+    def plan_path(self, issue_id: str) -> str:
+        """The issue's plan, relative to the workspace (as prompts name it, and as it travels
+        to a cluster worker): PLAN writes it, the later phases read it."""
+        return f"{self.state_dir.name}/plans/{issue_id}.md"
+
+    def plan_file(self, issue_id: str) -> Path:
+        return self.root / self.plan_path(issue_id)

@@ -53,14 +53,10 @@ from engine.run.executor import Work
 from engine.run.runtime import SESSION, Runtime, runtime_for, stop_reason
 
 
-def plan_path(ctx: PhaseTask) -> str:
-    return f".marathon/plans/{ctx.issue.id}.md"
-
-
 def prompt_context(ctx: PhaseTask, workspace: Path) -> dict[str, Any]:
     """`workspace` is where the agent works: the same path for every run of the issue."""
     issue = ctx.issue
-    plan_file = ctx.pipeline.state_dir / "plans" / f"{issue.id}.md"
+    plan_file = ctx.pipeline.plan_file(issue.id)
     return {
         "issue": {
             "id": issue.id,
@@ -74,7 +70,7 @@ def prompt_context(ctx: PhaseTask, workspace: Path) -> dict[str, Any]:
         },
         "phase": {"name": ctx.phase.name, "reads": list(ctx.reads), "writes": list(ctx.writes)},
         "plan": plan_file.read_text(encoding="utf-8") if plan_file.exists() else "",
-        "plan_path": plan_path(ctx),
+        "plan_path": ctx.pipeline.plan_path(issue.id),
         "checks": {name: shlex.join(check.command) for name, check in ctx.pipeline.checks.items()},
         "workspace": str(workspace),
     }

@@ -77,9 +77,12 @@ def job_for(
         if agent is not None and preset is not None
         else environment.check_names()
     )
-    plan = f".marathon/plans/{issue.id}.md"
-    plan_file = pipeline.state_dir / "plans" / f"{issue.id}.md"
-    state_files = {plan: plan_file.read_text(encoding="utf-8")} if plan_file.exists() else {}
+    plan_file = pipeline.plan_file(issue.id)
+    state_files = (
+        {pipeline.plan_path(issue.id): plan_file.read_text(encoding="utf-8")}
+        if plan_file.exists()
+        else {}
+    )
     return _job(
         ctx,
         rt,

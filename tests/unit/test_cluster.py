@@ -61,6 +61,15 @@ def test_a_bad_executor_override_is_one_line(override: str, says: str) -> None:
     assert says in raised.value.one_line()
 
 
+def test_remotes_elsewhere_are_not_the_workspace(tmp_path: Path) -> None:
+    for url in ("../shared.git", "/srv/marathon.git", "ssh://host/x.git", "host:x.git"):
+        text = (
+            "phases:\n  verify: {command: 'true'}\n"
+            f"executor: {{kind: dask, scheduler: 'tcp://h:1', remote: '{url}'}}\n"
+        )
+        assert parse_pipeline(text, path=tmp_path / "m.yaml", root=tmp_path).executor.remote == url
+
+
 def test_a_scheduler_elsewhere_needs_a_remote_every_machine_reaches() -> None:
     with pytest.raises(MarathonError, match="remote:"):
         chosen_config(ExecutorConfig(), "tcp://10.0.0.5:8786")
@@ -79,11 +88,18 @@ def test_a_scheduler_elsewhere_needs_a_remote_every_machine_reaches() -> None:
          "executor.remote", "starts with '-'"),
         ("{kind: dask, scheduler: 'local:2', agents_per_worker: 0}", "executor.agents_per_worker",
          "minimum"),
+        ("{kind: dask, scheduler: 'tcp://h:1', remote: '.'}", "executor.remote",
+         "this workspace itself"),
+        ("{kind: dask, scheduler: 'tcp://h:1', remote: 'sub/../.git'}", "executor.remote",
+         "this workspace itself"),
+        ("{kind: dask, scheduler: 'local:2', remote: 'file://WS'}", "executor.remote",
+         "this workspace itself"),
     ],
 )  # fmt: skip
 def test_a_bad_executor_in_marathon_yaml_names_its_place(
     tmp_path: Path, executor: str, where: str, says: str
 ) -> None:
+    executor = executor.replace("WS", str(tmp_path))
     text = f"phases:\n  verify: {{command: 'true'}}\nexecutor: {executor}\n"
     with pytest.raises(MarathonError) as raised:
         parse_pipeline(text, path=tmp_path / "marathon.yaml", root=tmp_path)
