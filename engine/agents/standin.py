@@ -124,10 +124,22 @@ def _where(task: str, prompt: str) -> None:
         "cwd": os.getcwd(),
         "paths": {k: v for k, v in os.environ.items() if k.startswith("MARATHON_")},
         "env": sorted(os.environ),
+        "parent_env": _parent_env(),
         "prompt": prompt,
     }
     with open(path, "a", encoding="utf-8") as handle:
         handle.write(json.dumps(seen) + "\n")
+
+
+def _parent_env() -> list[str] | None:
+    """The names (never the values) in the environment of the process that started this one
+    (a cluster worker's, say); None where /proc does not tell."""
+    try:
+        raw = Path(f"/proc/{os.getppid()}/environ").read_bytes()
+    except OSError:
+        return None
+    names = {item.split(b"=", 1)[0] for item in raw.split(b"\0") if item}
+    return sorted(name.decode(errors="replace") for name in names)
 
 
 def _ledger(line: str) -> None:

@@ -7,9 +7,10 @@ executor hands one phase at a time to the cluster as a `PhaseJob` and waits for 
 Dask reschedules a phase whose worker died on another worker (up to its `allowed-failures`,
 then the phase fails and the breaker counts it). Checks run here, on the coordinator.
 
-`local:N` starts a cluster of N worker processes on this machine for the run (the tracker's
-key is kept out of their environment), with a bare repository in .marathon/cluster/ as the
-remote unless one is configured.
+`local:N` starts a cluster of N worker processes on this machine for the run (they inherit
+only what the pipeline's agents and checks may be given, never the tracker's key:
+engine/run/environment.py, `worker_names`), with a bare repository in .marathon/cluster/ as
+the remote unless one is configured.
 """
 
 from __future__ import annotations
@@ -28,7 +29,7 @@ from engine.cluster.job import PhaseJob, PhaseResult
 from engine.config.model import ExecutorConfig
 from engine.errors import EXIT_BAD_INPUT, EXIT_FAILED, MarathonError
 from engine.git import remote
-from engine.run import process
+from engine.run import environment, process
 from engine.run.executor import LOCAL, Work
 from engine.run.process import ProcessOutcome
 
@@ -39,10 +40,17 @@ POLL_SECONDS = 0.25
 class DaskExecutor:
     remote = True
 
-    def __init__(self, config: ExecutorConfig, state_dir: Path, never: tuple[str, ...]) -> None:
+    def __init__(
+        self,
+        config: ExecutorConfig,
+        state_dir: Path,
+        never: tuple[str, ...],
+        inherit: tuple[str, ...] = environment.BASICS,
+    ) -> None:
         self.config = config
         self.state_dir = state_dir
-        self.never = never  # variables the workers of a local cluster never inherit
+        # What the workers of a local cluster inherit (patterns), and never.
+        self.inherit, self.never = inherit, never
         # A local cluster's remote is a bare repository here, unless one is configured.
         local = str(state_dir / "cluster" / "remote.git") if config.local_cluster else ""
         self.remote_url = config.remote or local
@@ -71,7 +79,7 @@ class DaskExecutor:
             slots = self.config.agents_per_worker
             if not self.config.remote:
                 remote.init_bare(Path(self.remote_url))
-            with _environment_without(self.never):
+            with _environment_only(self.inherit, self.never):
                 self._cluster = distributed.LocalCluster(
                     n_workers=self.config.local_cluster,
                     # Threads beyond the agent slots: commands (and Dask's own work) never
@@ -185,10 +193,16 @@ def _reason(exc: BaseException) -> str:
 
 
 @contextlib.contextmanager
-def _environment_without(names: tuple[str, ...]) -> Iterator[None]:
-    """Worker processes started meanwhile inherit an environment without `names`."""
-    saved = {name: os.environ.pop(name) for name in names if name in os.environ}
+def _environment_only(patterns: tuple[str, ...], never: tuple[str, ...]) -> Iterator[None]:
+    """Worker processes started meanwhile (once, before any task runs) inherit only the
+    variables `patterns` match, never `never`: what their agents and checks may be given, not
+    every credential of the shell the run was started from."""
+    saved = dict(os.environ)
+    kept = environment.allowed(patterns, never=never)
+    os.environ.clear()
+    os.environ.update(kept)
     try:
         yield
     finally:
+        os.environ.clear()
         os.environ.update(saved)

@@ -69,6 +69,21 @@ def phase_variables(issue: str, phase: str, writes: Iterable[str]) -> dict[str, 
     }
 
 
+# What a worker process of a local Dask cluster needs for itself, beyond what its agents
+# and checks are given: Dask's own settings and the worker's (engine/cluster/worker.py).
+WORKER_OWN = ("DASK_*", "MARATHON_WORKER_*")
+
+
+def worker_names(pipeline: Pipeline, preset_envs: Mapping[str, Iterable[str]]) -> tuple[str, ...]:
+    """What the workers of a cluster started here (`local:N`) inherit: what any of the
+    pipeline's agents (`preset_envs`: agent name -> its CLI's variables) or checks may be
+    given, and what a worker needs itself. Nothing else of the engine's environment."""
+    names = [*check_names(n for check in pipeline.checks.values() for n in check.env)]
+    for name, agent in pipeline.agents.items():
+        names += agent_names(agent, preset_envs.get(name, ()))
+    return tuple(dict.fromkeys([*names, *WORKER_OWN]))
+
+
 def secrets(pipeline: Pipeline) -> tuple[str, ...]:
     """Variables no agent or check is ever given: the tracker's key."""
     return (pipeline.tracker.api_key_env,) if pipeline.tracker.api_key_env else ()

@@ -91,10 +91,14 @@ def executor_for(pipeline: Pipeline) -> Executor:
     config = chosen_config(pipeline.executor, os.environ.get(OVERRIDE_ENV, ""))
     if config.kind == "local":
         return LOCAL
+    from engine.agents.presets import get_preset
     from engine.cluster.client import DaskExecutor
-    from engine.run.environment import secrets
+    from engine.run.environment import secrets, worker_names
 
-    return DaskExecutor(config, pipeline.state_dir, secrets(pipeline))
+    presets = {name: get_preset(agent).env for name, agent in pipeline.agents.items()}
+    return DaskExecutor(
+        config, pipeline.state_dir, secrets(pipeline), worker_names(pipeline, presets)
+    )
 
 
 def chosen_config(configured: ExecutorConfig, override: str) -> ExecutorConfig:

@@ -312,7 +312,11 @@ def test_trying_it_is_one_command_with_a_cluster_started_for_the_run(tmp_path: P
     in .marathon/cluster/ as the remote, all gone when the run ends."""
     ws = make_workspace(tmp_path / "ws", issues=2)
     where = tmp_path / "where.jsonl"
-    env = {"MARATHON_STANDIN_WHERE": str(where), "LINEAR_API_KEY": SECRET}
+    env = {
+        "MARATHON_STANDIN_WHERE": str(where),
+        "LINEAR_API_KEY": SECRET,
+        "UNRELATED_TOKEN": "no agent or check names it",
+    }
     result = run_doit(ws, "-n", "4", "marathon", "--executor", "dask-local:2", env=env)
     assert result.returncode == 0, result.stdout + result.stderr
     assert "Traceback" not in result.stderr
@@ -321,6 +325,10 @@ def test_trying_it_is_one_command_with_a_cluster_started_for_the_run(tmp_path: P
     for run in seen:
         assert "/.marathon/cluster/workers/" in str(run["cwd"]), run["cwd"]
         assert "LINEAR_API_KEY" not in run["env"]  # type: ignore[operator]
+        # The worker process itself inherited only what its agents and checks may be given.
+        worker_env = run["parent_env"]
+        assert isinstance(worker_env, list) and "MARATHON_STANDIN_WHERE" in worker_env
+        assert "UNRELATED_TOKEN" not in worker_env and "LINEAR_API_KEY" not in worker_env
     assert "ran on tcp://127.0.0.1" in (ws / ".marathon/logs/PROJ-2/qa.log").read_text()
     bare = ws / ".marathon" / "cluster" / "remote.git"
     assert repo.git(bare, "for-each-ref").stdout == ""  # nothing of the issues left there
