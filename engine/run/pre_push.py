@@ -29,6 +29,7 @@ loader, no doit and no YAML parser.
 
 from __future__ import annotations
 
+import contextlib
 import fcntl
 import os
 import shutil
@@ -241,19 +242,34 @@ def prepare_worktree(repo: Path, path: Path, commit: str, common: Path | None = 
     """The hook's worktree at `path`, at `commit`, with exactly the commit's files (ignored
     files such as caches kept between pushes, so mypy and pytest start warm). `common` is
     the repository's common git dir (asked of git when not given)."""
-    gitdir = _registered_gitdir(path, common or tree.git_dirs(repo)[1])
+    common = common or tree.git_dirs(repo)[1]
+    gitdir = _registered_gitdir(path, common)
     if gitdir is None:
         if path.exists():
             shutil.rmtree(path)
         path.parent.mkdir(parents=True, exist_ok=True)
-        tree.git(repo, "worktree", "prune")
-        tree.git(repo, "worktree", "add", "-q", "--detach", "--force", str(path), commit)
+        with _worktree_records_lock(common):
+            tree.git(repo, "worktree", "prune")
+            tree.git(repo, "worktree", "add", "-q", "--detach", "--force", str(path), commit)
         return path
     # A hook killed mid-checkout leaves its index lock; we hold the push lock, so it is stale.
     (gitdir / "index.lock").unlink(missing_ok=True)
     tree.git(path, "checkout", "-q", "-f", "--detach", commit)
     tree.git(path, "clean", "-q", "-f", "-d")
     return path
+
+
+def _worktree_records_lock(common: Path) -> contextlib.AbstractContextManager[None]:
+    """What a marathon running in this repository holds while it changes git's records of
+    its worktrees (engine/git/worktrees.py): a prune or an add beside it could remove a record
+    being made, or fail on reading one. Nothing to hold outside a marathon workspace."""
+    state = common.parent / ".marathon"
+    if common.name != ".git" or not state.is_dir():
+        return contextlib.nullcontext()
+    from engine.git.repo import repo_lock
+    from engine.git.worktrees import RECORDS_LOCK
+
+    return repo_lock(state, RECORDS_LOCK)
 
 
 def _registered_gitdir(path: Path, common: Path) -> Path | None:

@@ -316,6 +316,37 @@ def test_the_hook_worktree_is_reused_and_updated_by_checkout(tmp_path: Path) -> 
     assert git(repo, "status", "--porcelain").stdout == ""
 
 
+def test_the_hook_adds_its_worktree_only_between_a_marathons_worktree_changes(
+    tmp_path: Path,
+) -> None:
+    """A push during a marathon: the hook's `worktree prune` and `add` wait for the lock the
+    marathon holds around git's worktree records."""
+    import threading
+
+    from engine.git.repo import repo_lock
+    from engine.git.worktrees import RECORDS_LOCK
+    from engine.run.pre_push import prepare_worktree
+
+    repo = make_repo(tmp_path / "repo")
+    (repo / ".marathon").mkdir()
+    head = git(repo, "rev-parse", "HEAD").stdout.strip()
+    where = tmp_path / "hook-worktree"
+    done = threading.Event()
+
+    def push() -> None:
+        prepare_worktree(repo, where, head)
+        done.set()
+
+    with repo_lock(repo / ".marathon", RECORDS_LOCK):
+        hook = threading.Thread(target=push)
+        hook.start()
+        assert not done.wait(0.5)  # held back while the marathon changes its records
+        assert git(repo, "worktree", "list", "--porcelain").stdout.count("worktree ") == 1
+    hook.join(10)
+    assert done.is_set()
+    assert git(where, "rev-parse", "HEAD").stdout.strip() == head
+
+
 def test_a_broken_hook_worktree_is_made_again(tmp_path: Path) -> None:
     from engine.run.pre_push import prepare_worktree
 
