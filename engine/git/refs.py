@@ -126,6 +126,28 @@ def common_dir(folder: Path) -> Path:
     return named if named.is_absolute() else folder / named
 
 
+def read_ref(common: Path, ref: str) -> str | None:
+    """The commit a branch `ref` names from git's files: its loose file, else its line in
+    packed-refs; "" when neither has it (no such branch); None when the files cannot say (an
+    odd name, a symbolic ref, the reftable format): ask git."""
+    loose = loose_ref(common, ref)
+    if loose:
+        return loose
+    if not _PLAIN_REF.fullmatch(ref) or (common / ref).exists() or (common / "reftable").exists():
+        return None
+    try:
+        packed = (common / "packed-refs").read_text()
+    except FileNotFoundError:
+        return ""
+    except OSError:
+        return None
+    for line in packed.splitlines():
+        sha, _, name = line.partition(" ")
+        if name == ref and OBJECT_ID.fullmatch(sha):
+            return sha
+    return ""
+
+
 def loose_ref(common: Path, ref: str) -> str:
     """The commit a loose ref file holds, or "" (packed, symbolic, odd name, being written)."""
     if not _PLAIN_REF.fullmatch(ref) or "/." in ref or ".." in ref:

@@ -226,9 +226,9 @@ def undo_agent_commits(worktree: Path, branch: str, before: str, agent_email: st
 
 def branch_head(root: Path, branch: str) -> str:
     """The commit `branch` points at, or "" when there is no such branch."""
-    loose = refs.loose_ref(refs.common_dir(git_dir(root)), f"refs/heads/{branch}")
-    if loose:
-        return loose
+    known = refs.read_ref(refs.common_dir(git_dir(root)), f"refs/heads/{branch}")
+    if known is not None:
+        return known
     found = git(root, "rev-parse", "--verify", "-q", f"refs/heads/{branch}^{{commit}}", check=False)
     return found.stdout.strip() if found.returncode == 0 else ""
 

@@ -7,7 +7,7 @@ import subprocess
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
-from engine.git import repo, worktrees
+from engine.git import refs, repo, worktrees
 
 
 def git(root: Path, *args: str) -> str:
@@ -44,10 +44,17 @@ def test_heads_read_from_files_equal_gits_loose_packed_and_detached(tmp_path: Pa
     for _ in ("loose", "packed"):
         assert worktrees.branch_head(root, branch) == git(root, "rev-parse", branch)
         assert worktrees.branch_head(root, "main") == git(root, "rev-parse", "main")
+        # read from the files (the loose one, then packed-refs), no git asked
+        on_file = refs.read_ref(root / ".git", f"refs/heads/{branch}")
+        assert on_file == git(root, "rev-parse", branch)
         assert worktrees.head_of(path) == git(path, "rev-parse", "HEAD")
-        git(root, "pack-refs", "--all")  # no loose files left: git is asked
+        git(root, "pack-refs", "--all")  # no loose files left
         assert not (root / ".git" / "refs" / "heads" / "main").exists()
     assert worktrees.branch_head(root, "nothing") == ""
+    assert refs.read_ref(root / ".git", "refs/heads/nothing") == ""
+    (root / ".git" / "refs" / "heads" / "odd").write_text("ref: refs/heads/main\n")
+    assert refs.read_ref(root / ".git", "refs/heads/odd") is None  # symbolic: git is asked
+    assert worktrees.branch_head(root, "odd") == git(root, "rev-parse", "main")
     git(path, "checkout", "-q", "--detach", "HEAD~1")
     assert worktrees.head_of(path) == git(path, "rev-parse", "HEAD")
 
