@@ -323,7 +323,10 @@ def _replay(path: Path, branch: str, onto: str, who: tuple[str, ...]) -> bool:
         return False  # nothing of its own (the rebase fast-forwards it), or git refused
     parent, parent_tree = onto, git(path, "rev-parse", f"{onto}^{{tree}}").stdout.strip()
     for commit in commits:
-        shas, name, email, date, message = commit.split("\0", 4)
+        fields = commit.split("\0", 4)
+        if len(fields) != 5:
+            return False  # a message holding the separator: git rebase reads it properly
+        shas, name, email, date, message = fields
         sha, *parents = shas.split()
         if len(parents) != 1:
             return False  # a merge commit: git rebase knows what to do with it

@@ -142,3 +142,11 @@ def test_a_replay_killed_mid_checkout_is_put_back(tmp_path: Path, written: int) 
     # and the replay, run again, gets where it was going
     assert worktrees._replay(ours, "marathon/PROJ-1", onto, ())
     assert git(ours, "rev-parse", "HEAD^{tree}") == git(ours, "rev-parse", f"{new}^{{tree}}")
+
+
+def test_a_message_holding_the_log_separator_is_left_to_git_rebase(tmp_path: Path) -> None:
+    root, ours, _ = two_branches(tmp_path, [])
+    commit(ours, "odd \x1e message", {"src/odd.py": "odd = 1\n"}, "agent@localhost")
+    before = git(ours, "rev-parse", "HEAD")
+    assert not worktrees._replay(ours, "marathon/PROJ-1", git(root, "rev-parse", "main"), ())
+    assert git(ours, "rev-parse", "HEAD") == before
