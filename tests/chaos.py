@@ -104,13 +104,23 @@ def install_kill_hook(ws: Path, hook: str, pattern: str, subject: str = "$*") ->
     path.chmod(0o755)
 
 
-def install_kill_smudge(ws: Path, files: str, where: str = "*") -> None:
+def install_kill_smudge(ws: Path, files: str, where: str = "*", *, half: bool = False) -> None:
     """A smudge filter on `files` (a gitattributes pattern) that kills doit mid-checkout, in
-    a checkout whose folder matches `where`."""
+    a checkout whose folder matches `where`. `half`: when the whole group is killed (git
+    with it), the file being written gets only the first half of its content, as a write
+    cut short leaves it."""
     script = ws / ".git" / "kill-smudge.sh"
-    # The content passes through first, whether or not this call kills.
     armed = _ARMED.format(subject="$(pwd)", pattern=where)
-    script.write_text("#!/bin/sh\ncat\n" + armed + _KILL)
+    # The content passes through first, whether or not this call kills (half of it, armed).
+    passed = "cat\n"
+    if half:
+        passed = (
+            "content=$(cat; echo x); content=${content%x}\n"
+            'if [ -f "$MARATHON_KILL_FLAG" ] && [ "$MARATHON_KILL_GROUP" = 1 ]; then\n'
+            '  printf %s "$content" | head -c $(( ${#content} / 2 ))\n'
+            'else printf %s "$content"; fi\n'
+        )
+    script.write_text("#!/bin/sh\n" + passed + armed + _KILL)
     script.chmod(0o755)
     (ws / ".git" / "info").mkdir(exist_ok=True)
     with open(ws / ".git" / "info" / "attributes", "a") as handle:

@@ -54,6 +54,16 @@ def git(
     return result
 
 
+def show_bytes(root: Path, spec: str) -> bytes | None:
+    """The content of `spec` (`<rev>:<path>`) as a checkout writes it (filters applied), or
+    None when git has no such file."""
+    done = subprocess.run(
+        ["git", "cat-file", "--filters", spec], cwd=root, capture_output=True,
+        stdin=subprocess.DEVNULL, pass_fds=lock.held_fds(), check=False,
+    )  # fmt: skip
+    return done.stdout if done.returncode == 0 else None
+
+
 def maintain(root: Path) -> None:
     """What git's own commands would have done as they went: pack loose objects and refs when
     git's thresholds say so (`gc.auto`, usually nothing at all). In the foreground: a gc left

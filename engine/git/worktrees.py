@@ -24,7 +24,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from engine.errors import MarathonError
-from engine.git import refs
+from engine.git import refs, repo
 from engine.git.repo import git, identity_args, repo_lock, restore
 
 READY_MARKER = "marathon-ready"  # in the worktree's git folder, written when it is complete
@@ -165,9 +165,13 @@ def _records_of(root: Path, path: Path) -> list[Path] | None:
 
 
 def repair(root: Path, state_dir: Path) -> list[str]:
-    """After a killed run: worktrees left half-made are removed (remade from their branch when
-    a phase needs them), rebases and merges left half-done are aborted. One phrase per repair."""
+    """After a killed run: a fast-forward of the workspace cut short is put back, worktrees
+    left half-made are removed (remade from their branch when a phase needs them), rebases and
+    merges left half-done are aborted. One phrase per repair."""
     repairs = []
+    with repo_lock(state_dir):
+        if settle_fast_forward(root):
+            repairs.append("put back the files of a fast-forward of the workspace a kill cut short")
     folder = state_dir / "worktrees"
     if not folder.is_dir():
         return repairs
@@ -447,8 +451,14 @@ def _merge_attempt(
             return None
         refs.engine_moved(root, f"refs/heads/{target}", merged)
         if target_in_root:
-            _undo_partial_checkout(root, merged)
+            settle_fast_forward(root)  # one a kill cut short
+            _undo_partial_checkout(root, merged)  # one cut short before there was a marker
+            # A kill while the fast-forward writes files leaves them between HEAD and
+            # `merged`, one maybe half-written: the marker says so to the next run.
+            marker = git_dir(root) / FAST_FORWARD_MARKER
+            marker.write_text(merged + "\n")
             ff = git(root, "merge", "--ff-only", "-q", merged, check=False)
+            marker.unlink()
             if ff.returncode != 0:
                 reason = (ff.stderr or ff.stdout).strip().splitlines()
                 return MergeResult(
@@ -470,11 +480,34 @@ FAST_TRIES = 1
 MERGE_ATTEMPTS = 20
 
 
-def _undo_partial_checkout(root: Path, new: str) -> list[str]:
-    """A fast-forward of the workspace killed mid-checkout leaves its files between HEAD and
-    `new`: put back those files, and only when each is exactly HEAD's or `new`'s version (any
-    other change is the user's, and the fast-forward then refuses and says so). Returns the
-    paths put back."""
+# In the workspace's git folder while the merge fast-forwards it: the commit it moves to.
+FAST_FORWARD_MARKER = "marathon-fast-forward"
+
+
+def settle_fast_forward(root: Path) -> bool:
+    """Put back what a fast-forward of the workspace left when a kill cut it short (its
+    marker is there); True when there was one. Under the repository's lock."""
+    marker = git_dir(root) / FAST_FORWARD_MARKER
+    try:
+        new = marker.read_text().strip()
+    except FileNotFoundError:
+        return False
+    if new:
+        _undo_partial_checkout(root, new, cut_short=True)
+    marker.unlink(missing_ok=True)
+    return True
+
+
+def _undo_partial_checkout(root: Path, new: str, *, cut_short: bool = False) -> list[str]:
+    """A checkout toward `new` killed half-way (a fast-forward of the workspace, a rebase, a
+    replay) leaves its files between HEAD and `new`: put back those files. Returns the paths
+    put back.
+
+    Without more to go on, only when each changed file is exactly HEAD's or `new`'s version
+    (any other change is the user's, and the fast-forward then refuses and says so).
+    `cut_short`: a marker proves a checkout toward `new` was cut short, so a file it was
+    writing when killed (a prefix of `new`'s version, empty included) is its too, and its
+    files are put back even beside the user's own changes, which stay."""
     status = git(
         root, "--no-optional-locks", "status", "--porcelain=v1", "-z", "--untracked-files=all"
     ).stdout
@@ -482,16 +515,30 @@ def _undo_partial_checkout(root: Path, new: str) -> list[str]:
     if not dirty:
         return []
     between = set(git(root, "diff", "--name-only", "-z", "HEAD", new).stdout.split("\0")) - {""}
-    if not set(dirty) <= between:
+    if not cut_short and not set(dirty) <= between:
         return []
-    versions = {rev: _blobs(root, rev, dirty) for rev in ("HEAD", new)}
-    for rel in dirty:
+    candidates = [rel for rel in dirty if rel in between]
+    versions = {rev: _blobs(root, rev, candidates) for rev in ("HEAD", new)}
+    checkouts = []
+    for rel in candidates:
         file = root / rel
         have = git(root, "hash-object", "--", rel).stdout.strip() if file.is_file() else ""
-        if have not in (versions["HEAD"].get(rel, ""), versions[new].get(rel, "")):
+        if have in (versions["HEAD"].get(rel, ""), versions[new].get(rel, "")) or (
+            cut_short and file.is_file() and _written_from(root, new, rel)
+        ):
+            checkouts.append(rel)
+        elif not cut_short:
             return []
-    restore(root, dirty)  # under the repository's lock, which the merge holds
-    return dirty
+    restore(root, checkouts)  # under the lock that covers `root`, which the caller holds
+    return checkouts
+
+
+def _written_from(root: Path, rev: str, rel: str) -> bool:
+    """Is the file at `rel` the start of `rev`'s version of it, as a checkout writes it
+    (filters applied): what a write cut short by a kill leaves?"""
+    written = (root / rel).read_bytes()
+    wanted = repo.show_bytes(root, f"{rev}:{rel}")
+    return wanted is not None and wanted.startswith(written)
 
 
 def _blobs(root: Path, rev: str, paths: list[str]) -> dict[str, str]:
@@ -547,16 +594,15 @@ def _abort_unfinished_merge(path: Path) -> bool:
             shutil.rmtree(folder / "rebase-apply", ignore_errors=True)
         if onto:
             # Killed while checking out the target's files, the rebase left some behind as
-            # untracked files its abort does not know: removed when each is exactly the
-            # target's version (or the branch's).
-            _undo_partial_checkout(path, onto)
+            # untracked files its abort does not know (one maybe half-written).
+            _undo_partial_checkout(path, onto, cut_short=True)
     if (folder / "MERGE_HEAD").exists():
         found = True
         git(path, "merge", "--abort", check=False)
     replaying = folder / REPLAY_MARKER
     if replaying.exists():
         found = True
-        _undo_partial_checkout(path, replaying.read_text().strip())
+        _undo_partial_checkout(path, replaying.read_text().strip(), cut_short=True)
         replaying.unlink()
     return found
 

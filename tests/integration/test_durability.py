@@ -123,6 +123,18 @@ WINDOWS = [
         count=2,
     ),
     Window(
+        # As above, the file being written left half-written when git dies with doit.
+        "fast-forward-mid-write",
+        lambda ws: install_kill_smudge(ws, "*.txt", where=str(ws), half=True),
+        lambda ws, group: (
+            evidence_merge_started(ws)
+            and (
+                not group or ".txt" in git_out(ws, "status", "--porcelain", "--untracked-files=all")
+            )
+        ),
+        count=2,
+    ),
+    Window(
         # The second of PROJ-1 and PROJ-2 to merge is rebased onto the first's work: killed
         # while that checkout writes the first's files (a replay, engine/git/worktrees.py).
         "rebase-mid-checkout",

@@ -158,3 +158,38 @@ def test_worktrees_made_at_once_with_prunes_and_repairs_beside_them(tmp_path: Pa
     worktree_paths = {line.split(" ", 1)[1] for line in listed if line.startswith("worktree ")}
     assert worktree_paths == {str(root), *(str(path) for path in paths)}
     assert sorted(p.name for p in (root / ".git" / "worktrees").iterdir()) == sorted(issues)
+
+
+def test_a_fast_forward_of_the_workspace_cut_short_mid_write_is_put_back(tmp_path: Path) -> None:
+    """A kill while the merge fast-forwards the workspace: its marker, a file half-written
+    (a prefix of the new version), one created empty, one deleted; the user's own file
+    beside them stays. Without the marker nothing but exact versions is taken back."""
+    root, state = repository(tmp_path)
+    (root / "kept.txt").write_text("kept\n")
+    (root / "gone.txt").write_text("gone\n")
+    git(root, "add", "kept.txt", "gone.txt")
+    git(root, "commit", "-qm", "before")
+    old = git(root, "rev-parse", "HEAD")
+    git(root, "checkout", "-q", "-b", "next")
+    (root / "long.txt").write_text("x" * 10_000 + "\n")
+    (root / "kept.txt").write_text("kept, changed\n")
+    git(root, "rm", "-q", "gone.txt")
+    git(root, "add", "long.txt", "kept.txt")
+    git(root, "commit", "-qm", "after")
+    new = git(root, "rev-parse", "HEAD")
+    git(root, "checkout", "-q", "main")
+    assert git(root, "rev-parse", "HEAD") == old
+    (root / "long.txt").write_text("x" * 4096)  # the write a kill cut short
+    (root / "kept.txt").write_text("")  # truncated, nothing written yet
+    (root / "gone.txt").unlink()
+    (root / "mine.txt").write_text("the user's\n")
+
+    assert worktrees._undo_partial_checkout(root, new) == []  # no proof: left alone
+    (root / ".git" / worktrees.FAST_FORWARD_MARKER).write_text(new + "\n")
+    assert any("fast-forward" in line for line in worktrees.repair(root, state))
+
+    assert not (root / ".git" / worktrees.FAST_FORWARD_MARKER).exists()
+    assert git(root, "status", "--porcelain", "--untracked-files=all") == "?? mine.txt"
+    assert (root / "kept.txt").read_text() == "kept\n" and (root / "gone.txt").exists()
+    git(root, "merge", "--ff-only", "-q", new)  # and the merge goes through
+    assert (root / "long.txt").read_text() == "x" * 10_000 + "\n"
