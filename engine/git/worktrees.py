@@ -599,6 +599,15 @@ def _abort_unfinished_merge(path: Path) -> bool:
     if (folder / "MERGE_HEAD").exists():
         found = True
         git(path, "merge", "--abort", check=False)
+    picked = _read_first(folder / "CHERRY_PICK_HEAD")
+    if picked or (folder / "sequencer").exists():
+        # A worker's commit replayed on the coordinator (engine/git/remote.py: integrate),
+        # cut short: every later cherry-pick would refuse ("cherry-pick failed").
+        found = True
+        git(path, "cherry-pick", "--abort", check=False)
+        git(path, "cherry-pick", "--quit", check=False)  # whatever the abort could not end
+        if picked:
+            _undo_partial_checkout(path, picked, cut_short=True)
     replaying = folder / REPLAY_MARKER
     if replaying.exists():
         found = True

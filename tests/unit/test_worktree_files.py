@@ -193,3 +193,37 @@ def test_a_fast_forward_of_the_workspace_cut_short_mid_write_is_put_back(tmp_pat
     assert (root / "kept.txt").read_text() == "kept\n" and (root / "gone.txt").exists()
     git(root, "merge", "--ff-only", "-q", new)  # and the merge goes through
     assert (root / "long.txt").read_text() == "x" * 10_000 + "\n"
+
+
+def test_a_cherry_pick_cut_short_is_undone_and_the_next_one_applies(tmp_path: Path) -> None:
+    """The coordinator killed while it replays a worker's commit on the issue's branch
+    (engine/git/remote.py: integrate): CHERRY_PICK_HEAD left, the commit's new file half
+    written. The next run's repair ends the cherry-pick and takes the file back; the replay
+    then applies."""
+    from engine.git import remote
+
+    root, state = repository(tmp_path)
+    path = worktrees.ensure_worktree(root, state, "PROJ-1", "main")
+    base = git(path, "rev-parse", "HEAD")
+    git(path, "checkout", "-q", "-b", "worker")
+    (path / "qa.txt").write_text("q" * 5000 + "\n")
+    git(path, "add", "qa.txt")
+    git(path, "commit", "-qm", "PROJ-1 qa")
+    picked = git(path, "rev-parse", "HEAD")
+    git(path, "checkout", "-q", "marathon/PROJ-1")
+    (path / "test.txt").write_text("t\n")  # the sibling phase's commit came first
+    git(path, "add", "test.txt")
+    git(path, "commit", "-qm", "PROJ-1 test")
+    assert git(path, "rev-parse", "HEAD^") == base
+    (worktrees.git_dir(path) / "CHERRY_PICK_HEAD").write_text(picked + "\n")
+    (path / "qa.txt").write_text("q" * 1000)  # where the kill stopped the write
+
+    assert worktrees._abort_unfinished_merge(path)
+
+    assert not (worktrees.git_dir(path) / "CHERRY_PICK_HEAD").exists()
+    assert git(path, "status", "--porcelain", "--untracked-files=all") == ""
+    tested = git(path, "rev-parse", "HEAD")
+    head = remote.integrate(path, picked)
+    assert (path / "qa.txt").read_text() == "q" * 5000 + "\n"
+    assert git(path, "rev-parse", f"{head}^") == tested  # on top of TEST's commit
+    assert git(path, "log", "-1", "--format=%s", head) == "PROJ-1 qa"
