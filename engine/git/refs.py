@@ -71,17 +71,10 @@ def _from_files(root: Path) -> dict[str, str] | None:
     common = root / ".git"
     if not common.is_dir() or (common / "reftable").exists():
         return None
-    found: dict[str, str] = {}
-    try:
-        packed = (common / "packed-refs").read_text()
-    except FileNotFoundError:
-        packed = ""
-    except OSError:
+    packed = _packed_refs(common)
+    if packed is None:
         return None
-    for line in packed.splitlines():
-        if line and line[0] not in "#^":  # the header, and the peeled value of a tag
-            sha, _, name = line.partition(" ")
-            found[name] = sha
+    found = dict(packed)
     symbolic = {}
     top = common / "refs"
     for folder, folders, files in os.walk(top):
@@ -135,17 +128,26 @@ def read_ref(common: Path, ref: str) -> str | None:
         return loose
     if not _PLAIN_REF.fullmatch(ref) or (common / ref).exists() or (common / "reftable").exists():
         return None
+    packed = _packed_refs(common)
+    return None if packed is None else packed.get(ref, "")
+
+
+def _packed_refs(common: Path) -> dict[str, str] | None:
+    """name -> object id of the refs in `common`'s packed-refs ({} when there is none);
+    None when it cannot be read."""
     try:
-        packed = (common / "packed-refs").read_text()
+        text = (common / "packed-refs").read_text()
     except FileNotFoundError:
-        return ""
+        return {}
     except OSError:
         return None
-    for line in packed.splitlines():
-        sha, _, name = line.partition(" ")
-        if name == ref and OBJECT_ID.fullmatch(sha):
-            return sha
-    return ""
+    packed = {}
+    for line in text.splitlines():
+        if line and line[0] not in "#^":  # the header, and the peeled value of a tag
+            sha, _, name = line.partition(" ")
+            if OBJECT_ID.fullmatch(sha):
+                packed[name] = sha
+    return packed
 
 
 def loose_ref(common: Path, ref: str) -> str:
