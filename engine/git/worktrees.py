@@ -354,7 +354,7 @@ def _replay(path: Path, branch: str, onto: str, who: tuple[str, ...]) -> bool:
     git(path, "checkout", "-q", "-B", branch, parent, check=False)
     moved = head_of(path) == parent
     if not moved:
-        _undo_partial_checkout(path, parent)  # what it wrote before it stopped
+        _undo_partial_checkout(path, parent, cut_short=True)  # what it wrote before it stopped
     marker.unlink()
     return moved
 
