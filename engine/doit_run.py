@@ -124,19 +124,25 @@ class ReadyQueue:
             self._ranked_tasks().push(node, tuple(rank), meta.get("issue", ""), chain or 0.0)
 
     def popleft(self) -> Any:
-        for slot in SLOTS:
-            if self._first[slot] and self._room(slot):
-                return self._first[slot].popleft()
-        if self._merges and self._room("merge"):
-            return self._merges.pop()
-        if self._ranked is None or not self._room("work"):
+        take = self._next()
+        if take is None:
             raise IndexError("no ready task may start")
-        return self._ranked.pop()
+        return take()
 
     def __bool__(self) -> bool:
-        return any(self._first[slot] and self._room(slot) for slot in SLOTS) or bool(
-            (self._merges and self._room("merge")) or (self._ranked and self._room("work"))
-        )
+        return self._next() is not None
+
+    def _next(self) -> Callable[[], Any] | None:
+        """How to take the task that leaves next (unranked first, then merges, then the
+        ranked work), or None while none may."""
+        for slot in SLOTS:
+            if self._first[slot] and self._room(slot):
+                return self._first[slot].popleft
+        if self._merges and self._room("merge"):
+            return self._merges.pop
+        if self._ranked and self._room("work"):
+            return self._ranked.pop
+        return None
 
     def __len__(self) -> int:
         ranked = len(self._ranked) if self._ranked is not None else 0
