@@ -227,3 +227,68 @@ def test_a_cherry_pick_cut_short_is_undone_and_the_next_one_applies(tmp_path: Pa
     assert (path / "qa.txt").read_text() == "q" * 5000 + "\n"
     assert git(path, "rev-parse", f"{head}^") == tested  # on top of TEST's commit
     assert git(path, "log", "-1", "--format=%s", head) == "PROJ-1 qa"
+
+
+def test_a_worktrees_record_is_the_one_git_writes_and_git_uses_it(tmp_path: Path) -> None:
+    """The record `_add_record` renames in is, file by file, what `git worktree add
+    --no-checkout` writes for the same folder (git's reflog of it aside), and every git command
+    that reads records takes it: list, status in it, lock, remove."""
+    root, state = repository(tmp_path)
+    path = worktrees.ensure_worktree(root, state, "PROJ-1", "main")
+    ours = root / ".git" / "worktrees" / "PROJ-1"
+    written = {name: (ours / name).read_text() for name in ("gitdir", "commondir", "HEAD")}
+    dot_git = (path / ".git").read_text()
+    assert worktrees.remove_worktree(root, state, "PROJ-1")
+    git(root, "branch", "marathon/PROJ-1")
+    git(root, "worktree", "add", "-q", "--no-checkout", str(path), "marathon/PROJ-1")
+    assert written == {name: (ours / name).read_text() for name in written}
+    assert dot_git == (path / ".git").read_text()
+    assert not list((root / ".git").glob("marathon-new-worktree-*"))
+    git(root, "worktree", "remove", "--force", str(path))
+    git(root, "branch", "-D", "marathon/PROJ-1")
+
+    path = worktrees.ensure_worktree(root, state, "PROJ-1", "main")
+    listed = git(root, "worktree", "list", "--porcelain")
+    main = git(root, "rev-parse", "main")
+    assert f"worktree {path}\nHEAD {main}\nbranch refs/heads/marathon/PROJ-1" in listed
+    (path / "b.txt").write_text("b\n")
+    assert git(path, "status", "--porcelain") == "?? b.txt"
+    git(root, "worktree", "lock", str(path))
+    git(root, "worktree", "unlock", str(path))
+    git(root, "worktree", "prune")  # the record names a folder that exists: kept
+    assert ours.is_dir()
+    git(root, "worktree", "remove", "--force", str(path))
+    assert not ours.exists() and not path.exists()
+
+
+def test_a_record_killed_before_its_rename_is_cleared_and_a_taken_name_goes_to_git(
+    tmp_path: Path,
+) -> None:
+    """A kill between writing the record and renaming it in leaves it outside git's records
+    (no git sees it) and the worktree's folder naming nothing: the next make clears both. A
+    record of the same name that is not this worktree's (someone's own `worktree add` of a
+    folder also named PROJ-1) is left alone: git adds ours under a name of its own."""
+    root, state = repository(tmp_path)
+    path = worktrees.worktree_path(state, "PROJ-1")
+    left = root / ".git" / "marathon-new-worktree-PROJ-1"
+    left.mkdir()
+    (left / "gitdir").write_text(f"{path}/.git\n")
+    path.mkdir(parents=True)
+    (path / ".git").write_text(f"gitdir: {root}/.git/worktrees/PROJ-1\n")
+    assert "PROJ-1" not in git(root, "worktree", "list")
+    assert worktrees.ensure_worktree(root, state, "PROJ-1", "main") == path
+    assert worktrees.is_ready(path, state) and not left.exists()
+    assert git(path, "symbolic-ref", "--short", "HEAD") == "marathon/PROJ-1"
+    assert worktrees.remove_worktree(root, state, "PROJ-1")
+
+    theirs = tmp_path / "elsewhere" / "PROJ-1"
+    git(root, "worktree", "add", "-q", "-b", "mine", str(theirs))
+    path = worktrees.ensure_worktree(root, state, "PROJ-1", "main")
+    assert worktrees.is_ready(path, state)
+    records = {
+        p.name: (p / "gitdir").read_text().strip() for p in (root / ".git" / "worktrees").iterdir()
+    }
+    assert records["PROJ-1"] == f"{theirs}/.git"
+    assert f"{path}/.git" in records.values()
+    assert worktrees.remove_worktree(root, state, "PROJ-1")
+    assert git(theirs, "symbolic-ref", "--short", "HEAD") == "mine"
