@@ -317,15 +317,46 @@ def _execute(
         return _exit(ctx, rt, run_id, log)
     if rt.executor.remote and rt.uses_worktrees:
         return _execute_remote(ctx, rt, run_id, log, extra)
+    made = rt.uses_worktrees and not worktrees.is_ready(
+        rt.planned_workdir(ctx.issue.id), ctx.pipeline.state_dir
+    )
     root = rt.workdir(ctx.issue.id)
-    preset = get_preset(ctx.pipeline.agents[phase.agent]) if phase.agent else None
     track_writes = repo.is_repo(ctx.pipeline.root)
+    head_before = worktrees.head_of(root) if track_writes and rt.uses_worktrees else ""
+    if not head_before:
+        return _execute_here(ctx, rt, run_id, log, root, track_writes, fresh_start, extra)
+    with rt.boundaries.phase(root, head_before, made=made) as starts_clean:
+        return _execute_here(
+            ctx, rt, run_id, log, root, track_writes, fresh_start, extra,
+            head_before=head_before, starts_clean=starts_clean and not fresh_start,
+        )  # fmt: skip
+
+
+def _execute_here(
+    ctx: PhaseTask,
+    rt: Runtime,
+    run_id: int,
+    log: Path,
+    root: Path,
+    track_writes: bool,
+    fresh_start: bool,
+    extra: Mapping[str, Any] | None,
+    *,
+    head_before: str = "",
+    starts_clean: bool = False,
+) -> _Outcome:
+    """An agent or command phase run by this process in `root`, its writes judged against its
+    write set and committed. `head_before`: the issue's worktree's HEAD as it starts;
+    `starts_clean`: known to have nothing uncommitted there (`CleanBoundaries`)."""
+    phase = ctx.phase
+    preset = get_preset(ctx.pipeline.agents[phase.agent]) if phase.agent else None
+    started = time.time_ns()
     if track_writes:
         repo.exclude_state_dir(root)
         if preset is not None:
             # Files the tool keeps as its own state (aider's repo-map cache) are not work.
             repo.exclude(root, preset.scratch)
-        before = repo.dirty_files(root)
+        before = {} if starts_clean else repo.dirty_files(root)
         if fresh_start and rt.uses_worktrees:
             left = sorted(p for p in before if globs.matches(p, ctx.writes))
             repo.discard(root, ctx.pipeline.state_dir, left)
@@ -336,7 +367,6 @@ def _execute(
             before = repo.dirty_files(root)
     produced_before = globs.file_states(root, ctx.writes) if phase.must_produce else None
     refs_before = refs.snapshot(ctx.pipeline.root) if track_writes else None
-    head_before = worktrees.head_of(root) if track_writes and rt.uses_worktrees else ""
     if preset is not None:
         outcome = _run_agent(ctx, rt, preset, run_id, log, root, extra)
     else:
@@ -382,6 +412,7 @@ def _execute(
         return dataclasses.replace(outcome, ok=False, error=_produced_nothing(ctx))
     if not outcome.ok or not track_writes:
         return outcome
+    starts = rt.boundaries.starts(root)
     after = repo.dirty_files(root)
     changed = repo.changed_between(before, after)
     # Everything uncommitted inside the write set is this phase's to commit, a hand edit
@@ -392,7 +423,8 @@ def _execute(
         for p in changed
         if not globs.matches(p, ctx.writes) and not globs.matches(p, ctx.concurrent_writes)
     ]
-    refused = _outside_refused(ctx, outcome, outside, log)
+    earlier = [p for p in outside if starts_clean and 0 <= after.get(p, (-1, -1))[1] < started]
+    refused = _outside_refused(ctx, outcome, outside, log, earlier=earlier)
     if refused is not None:
         return refused
     _record_cassette(ctx, outcome, root, mine, log)
@@ -406,6 +438,8 @@ def _execute(
     )
     if sha:
         process.append_log(log, f"=== committed {len(mine)} file(s) as {sha[:12]}")
+    if head_before and set(after) <= set(mine):
+        rt.boundaries.seen_clean(root, worktrees.head_of(root), starts=starts)
     return outcome
 
 
@@ -417,15 +451,27 @@ def _produced_nothing(ctx: PhaseTask) -> str:
 
 
 def _outside_refused(
-    ctx: PhaseTask, outcome: _Outcome, outside: Sequence[str], log: Path
+    ctx: PhaseTask,
+    outcome: _Outcome,
+    outside: Sequence[str],
+    log: Path,
+    *,
+    earlier: Sequence[str] = (),
 ) -> _Outcome | None:
     """The phase's failure when it wrote outside its write set and the pipeline says fail;
-    a warning in the log when it says warn."""
+    a warning in the log when it says warn. `earlier`: those of them last written before the
+    phase started, by their times (a hand edit since the last phase, not told apart without a
+    status of its own: `CleanBoundaries`), said as such, still refused."""
     if not outside:
         return None
     message = (
         f"wrote outside its write set ({', '.join(ctx.writes) or 'nothing'}): {', '.join(outside)}"
     )
+    if earlier:
+        message += (
+            f" ({', '.join(earlier)} changed before the phase started: by hand? commit or"
+            " remove it, then run again)"
+        )
     if ctx.pipeline.on_write_outside == "fail":
         return _Outcome(ok=False, error=message, exit_code=outcome.exit_code, result=outcome.result)
     process.append_log(log, f"=== warning: {message}")

@@ -2,10 +2,12 @@
 
 from __future__ import annotations
 
+import collections
+import contextlib
 import sys
 import threading
 import uuid
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import IO
@@ -45,6 +47,55 @@ _runtimes: dict[Path, Runtime] = {}
 
 
 @dataclass
+class CleanBoundaries:
+    """Where each issue's worktree was last seen with nothing uncommitted: at the end of a phase
+    that committed everything its last `git status` found, when no other phase started there
+    since that status and none runs there now. The next phase started there, on the same HEAD,
+    knows what it starts from without a `git status` of its own (one per phase boundary).
+
+    What else changes a worktree between its phases changes its HEAD (a rebase, the engine's
+    merge, a worker's commits), except a hand edit. A hand edit made in that window outside
+    the next phase's write set is then seen as the phase's, and refused with the rest; the
+    refusal says which files changed before the phase started (`_outside_refused`). Only this
+    process's memory: a restarted run asks git."""
+
+    _lock: threading.Lock = field(default_factory=threading.Lock)
+    _running: collections.Counter[Path] = field(default_factory=collections.Counter)
+    _started: collections.Counter[Path] = field(default_factory=collections.Counter)
+    _clean_at: dict[Path, str] = field(default_factory=dict)
+
+    @contextlib.contextmanager
+    def phase(self, worktree: Path, head: str, *, made: bool = False) -> Iterator[bool]:
+        """Around a phase that may write in `worktree`: yields True when it is known to start
+        clean on `head` (`made`: the caller just checked it out). What was known is
+        forgotten: the phase may leave anything."""
+        with self._lock:
+            known = made or self._clean_at.pop(worktree, None) == head
+            self._clean_at.pop(worktree, None)
+            clean = known and not self._running[worktree]
+            self._running[worktree] += 1
+            self._started[worktree] += 1
+        try:
+            yield clean
+        finally:
+            with self._lock:
+                self._running[worktree] -= 1
+
+    def starts(self, worktree: Path) -> int:
+        """How many phases have started in `worktree`: taken before a status, for `seen_clean`."""
+        with self._lock:
+            return self._started[worktree]
+
+    def seen_clean(self, worktree: Path, head: str, *, starts: int) -> None:
+        """From inside `phase`: its status (taken when `starts` phases had started) found
+        nothing left uncommitted on `head`. Kept only if no phase started since, and none but
+        this one runs."""
+        with self._lock:
+            if self._started[worktree] == starts and self._running[worktree] == 1:
+                self._clean_at[worktree] = head
+
+
+@dataclass
 class Runtime:
     pipeline: Pipeline
     records: Records
@@ -58,6 +109,7 @@ class Runtime:
     _check_locks: dict[str, threading.Lock] = field(default_factory=dict)
     halted: str = ""  # set when the run must stop (a check that cannot run as configured)
     executor: Executor = LOCAL  # where phases and checks run (engine/run/executor.py)
+    boundaries: CleanBoundaries = field(default_factory=CleanBoundaries)
 
     def halt(self, reason: str) -> None:
         """Nothing else starts in this run: every later phase and check is skipped with it."""

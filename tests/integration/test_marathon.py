@@ -312,7 +312,7 @@ def test_works_on_a_machine_where_git_knows_no_user(ws: Path, tmp_path: Path) ->
     assert_clean(ws)
 
 
-PHASE = "[sleep, '0.4']"  # longer than a merge takes
+PHASE = "[sleep, '0.8']"  # longer than a merge takes, on a loaded machine too
 CHAIN_PIPELINE = (
     "key_prefix: PROJ\nphases:\n"
     f"  first: {{command: {PHASE}}}\n"
