@@ -24,7 +24,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from engine.errors import MarathonError
-from engine.git import refs, repo
+from engine.git import objects, refs, repo
 from engine.git.repo import git, identity_args, repo_lock, restore
 
 READY_MARKER = "marathon-ready"  # in the worktree's git folder, written when it is complete
@@ -281,7 +281,11 @@ def branch_head(root: Path, branch: str) -> str:
 
 
 def _merge_base(root: Path, one: str, other: str) -> str:
-    """The best common ancestor of two commits ("" when they have none)."""
+    """The best common ancestor of two commits ("" when they have none). When `other` is a few
+    commits back in `one`'s history, it is: mostly a branch on its target, commits the engine
+    has just made, told from their files without a process."""
+    if objects.reaches(refs.common_dir(git_dir(root)), one, other):
+        return other
     found = git(root, "merge-base", one, other, check=False)
     return found.stdout.strip() if found.returncode == 0 else ""
 
@@ -368,7 +372,7 @@ def _replay(path: Path, branch: str, onto: str, who: tuple[str, ...]) -> bool:
     commits = [entry.lstrip("\n") for entry in out.stdout.split(_END)[:-1]]
     if out.returncode != 0 or not commits:
         return False  # nothing of its own (the rebase fast-forwards it), or git refused
-    parent, parent_tree = onto, git(path, "rev-parse", f"{onto}^{{tree}}").stdout.strip()
+    parent, parent_tree = onto, _tree_of(path, onto)
     for commit in commits:
         fields = commit.split("\0", 4)
         if len(fields) != 5:
@@ -400,6 +404,15 @@ def _replay(path: Path, branch: str, onto: str, who: tuple[str, ...]) -> bool:
         _undo_partial_checkout(path, parent, cut_short=True)  # what it wrote before it stopped
     marker.unlink()
     return moved
+
+
+def _tree_of(path: Path, commit: str) -> str:
+    """The tree of `commit` (a commit id or a branch name), from the files where they say it."""
+    common = refs.common_dir(git_dir(path))
+    is_id = refs.OBJECT_ID.fullmatch(commit)
+    sha = commit if is_id else refs.read_ref(common, f"refs/heads/{commit}")
+    found = objects.loose_commit(common, sha) if sha else None
+    return found.tree if found else git(path, "rev-parse", f"{commit}^{{tree}}").stdout.strip()
 
 
 def merge_back(
@@ -481,7 +494,7 @@ def _merge_attempt(
             updated = _update_branch(root, state_dir, issue_id, target, strategy, onto=base)
             if not updated.merged:
                 return updated
-            merged = git(path, "rev-parse", "HEAD").stdout.strip()
+            merged = head_of(path)
     # Then a compare-and-swap of the target: when another merge moved it meanwhile, the
     # branch goes onto the new target and tries again.
     with contextlib.ExitStack() as locks:
