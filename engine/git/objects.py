@@ -9,11 +9,13 @@ commit's body starts with its `tree` line, then one `parent` line per parent
 
 from __future__ import annotations
 
+import re
 import zlib
 from dataclasses import dataclass
 from pathlib import Path
 
-from engine.git.refs import OBJECT_ID
+# A commit, tree or blob id: SHA-1, or SHA-256 in a repository of that object format.
+OBJECT_ID = re.compile(r"[0-9a-f]{40}(?:[0-9a-f]{24})?")
 
 
 @dataclass(frozen=True)

@@ -242,7 +242,7 @@ def _head_file(folder: Path) -> tuple[str, str]:
         text = (folder / "HEAD").read_text().strip()
     except OSError:
         return "", ""
-    if refs.OBJECT_ID.fullmatch(text):
+    if objects.OBJECT_ID.fullmatch(text):
         return "", text  # detached
     if not text.startswith("ref: "):
         return "", ""
@@ -409,7 +409,7 @@ def _replay(path: Path, branch: str, onto: str, who: tuple[str, ...]) -> bool:
 def _tree_of(path: Path, commit: str) -> str:
     """The tree of `commit` (a commit id or a branch name), from the files where they say it."""
     common = refs.common_dir(git_dir(path))
-    is_id = refs.OBJECT_ID.fullmatch(commit)
+    is_id = objects.OBJECT_ID.fullmatch(commit)
     sha = commit if is_id else refs.read_ref(common, f"refs/heads/{commit}")
     found = objects.loose_commit(common, sha) if sha else None
     return found.tree if found else git(path, "rev-parse", f"{commit}^{{tree}}").stdout.strip()
