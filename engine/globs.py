@@ -7,11 +7,13 @@ can never disagree about what a glob means. `**` spans directories, `*` and `?` 
 
 from __future__ import annotations
 
+import contextlib
+import contextvars
 import functools
 import os
 import re
 import subprocess
-from collections.abc import Iterable, Sequence
+from collections.abc import Iterable, Iterator, Sequence
 from pathlib import Path
 
 # Folders no glob looks into unless it names them explicitly.
@@ -124,8 +126,36 @@ def file_states(root: Path, patterns: Sequence[str]) -> dict[str, tuple[int, int
     return states
 
 
+# Within `one_look`: what git said it ignores, per root, asked once.
+_looked: contextvars.ContextVar[dict[Path, _Ignored] | None] = contextvars.ContextVar(
+    "looked", default=None
+)
+
+
+@contextlib.contextmanager
+def one_look() -> Iterator[None]:
+    """Expansions inside share one answer of git's to what it ignores under each root: for
+    several expansions at one moment (a phase's inputs and outputs, read as it ends), when
+    nothing creates files meanwhile. A file made after the look would be judged by it."""
+    token = _looked.set({})
+    try:
+        yield
+    finally:
+        _looked.reset(token)
+
+
 def _ignored(root: Path) -> _Ignored:
-    """Ask git once (one process) what it ignores under `root`; nothing outside a git tree."""
+    """What git ignores under `root`, asked once per `one_look` (else each time)."""
+    looked = _looked.get()
+    if looked is None:
+        return _ask_ignored(root)
+    if root not in looked:
+        looked[root] = _ask_ignored(root)
+    return looked[root]
+
+
+def _ask_ignored(root: Path) -> _Ignored:
+    """Ask git (one process) what it ignores under `root`; nothing outside a git tree."""
     env = {k: v for k, v in os.environ.items() if k not in ("GIT_DIR", "GIT_WORK_TREE")}
     try:
         done = subprocess.run(

@@ -230,14 +230,11 @@ def run_phase(ctx: PhaseTask) -> bool | TaskFailed:
 
 def _record_success(ctx: PhaseTask, rt: Runtime, run_id: int, fields: dict[str, Any]) -> None:
     # Inputs are taken after the run: a phase that reads what it writes (CODE reads and
-    # writes src/**) is then up to date with its own result.
-    rt.records.save_stamp(
-        ctx.name,
-        current_inputs(ctx, rt),
-        phase_outputs(ctx, rt.reading_dir(ctx.issue.id)),
-        run_id=run_id,
-        run_fields=fields,
-    )
+    # writes src/**) is then up to date with its own result. Both at one moment: one look.
+    with globs.one_look():
+        inputs = current_inputs(ctx, rt)
+        outputs = phase_outputs(ctx, rt.reading_dir(ctx.issue.id))
+    rt.records.save_stamp(ctx.name, inputs, outputs, run_id=run_id, run_fields=fields)
 
 
 def _since_last_success(runs: Sequence[RunRecord]) -> list[RunRecord]:
