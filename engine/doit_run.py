@@ -337,7 +337,7 @@ class RankedRun(Run):  # type: ignore[misc]
                 if num_process:
                     args.append(num_process)
             runner = _runner_class(num_process, par_type)(*args)
-            from engine.run.runtime import close_executors, connect_executors
+            from engine.run.runtime import close_runtimes, connect_executors
 
             try:
                 connect_executors()
@@ -347,7 +347,7 @@ class RankedRun(Run):  # type: ignore[misc]
             try:
                 result = runner.run_all(dispatcher)
             finally:
-                close_executors()
+                close_runtimes()
             _close_open_runs()
             decide = getattr(reporter_obj, "exit_code", None)
             return decide(result) if callable(decide) else result  # type: ignore[no-any-return]

@@ -22,13 +22,12 @@ something they need failed (`not_run`). Failures get a section with their error 
 from __future__ import annotations
 
 import html
-import os
-import tempfile
 import time
 from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
+from engine.files import write_atomic
 from engine.records import RunRecord
 from engine.report.critical import critical_path as infer_critical_path
 from engine.report.events import format_duration, log_tail
@@ -569,14 +568,7 @@ def _unique_path(out_dir: Path) -> Path:
 
 def _write_atomic(path: Path, text: str) -> None:
     # A browser or `doit report` reading latest.html mid-write must see the old or the new file.
-    fd, temp = tempfile.mkstemp(dir=path.parent, prefix=".tmp-", suffix=".html")
-    try:
-        with os.fdopen(fd, "w", encoding="utf-8") as handle:
-            handle.write(text)
-        os.replace(temp, path)
-    except BaseException:
-        Path(temp).unlink(missing_ok=True)
-        raise
+    write_atomic(path, text, suffix=".html")
 
 
 def _prune(out_dir: Path) -> None:

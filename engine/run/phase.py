@@ -50,7 +50,7 @@ from engine.run.check import (
     run_checks,
 )
 from engine.run.executor import Work
-from engine.run.runtime import SESSION, Runtime, runtime_for, stop_reason
+from engine.run.runtime import JOBS, SESSION, Runtime, runtime_for, stop_reason
 
 
 def prompt_context(ctx: PhaseTask, workspace: Path) -> dict[str, Any]:
@@ -432,6 +432,8 @@ def _execute_here(
         f"{ctx.issue.id} {phase.name}: {ctx.issue.title}",
         task=ctx.name,
         run=repo.run_key(SESSION, run_id),
+        # Asked of the workspace once per run, not once per issue's worktree: one config.
+        identity=repo.identity_args(ctx.pipeline.root),
     )
     if sha:
         process.append_log(log, f"=== committed {len(mine)} file(s) as {sha[:12]}")
@@ -794,6 +796,8 @@ def _merge(ctx: PhaseTask, rt: Runtime, run_id: int, log: Path) -> _Outcome | No
         if merged.conflicts:
             return _Outcome(ok=False, error=merge.back_to_queue(ctx, rt, merged.message))
         return _Outcome(ok=False, error=merged.message)
+    # Kept for an issue that starts after it (at most one per work slot), else removed.
+    worktrees.park(root, state, issue_id, keep=JOBS)
     worktrees.remove_worktree(root, state, issue_id)
     repo.maintain(root)
     if rt.executor.remote:

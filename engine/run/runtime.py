@@ -239,9 +239,13 @@ def connect_executors() -> None:
             rt.executor.connect()  # type: ignore[attr-defined]
 
 
-def close_executors() -> None:
+def close_runtimes() -> None:
+    """When the run's tasks are done: the executors let go of their clusters, and the spare
+    worktrees go (engine/git/worktrees.py: SPARES)."""
     with _lock:
         runtimes = list(_runtimes.values())
     for rt in runtimes:
         if rt.executor.remote:
             rt.executor.close()  # type: ignore[attr-defined]
+        if rt.uses_worktrees:
+            worktrees.drop_spares(rt.pipeline.root, rt.pipeline.state_dir)

@@ -292,3 +292,88 @@ def test_a_record_killed_before_its_rename_is_cleared_and_a_taken_name_goes_to_g
     assert f"{path}/.git" in records.values()
     assert worktrees.remove_worktree(root, state, "PROJ-1")
     assert git(theirs, "symbolic-ref", "--short", "HEAD") == "mine"
+
+
+def test_a_merged_issues_worktree_is_the_next_issues_as_a_new_one_would_be(
+    tmp_path: Path,
+) -> None:
+    """Parked after its merge, PROJ-1's worktree becomes PROJ-2's: on PROJ-2's branch, its
+    files the target's and nothing else (what git ignores, left by PROJ-1's tools, is gone;
+    the link to the state folder stays), git's record named after PROJ-2. A second spare
+    beyond `keep` is not kept; the spares go at the end, leaving git no record."""
+    root, state = repository(tmp_path)
+    (root / ".gitignore").write_text("__pycache__/\n")
+    git(root, "add", ".gitignore")
+    git(root, "commit", "-qm", "ignore bytecode")
+    first = worktrees.ensure_worktree(root, state, "PROJ-1", "main")
+    (first / "__pycache__").mkdir()
+    (first / "__pycache__" / "a.pyc").write_text("stale\n")
+    (first / "done.txt").write_text("PROJ-1\n")
+    git(first, "add", "done.txt")
+    git(first, "commit", "-qm", "PROJ-1 code")
+    git(root, "merge", "-q", "--ff-only", "marathon/PROJ-1")  # as EXIT merges it
+    assert worktrees.park(root, state, "PROJ-1", keep=1)
+    assert worktrees.remove_worktree(root, state, "PROJ-1")  # its branch
+    assert not first.exists() and (state / "spare" / "PROJ-1").is_dir()
+    assert not worktrees.park(root, state, "PROJ-9", keep=1)  # nothing there to park
+
+    (root / "later.txt").write_text("merged after PROJ-1\n")
+    git(root, "add", "later.txt")
+    git(root, "commit", "-qm", "PROJ-3 code")
+    second = worktrees.ensure_worktree(root, state, "PROJ-2", "main")
+    assert worktrees.is_ready(second, state)
+    assert not (state / "spare" / "PROJ-1").exists()  # it was the spare taken
+    assert git(second, "symbolic-ref", "--short", "HEAD") == "marathon/PROJ-2"
+    assert git(second, "rev-parse", "HEAD") == git(root, "rev-parse", "main")
+    ignored = git(second, "status", "--porcelain", "--untracked-files=all", "--ignored")
+    assert ignored == "!! .marathon"  # the link alone, as in a new worktree
+    assert not (second / "__pycache__").exists()
+    assert (second / "later.txt").read_text() == "merged after PROJ-1\n"
+    assert (second / ".marathon").resolve() == state.resolve()
+    records = root / ".git" / "worktrees"
+    assert [p.name for p in records.iterdir()] == ["PROJ-2"]
+    assert (records / "PROJ-2" / "gitdir").read_text().strip() == f"{second}/.git"
+    listed = git(root, "worktree", "list", "--porcelain")
+    assert f"worktree {second}\n" in listed and "spare" not in listed
+
+    git(root, "merge", "-q", "--ff-only", "marathon/PROJ-2")
+    assert worktrees.park(root, state, "PROJ-2", keep=2)
+    assert worktrees.drop_spares(root, state) == 1
+    assert git(root, "worktree", "list", "--porcelain").count("worktree ") == 1
+    assert not list((state / "spare").iterdir())
+
+
+def test_a_spare_cut_short_while_claimed_is_cleared_by_the_repair(tmp_path: Path) -> None:
+    """A kill at each step of a claim: the folder moved (its record still the spare's), then
+    the record renamed, then the worktree's `.git` rewritten. Each leaves a worktree without its
+    ready marker; the repair removes it and git keeps no record of it, and the issue's
+    worktree is made again."""
+    root, state = repository(tmp_path)
+    for steps in (1, 2, 3):
+        first = worktrees.ensure_worktree(root, state, "PROJ-1", "main")
+        assert worktrees.park(root, state, "PROJ-1", keep=1)
+        assert worktrees.remove_worktree(root, state, "PROJ-1")
+        spare, path = state / "spare" / "PROJ-1", worktrees.worktree_path(state, "PROJ-2")
+        path.parent.mkdir(parents=True, exist_ok=True)
+        spare.rename(path)
+        record = root / ".git" / "worktrees" / "PROJ-2"
+        if steps >= 2:
+            (root / ".git" / "worktrees" / "PROJ-1").rename(record)
+        if steps >= 3:
+            (path / ".git").write_text(f"gitdir: {record}\n")
+        assert not worktrees.is_ready(path, state)
+        repairs = worktrees.repair(root, state)
+        assert repairs == ["removed the half-made worktree of PROJ-2"], repairs
+        assert git(root, "worktree", "list", "--porcelain").count("worktree ") == 1, steps
+        assert not path.exists() and not first.exists()
+        made = worktrees.ensure_worktree(root, state, "PROJ-2", "main")
+        assert worktrees.is_ready(made, state)
+        assert worktrees.remove_worktree(root, state, "PROJ-2")
+
+
+def test_a_spare_a_killed_run_left_goes_at_the_next_start(tmp_path: Path) -> None:
+    root, state = repository(tmp_path)
+    worktrees.ensure_worktree(root, state, "PROJ-1", "main")
+    assert worktrees.park(root, state, "PROJ-1", keep=4)
+    assert worktrees.repair(root, state) == ["removed 1 spare worktree(s) a killed run left"]
+    assert git(root, "worktree", "list", "--porcelain").count("worktree ") == 1
