@@ -20,7 +20,10 @@ children's figure. The wrapper also times the engine's file locks (`engine/git/r
 repo_lock`): for the repository's (`git`), the merge's and the issues' own locks, the total
 time held as a fraction of the wall and the total wait.
 
-    python bench/wide_marathon.py [--sh] [ISSUES] [N ...]
+`--files=F` commits F more files (40 folders under `lib/`) before the issues start, for what a
+repository's size costs: every new worktree checks all of them out, unless it is a spare.
+
+    python bench/wide_marathon.py [--sh] [--files=F] [ISSUES] [N ...]
 """
 
 from __future__ import annotations
@@ -165,9 +168,22 @@ def sample_worktrees(folder: Path, stop: threading.Event, out: list[tuple[float,
         stop.wait(0.05)
 
 
-def one_run(count: int, jobs: int, pipeline: str) -> dict[str, Any]:
+def add_files(root: Path, files: int) -> None:
+    """`files` committed files of 20 lines each, in 40 folders under lib/."""
+    for n in range(files):
+        path = root / "lib" / f"d{n % 40}" / f"m{n}.py"
+        path.parent.mkdir(parents=True, exist_ok=True)
+        path.write_text(f"# module {n}\n" * 20)
+    subprocess.run(["git", "add", "-A"], cwd=root, check=True)
+    identity = ["-c", "user.name=bench", "-c", "user.email=bench@localhost"]
+    subprocess.run(["git", *identity, "commit", "-qm", f"{files} files"], cwd=root, check=True)
+
+
+def one_run(count: int, jobs: int, pipeline: str, files: int = 0) -> dict[str, Any]:
     with tempfile.TemporaryDirectory() as tmp:
         root = make_workspace(Path(tmp) / "ws", pipeline)
+        if files:
+            add_files(root, files)
         add_issues(root, count)
         doit(root, "list")  # as `doit init` would have: the pipeline has been loaded once
         samples: list[tuple[float, int]] = []
@@ -229,15 +245,17 @@ def ideal(count: int, jobs: int, pipeline: str) -> float:
 
 
 def main() -> None:
-    args = [arg for arg in sys.argv[1:] if arg != "--sh"]
+    args = [arg for arg in sys.argv[1:] if not arg.startswith("--")]
     kind = "sh" if "--sh" in sys.argv[1:] else "standin"
+    files = next((int(a.split("=", 1)[1]) for a in sys.argv[1:] if a.startswith("--files=")), 0)
     pipeline = PIPELINES[kind]
     count = int(args[0]) if args else 64
     sizes = [int(arg) for arg in args[1:]] or [4, 16, 32]
     path = 2 * AGENT_SECONDS + AGENT_SECONDS  # plan, code, then test beside qa
     work = count * len(AGENT_PHASES) * AGENT_SECONDS
     phases = ", ".join(AGENT_PHASES)
-    print(f"{count} independent issues, {kind} agents sleep {AGENT_SECONDS:g} s in {phases}")
+    size = f", {files} more files in the repository" if files else ""
+    print(f"{count} independent issues, {kind} agents sleep {AGENT_SECONDS:g} s in {phases}{size}")
     print(
         f"{'-n':>3} {'bound':>6} {'ideal':>6} {'wall':>7} {'wall/bound':>10} {'live max':>8} "
         f"{'live mean':>9} {'1st merge':>9} {'last start':>10} {'EXIT med':>8}"
@@ -247,7 +265,7 @@ def main() -> None:
     for jobs in sizes:
         bound = max(path, work / jobs)
         reference = ideal(count, jobs, pipeline)
-        run = one_run(count, jobs, pipeline)
+        run = one_run(count, jobs, pipeline, files)
         print(
             f"{jobs:3d} {bound:5.1f}s {reference:5.1f}s {run['wall']:6.1f}s "
             f"{run['wall'] / bound:9.2f}x {run['live_max']:8.0f} {run['live_mean']:9.1f} "

@@ -183,6 +183,8 @@ def _claim_spare(root: Path, state_dir: Path, path: Path) -> bool:
             write_atomic(record / "gitdir", os.path.join(os.path.realpath(path), ".git") + "\n")
         # -e: the link to the state folder stays (git ignores it, as it ignores build output).
         git(path, "clean", "-ffdxq", "-e", "/.marathon")
+        if not (path / ".marathon").is_symlink():
+            os.symlink(state_dir.resolve(), path / ".marathon")
         git(path, "checkout", "-q", "-f", branch_name(path.name))  # post-checkout hook too
         return True
     return False

@@ -57,6 +57,13 @@ class Window:
     count: int = 0  # kill at the Nth matching call
 
 
+def spare_claimed(ws: Path, issue: str) -> bool:
+    """The issue's worktree was a spare: its HEAD moved from the merged issue's commit onto
+    the issue's branch (a new worktree's checkout moves no HEAD, so logs none)."""
+    log = ws / ".git" / "worktrees" / issue / "logs" / "HEAD"
+    return log.is_file() and f"to marathon/{issue}" in log.read_text()
+
+
 WINDOWS = [
     Window(
         "commit-then-stamp",
@@ -144,9 +151,22 @@ WINDOWS = [
         ),
     ),
     Window(
-        # PROJ-3 starts from main once PROJ-1 merged: its checkout holds PROJ-1's files.
+        # PROJ-1's new worktree, killed while its checkout writes the files.
         "worktree-mid-checkout",
-        lambda ws: install_kill_smudge(ws, "*.txt", where="*/worktrees/PROJ-3"),
+        lambda ws: install_kill_smudge(ws, "marathon.yaml", where="*/worktrees/PROJ-1"),
+        lambda ws, group: not (ws / ".git" / "worktrees" / "PROJ-1" / "marathon-ready").exists(),
+    ),
+    Window(
+        # PROJ-3 starts once PROJ-1 merged, in PROJ-1's parked worktree (a spare): killed once
+        # it is renamed PROJ-3's and checked out, before it is marked ready.
+        "spare-claimed-before-ready",
+        lambda ws: install_kill_hook(
+            ws, "post-checkout", '*/worktrees/PROJ-3" 1"', subject="$(pwd) $3"
+        ),
+        lambda ws, group: (
+            spare_claimed(ws, "PROJ-3")
+            and not (ws / ".git" / "worktrees" / "PROJ-3" / "marathon-ready").exists()
+        ),
     ),
 ]
 
