@@ -38,6 +38,18 @@ phases:
 """
 
 
+def git_stdout(root: Path, *args: str) -> str:
+    """git in `root` as a test user; its output, stripped (a failure fails the test)."""
+    done = subprocess.run(
+        ["git", "-c", "user.name=t", "-c", "user.email=t@localhost", *args],
+        cwd=root,
+        capture_output=True,
+        text=True,
+        check=True,
+    )
+    return done.stdout.strip()
+
+
 def doit_env() -> dict[str, str]:
     env = dict(os.environ)
     env.pop("MARATHON_REPORTER", None)

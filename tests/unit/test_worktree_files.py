@@ -8,17 +8,9 @@ from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
 from engine.git import refs, repo, worktrees
+from tests.conftest import git_stdout
 
-
-def git(root: Path, *args: str) -> str:
-    done = subprocess.run(
-        ["git", "-c", "user.name=t", "-c", "user.email=t@localhost", *args],
-        cwd=root,
-        capture_output=True,
-        text=True,
-        check=True,
-    )
-    return done.stdout.strip()
+git = git_stdout
 
 
 def repository(tmp_path: Path) -> tuple[Path, Path]:
