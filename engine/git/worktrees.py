@@ -104,7 +104,7 @@ def _make_worktree(root: Path, state_dir: Path, issue_id: str, target: str) -> N
             _remove_folder(root, path)
     path.parent.mkdir(parents=True, exist_ok=True)
     if not _claim_spare(root, state_dir, path):
-        if not _add_record(root, path, branch):
+        if not _add_record(root, state_dir, path, branch):
             with repo_lock(state_dir, RECORDS_LOCK):
                 # -f -f: a `worktree add` killed half-way leaves its record locked
                 # ("initializing"), which prune keeps and a plain add refuses; the folder is
@@ -155,37 +155,41 @@ def park(root: Path, state_dir: Path, issue_id: str, *, keep: int) -> bool:
 
 def _claim_spare(root: Path, state_dir: Path, path: Path) -> bool:
     """Under the issue's lock, with nothing at `path`: a spare moved there and made the issue's
-    worktree (its record renamed after the issue, its branch checked out, what git ignores
-    cleaned away, as in a new one); False when there is none to take. A kill part way leaves
-    a worktree without its ready marker: removed by the repair, or by the next make."""
+    worktree (its record pointed at the new folder, what git ignores cleaned away, its branch
+    checked out, as in a new one); False when there is none to take. A kill part way leaves a
+    worktree without its ready marker: removed by the repair, or by the next make.
+
+    The record keeps the name it was made with (another issue's): every git that lists the
+    worktrees (a `checkout <branch>` asking where a branch is checked out) reads a record in
+    several steps, and dies when one vanishes between them, as a renamed record does (2 runs
+    in 11 at -n 16 did). Only its `gitdir` and `HEAD` change, each replaced whole."""
     spares = state_dir / SPARES
     try:
         candidates = sorted(spares.iterdir())
     except FileNotFoundError:
         return False
     records = root / ".git" / "worktrees"
-    record = records / path.name
     for spare in candidates:
         with repo_lock(state_dir, RECORDS_LOCK):
-            if record.exists() or record.is_symlink():
-                return False  # git's own worktree of that name: made the plain way
             try:
                 os.rename(spare, path)  # one claimer wins it
             except FileNotFoundError:
                 continue  # taken by another issue meanwhile
-            folder = git_dir(path)
-            if folder.parent != records or not (folder / "commondir").is_file():
+            record = git_dir(path)
+            if record.parent != records or not (record / "commondir").is_file():
                 _remove_folder(root, path)  # not a spare as parked (a prune took its record)
                 git(root, "worktree", "prune")
                 return False
-            os.rename(folder, record)
-            write_atomic(path / ".git", f"gitdir: {os.path.realpath(record)}\n")
             write_atomic(record / "gitdir", os.path.join(os.path.realpath(path), ".git") + "\n")
         # -e: the link to the state folder stays (git ignores it, as it ignores build output).
         git(path, "clean", "-ffdxq", "-e", "/.marathon")
         if not (path / ".marathon").is_symlink():
             os.symlink(state_dir.resolve(), path / ".marathon")
-        git(path, "checkout", "-q", "-f", branch_name(path.name))  # post-checkout hook too
+        # HEAD onto the branch by its file, then the checkout of HEAD a new worktree gets (post-
+        # checkout hook included): `checkout <branch>` would list every worktree first, to
+        # refuse a branch checked out elsewhere, and dies on a record removed meanwhile.
+        write_atomic(record / "HEAD", f"ref: refs/heads/{branch_name(path.name)}\n")
+        git(path, "checkout", "-q", "-f")
         return True
     return False
 
@@ -205,7 +209,7 @@ def drop_spares(root: Path, state_dir: Path) -> int:
     return dropped
 
 
-def _add_record(root: Path, path: Path, branch: str) -> bool:
+def _add_record(root: Path, state_dir: Path, path: Path, branch: str) -> bool:
     """git's record of a new worktree at `path` on `branch`, as `worktree add --no-checkout`
     writes it (gitrepository-layout: `worktrees/<name>/gitdir`, `commondir` and `HEAD`, and
     the worktree's `.git` naming that folder), but whole at once: written beside the records
@@ -233,12 +237,14 @@ def _add_record(root: Path, path: Path, branch: str) -> bool:
     path.mkdir()
     dot_git = path / ".git"
     dot_git.write_text(f"gitdir: {os.path.join(os.path.realpath(records), path.name)}\n")
-    try:
-        os.rename(new, record)  # a record is listed whole, and only once its folder exists
-    except OSError:
-        if not (record.exists() or record.is_symlink()):
-            raise
-        shutil.rmtree(new, ignore_errors=True)  # made meanwhile, by a git of someone else's
+    # Under the records' lock: a rename replaces an empty folder, and `worktree add` (ours, in
+    # the fallback, holds this lock) makes its record as one before it fills it.
+    with repo_lock(state_dir, RECORDS_LOCK):
+        taken = record.exists() or record.is_symlink()
+        if not taken:
+            os.rename(new, record)  # a record is listed whole, and only once its folder exists
+    if taken:
+        shutil.rmtree(new, ignore_errors=True)  # made meanwhile, by another git
         dot_git.unlink()
         path.rmdir()
         return False
@@ -273,8 +279,9 @@ def _remove_folder(root: Path, path: Path) -> None:
 
 
 def _records_of(root: Path, path: Path) -> list[Path] | None:
-    """git's records of the worktree at `path` (folders under `.git/worktrees`, named after
-    it, whose `gitdir` names it); None when that cannot be told from the files."""
+    """git's records of the worktree at `path` (folders under `.git/worktrees` whose `gitdir`
+    names it: named after it, or after the issue whose spare it was); None when that cannot be
+    told from the files."""
     common = root / ".git"
     if not common.is_dir():
         return None  # `root` is itself a linked worktree or a submodule: ask git
@@ -284,15 +291,13 @@ def _records_of(root: Path, path: Path) -> list[Path] | None:
     wanted = (path / ".git").resolve()
     found = []
     for record in folder.iterdir():
-        if not record.name.startswith(path.name):
-            continue  # git names a record after the worktree's folder (plus a number)
         try:
             named = Path((record / "gitdir").read_text().strip())
         except OSError:
             if record.name == path.name:
                 return None  # half-made by a killed `worktree add`
-            continue  # another worktree's (PROJ-12 for PROJ-1), maybe being made right now
-        if named.resolve() == wanted:
+            continue  # another worktree's, maybe being made or removed right now
+        if named == wanted or named.resolve() == wanted:
             found.append(record)
     return found
 
@@ -323,11 +328,29 @@ def repair(root: Path, state_dir: Path) -> list[str]:
             repairs.append(f"removed the half-made worktree of {path.name}")
         elif _abort_unfinished_merge(path):
             repairs.append(f"aborted a half-done rebase or merge in {path.name}")
-    if removed:
+    if removed or _names_a_missing_folder(root, state_dir):
         with repo_lock(state_dir, RECORDS_LOCK):
-            # A spare killed while it was claimed can leave a record naming no folder.
+            # A claim, or the removal of a spare at a run's end, cut short by a kill can leave
+            # a record naming no folder.
             git(root, "worktree", "prune")
     return repairs
+
+
+def _names_a_missing_folder(root: Path, state_dir: Path) -> bool:
+    """Does one of git's worktree records name a folder of ours (under the state folder) that
+    is gone? The user's own worktrees are theirs to prune."""
+    folder = root / ".git" / "worktrees"
+    if not folder.is_dir():
+        return False
+    ours = str(state_dir.resolve()) + os.sep
+    for record in folder.iterdir():
+        try:
+            named = Path((record / "gitdir").read_text().strip())
+        except OSError:
+            continue
+        if str(named).startswith(ours) and not named.parent.exists():
+            return True
+    return False
 
 
 def head_of(worktree: Path) -> str:
@@ -412,7 +435,11 @@ def _update_branch(
     branch = branch_name(issue_id)
     if not is_ready(path, state_dir):  # the caller holds the issue's lock
         _make_worktree(root, state_dir, issue_id, target)
-    onto = onto or target
+    # One commit, read once: every git below would resolve a name again, and a merge landing
+    # between two of them would give a commit the new target as parent and the old one's tree.
+    onto = onto or branch_head(root, target)
+    if not onto:
+        return MergeResult(False, message=f"{target} is not a branch of {root}")
     _abort_unfinished_merge(path)
     dirty = git(
         path, "--no-optional-locks", "status", "--porcelain", "--untracked-files=all"
@@ -506,11 +533,8 @@ def _replay(path: Path, branch: str, onto: str, who: tuple[str, ...]) -> bool:
 
 
 def _tree_of(path: Path, commit: str) -> str:
-    """The tree of `commit` (a commit id or a branch name), from the files where they say it."""
-    common = refs.common_dir(git_dir(path))
-    is_id = objects.OBJECT_ID.fullmatch(commit)
-    sha = commit if is_id else refs.read_ref(common, f"refs/heads/{commit}")
-    found = objects.loose_commit(common, sha) if sha else None
+    """The tree of `commit` (a commit id), from its file where it says it."""
+    found = objects.loose_commit(refs.common_dir(git_dir(path)), commit)
     return found.tree if found else git(path, "rev-parse", f"{commit}^{{tree}}").stdout.strip()
 
 

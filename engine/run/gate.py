@@ -68,9 +68,23 @@ def branch_gate(
     *,
     fix: Callable[[PhaseTask, list[dict[str, Any]]], Outcome],
 ) -> Outcome:
-    """Rebase, check, fix, check again; `fix` runs an agent phase (the runner's own)."""
-    issue_id = ctx.issue.id
-    workdir = rt.workdir(issue_id)
+    """Rebase, check, fix, check again; `fix` runs an agent phase (the runner's own).
+
+    To the worktree's clean boundaries (engine/run/runtime.py) the gate is a phase that may
+    leave anything: its checks may write files (a report, coverage), so what a phase before
+    it left is known no more, and a fix beside it learns nothing."""
+    workdir = rt.workdir(ctx.issue.id)
+    with rt.boundaries.phase(workdir, ""):
+        return _branch_gate(ctx, rt, log, workdir, fix)
+
+
+def _branch_gate(
+    ctx: PhaseTask,
+    rt: Runtime,
+    log: Path,
+    workdir: Path,
+    fix: Callable[[PhaseTask, list[dict[str, Any]]], Outcome],
+) -> Outcome:
     if rt.uses_worktrees:
         failed = _rebase(ctx, rt)
         if failed is not None:

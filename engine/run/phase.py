@@ -314,15 +314,16 @@ def _execute(
         return _exit(ctx, rt, run_id, log)
     if rt.executor.remote and rt.uses_worktrees:
         return _execute_remote(ctx, rt, run_id, log, extra)
-    made = rt.uses_worktrees and not worktrees.is_ready(
-        rt.planned_workdir(ctx.issue.id), ctx.pipeline.state_dir
-    )
+    planned = rt.planned_workdir(ctx.issue.id)
+    # Made by this call (or beside it, with no phase there since): it starts clean.
+    new = rt.uses_worktrees and not worktrees.is_ready(planned, ctx.pipeline.state_dir)
+    made_at = rt.boundaries.starts(planned) if new else None
     root = rt.workdir(ctx.issue.id)
     track_writes = repo.is_repo(ctx.pipeline.root)
     head_before = worktrees.head_of(root) if track_writes and rt.uses_worktrees else ""
     if not head_before:
         return _execute_here(ctx, rt, run_id, log, root, track_writes, fresh_start, extra)
-    with rt.boundaries.phase(root, head_before, made=made) as starts_clean:
+    with rt.boundaries.phase(root, head_before, made_at=made_at) as starts_clean:
         return _execute_here(
             ctx, rt, run_id, log, root, track_writes, fresh_start, extra,
             head_before=head_before, starts_clean=starts_clean and not fresh_start,
@@ -409,7 +410,7 @@ def _execute_here(
         return dataclasses.replace(outcome, ok=False, error=_produced_nothing(ctx))
     if not outcome.ok or not track_writes:
         return outcome
-    starts = rt.boundaries.starts(root)
+    alone = rt.boundaries.alone(root) if head_before else None
     after = repo.dirty_files(root)
     changed = repo.changed_between(before, after)
     # Everything uncommitted inside the write set is this phase's to commit, a hand edit
@@ -438,7 +439,7 @@ def _execute_here(
     if sha:
         process.append_log(log, f"=== committed {len(mine)} file(s) as {sha[:12]}")
     if head_before and set(after) <= set(mine):
-        rt.boundaries.seen_clean(root, worktrees.head_of(root), starts=starts)
+        rt.boundaries.seen_clean(root, worktrees.head_of(root), token=alone)
     return outcome
 
 

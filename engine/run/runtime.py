@@ -49,9 +49,10 @@ _runtimes: dict[Path, Runtime] = {}
 @dataclass
 class CleanBoundaries:
     """Where each issue's worktree was last seen with nothing uncommitted: at the end of a phase
-    that committed everything its last `git status` found, when no other phase started there
-    since that status and none runs there now. The next phase started there, on the same HEAD,
-    knows what it starts from without a `git status` of its own (one per phase boundary).
+    that committed everything its last `git status` found, when it ran alone there from that
+    status on (no other phase running at the status, none started since). The next phase
+    started there, on the same HEAD, knows what it starts from without a `git status` of its
+    own (one per phase boundary).
 
     What else changes a worktree between its phases changes its HEAD (a rebase, the engine's
     merge, a worker's commits), except a hand edit. A hand edit made in that window outside
@@ -65,13 +66,14 @@ class CleanBoundaries:
     _clean_at: dict[Path, str] = field(default_factory=dict)
 
     @contextlib.contextmanager
-    def phase(self, worktree: Path, head: str, *, made: bool = False) -> Iterator[bool]:
+    def phase(self, worktree: Path, head: str, *, made_at: int | None = None) -> Iterator[bool]:
         """Around a phase that may write in `worktree`: yields True when it is known to start
-        clean on `head` (`made`: the caller just checked it out). What was known is
-        forgotten: the phase may leave anything."""
+        clean on `head`: the phase before it left it so, or the caller checked it out new
+        when `made_at` phases had started there (`starts`) and none has since. What was known
+        is forgotten: the phase may leave anything."""
         with self._lock:
-            known = made or self._clean_at.pop(worktree, None) == head
-            self._clean_at.pop(worktree, None)
+            made = made_at is not None and made_at == self._started[worktree]
+            known = self._clean_at.pop(worktree, None) == head or made
             clean = known and not self._running[worktree]
             self._running[worktree] += 1
             self._started[worktree] += 1
@@ -82,16 +84,22 @@ class CleanBoundaries:
                 self._running[worktree] -= 1
 
     def starts(self, worktree: Path) -> int:
-        """How many phases have started in `worktree`: taken before a status, for `seen_clean`."""
+        """How many phases have started in `worktree`."""
         with self._lock:
             return self._started[worktree]
 
-    def seen_clean(self, worktree: Path, head: str, *, starts: int) -> None:
-        """From inside `phase`: its status (taken when `starts` phases had started) found
-        nothing left uncommitted on `head`. Kept only if no phase started since, and none but
-        this one runs."""
+    def alone(self, worktree: Path) -> int | None:
+        """From inside `phase`, just before a status: a token for `seen_clean` when this phase
+        is the only one running there; None when another runs beside it (its writes may land
+        after the status and it may end before this phase does)."""
         with self._lock:
-            if self._started[worktree] == starts and self._running[worktree] == 1:
+            return self._started[worktree] if self._running[worktree] == 1 else None
+
+    def seen_clean(self, worktree: Path, head: str, *, token: int | None) -> None:
+        """From inside `phase`: its status (taken with `token` from `alone`) found nothing left
+        uncommitted on `head`. Kept only if this phase ran alone then, and none started since."""
+        with self._lock:
+            if token is not None and self._started[worktree] == token:
                 self._clean_at[worktree] = head
 
 

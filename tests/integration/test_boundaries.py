@@ -79,3 +79,37 @@ def test_a_hand_edit_between_phases_is_refused_and_named_as_made_before(tmp_path
     )
     worktree = ws / ".marathon" / "worktrees" / "PROJ-1"
     assert (worktree / "notes.txt").read_text() == "by hand\n"  # left as it was
+
+
+FIXING = """\
+key_prefix: PROJ
+agents:
+  fixer: {preset: command, command: [sh, -c, 'mkdir -p src && echo fixed > src/fixed.txt']}
+checks:
+  fixed:
+    command: [sh, -c, 'echo ran >> report.txt; test -f src/fixed.txt']
+    reads: ["src/**"]
+phases:
+  code: {command: [sh, -c, 'mkdir -p src && echo 1 > src/a.txt'], writes: [src/**]}
+  gate:
+    after: [code]
+    checks: [fixed]
+    where: branch
+    fix: {agent: fixer, prompt: fix.md.j2, attempts: 1, writes: [src/**]}
+  exit: {after: [gate], builtin: exit}
+"""
+
+
+def test_a_file_a_gates_check_leaves_is_not_blamed_on_its_fix(tmp_path: Path) -> None:
+    """The check writes report.txt (not ignored) in the worktree and fails; the fix that
+    follows starts after the gate, which to the boundaries is a phase that may leave anything:
+    the fix asks git what is there, report.txt is not its change, and the issue merges."""
+    ws = scaffold(tmp_path / "ws", pipeline_text=FIXING)
+    assert run_doit(ws, "add", "--title", "Fixed by the gate").returncode == 0
+    result = run_doit(ws, "-n", "2", "marathon")
+    assert result.returncode == 0, result.stdout + result.stderr
+    runs = Records(ws / ".marathon" / "records.db").runs()
+    assert [(r.phase, r.status) for r in runs if r.issue] == [
+        ("code", "success"), ("gate", "success"), ("exit", "success"),
+    ]  # fmt: skip
+    assert (ws / "src" / "fixed.txt").read_text() == "fixed\n"

@@ -20,6 +20,7 @@ from pathlib import Path
 
 import pytest
 
+from engine.git import worktrees
 from tests import chaos
 from tests.chaos import audit, install_kill_hook, install_kill_smudge, kill_env, kill_fired
 
@@ -58,10 +59,10 @@ class Window:
 
 
 def spare_claimed(ws: Path, issue: str) -> bool:
-    """The issue's worktree was a spare: its HEAD moved from the merged issue's commit onto
-    the issue's branch (a new worktree's checkout moves no HEAD, so logs none)."""
-    log = ws / ".git" / "worktrees" / issue / "logs" / "HEAD"
-    return log.is_file() and f"to marathon/{issue}" in log.read_text()
+    """The issue's worktree was a spare: git's record of it is the one made for another issue
+    (a new worktree's is named after its own)."""
+    dot_git = ws / ".marathon" / "worktrees" / issue / ".git"
+    return dot_git.is_file() and not dot_git.read_text().strip().endswith(f"/worktrees/{issue}")
 
 
 WINDOWS = [
@@ -158,14 +159,14 @@ WINDOWS = [
     ),
     Window(
         # PROJ-3 starts once PROJ-1 merged, in PROJ-1's parked worktree (a spare): killed once
-        # it is renamed PROJ-3's and checked out, before it is marked ready.
+        # it is moved to PROJ-3's place and checked out, before it is marked ready.
         "spare-claimed-before-ready",
         lambda ws: install_kill_hook(
             ws, "post-checkout", '*/worktrees/PROJ-3" 1"', subject="$(pwd) $3"
         ),
         lambda ws, group: (
             spare_claimed(ws, "PROJ-3")
-            and not (ws / ".git" / "worktrees" / "PROJ-3" / "marathon-ready").exists()
+            and not worktrees.is_ready(ws / ".marathon" / "worktrees" / "PROJ-3", ws / ".marathon")
         ),
     ),
 ]

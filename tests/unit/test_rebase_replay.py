@@ -150,3 +150,43 @@ def test_a_message_holding_the_log_separator_is_left_to_git_rebase(tmp_path: Pat
     before = git(ours, "rev-parse", "HEAD")
     assert not worktrees._replay(ours, "marathon/PROJ-1", git(root, "rev-parse", "main"), ())
     assert git(ours, "rev-parse", "HEAD") == before
+
+
+def test_a_merge_landing_mid_replay_is_not_lost(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The gate's rebase is given the target by name. Another issue's merge lands while the
+    replay runs (here: just before its first commit is made). The replay stays on the commit
+    the target had when it began: the branch holds that target's files and its own, and the
+    merge that follows sees the target moved (instead of fast-forwarding it to a tree that
+    lacks the merge that landed)."""
+    root = tmp_path / "repo"
+    root.mkdir()
+    git(root, "init", "-q", "-b", "main")
+    commit(root, "first", {"a.txt": "a\n"}, "t@localhost")
+    state = root / ".marathon"
+    state.mkdir()
+    (root / ".git" / "info" / "exclude").write_text("/.marathon\n")
+    path = worktrees.ensure_worktree(root, state, "PROJ-1", "main")
+    commit(path, "PROJ-1 code", {"mine.txt": "1\n"}, "agent@localhost")
+    commit(root, "PROJ-2 merged", {"two.txt": "2\n"}, "t@localhost")
+    before = git(root, "rev-parse", "main")
+    plain = worktrees.git
+
+    def merge_lands(where: Path, *args: str, **options: object) -> subprocess.CompletedProcess[str]:
+        if "commit-tree" in args and not (root / "three.txt").exists():
+            commit(root, "PROJ-3 merged", {"three.txt": "3\n"}, "t@localhost")
+        return plain(where, *args, **options)  # type: ignore[arg-type]
+
+    monkeypatch.setattr(worktrees, "git", merge_lands)
+    assert worktrees.update_branch(root, state, "PROJ-1", "main", "rebase").merged
+    monkeypatch.setattr(worktrees, "git", plain)
+    assert git(root, "rev-parse", "marathon/PROJ-1^") == before
+    assert git(root, "ls-tree", "--name-only", "marathon/PROJ-1").split() == [
+        "a.txt", "mine.txt", "two.txt",
+    ]  # fmt: skip
+    merged = worktrees.merge_back(
+        root, state, "PROJ-1", "main", "rebase", target_in_root=True, rebase=False
+    )
+    assert merged.moved and not merged.merged
+    assert "three.txt" in git(root, "ls-tree", "--name-only", "main").split()
