@@ -206,6 +206,8 @@ def drop_spares(root: Path, state_dir: Path) -> int:
             dropped += 1
         if dropped:
             git(root, "worktree", "prune")  # a record a kill mid-claim left naming nothing
+        with contextlib.suppress(OSError):
+            spares.rmdir()  # no empty folder left in .marathon after the run
     return dropped
 
 

@@ -335,7 +335,7 @@ def test_a_merged_issues_worktree_is_the_next_issues_as_a_new_one_would_be(
     assert worktrees.park(root, state, "PROJ-2", keep=2)
     assert worktrees.drop_spares(root, state) == 1
     assert git(root, "worktree", "list", "--porcelain").count("worktree ") == 1
-    assert not list((state / "spare").iterdir())
+    assert not (state / "spare").exists()
 
 
 def test_a_spare_cut_short_while_claimed_is_cleared_by_the_repair(tmp_path: Path) -> None:
