@@ -20,6 +20,7 @@ from __future__ import annotations
 import contextlib
 import os
 import shutil
+from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -89,9 +90,9 @@ def is_ready(path: Path, state_dir: Path) -> bool:
 def _make_worktree(root: Path, state_dir: Path, issue_id: str, target: str) -> None:
     """Under the issue's lock: (re)make the worktree; a half-made one is removed first.
 
-    git's record of it is written whole and renamed in (`_add_record`), so it needs no lock:
-    at -n 16, issues waited 0.11 s each for the records lock around `worktree add`. Its files
-    are checked out after, beside other issues'."""
+    git's record of it is written whole and renamed in (`_add_record`): only that rename is
+    under the records lock, where at -n 16 issues waited 0.11 s each for a lock held around
+    whole `worktree add`s. Its files are checked out after, beside other issues'."""
     path = worktree_path(state_dir, issue_id)
     branch = branch_name(issue_id)
     if not branch_head(root, branch):
@@ -216,7 +217,8 @@ def _add_record(root: Path, state_dir: Path, path: Path, branch: str) -> bool:
     writes it (gitrepository-layout: `worktrees/<name>/gitdir`, `commondir` and `HEAD`, and
     the worktree's `.git` naming that folder), but whole at once: written beside the records
     and renamed in, so no git reading the records (another `worktree add`, a `checkout -B`
-    asking where a branch is checked out) ever meets it half-written, and no lock is needed.
+    asking where a branch is checked out) ever meets it half-written; only the rename itself
+    waits for the records lock.
 
     Under the issue's lock, with no folder at `path`. False, with nothing left behind, when
     the repository is not laid out plainly (`root` a linked worktree or a submodule) or a
@@ -292,16 +294,24 @@ def _records_of(root: Path, path: Path) -> list[Path] | None:
         return []
     wanted = (path / ".git").resolve()
     found = []
-    for record in folder.iterdir():
-        try:
-            named = Path((record / "gitdir").read_text().strip())
-        except OSError:
+    for record, named in _records(folder):
+        if named is None:
             if record.name == path.name:
                 return None  # half-made by a killed `worktree add`
             continue  # another worktree's, maybe being made or removed right now
         if named == wanted or named.resolve() == wanted:
             found.append(record)
     return found
+
+
+def _records(folder: Path) -> Iterator[tuple[Path, Path | None]]:
+    """Each of git's worktree records in `folder` (`.git/worktrees`), with the `.git` its
+    `gitdir` names (None when that cannot be read)."""
+    for record in folder.iterdir():
+        try:
+            yield record, Path((record / "gitdir").read_text().strip())
+        except OSError:
+            yield record, None
 
 
 def repair(root: Path, state_dir: Path) -> list[str]:
@@ -345,14 +355,10 @@ def _names_a_missing_folder(root: Path, state_dir: Path) -> bool:
     if not folder.is_dir():
         return False
     ours = str(state_dir.resolve()) + os.sep
-    for record in folder.iterdir():
-        try:
-            named = Path((record / "gitdir").read_text().strip())
-        except OSError:
-            continue
-        if str(named).startswith(ours) and not named.parent.exists():
-            return True
-    return False
+    return any(
+        named is not None and str(named).startswith(ours) and not named.parent.exists()
+        for _, named in _records(folder)
+    )
 
 
 def head_of(worktree: Path) -> str:
